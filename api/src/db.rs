@@ -1,0 +1,99 @@
+//! Connecting to the database (with bounded retries at start-up) and applying migrations.
+
+use std::time::{Duration, Instant};
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+
+use crate::config::{DatabaseUrl, DbKind};
+
+/// Why the database could not be used at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum DbStartError {
+    #[error("database {url} unreachable after {attempts} attempts over {waited:?}: {last_error}")]
+    Unreachable {
+        url: String,
+        attempts: u32,
+        waited: Duration,
+        last_error: String,
+    },
+    #[error("migrating database {url} failed: {source}")]
+    Migration { url: String, source: DbErr },
+}
+
+/// Pool settings for `url`.
+pub fn connect_options(url: &DatabaseUrl, pool_size: u32) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(url.expose().to_owned());
+    opts.max_connections(pool_size)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .idle_timeout(Duration::from_secs(300))
+        // Statements are logged by our own spans when needed; sqlx's per-statement INFO lines
+        // would drown everything else (and could carry bound values).
+        .sqlx_logging(false);
+    if url.kind() == DbKind::Sqlite {
+        opts.map_sqlx_sqlite_opts(|o| {
+            // WAL lets GraphQL reads proceed while an ingest writes; NORMAL is durable in WAL mode.
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    }
+    opts
+}
+
+/// Connect, retrying with exponential backoff for at most `give_up_after`.
+pub async fn connect_with_retry(
+    url: &DatabaseUrl,
+    pool_size: u32,
+    give_up_after: Duration,
+) -> Result<DatabaseConnection, DbStartError> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(250);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let result = async {
+            let db = Database::connect(connect_options(url, pool_size)).await?;
+            // A lazy pool may "connect" without touching the server: prove it answers.
+            db.execute_unprepared("SELECT 1").await?;
+            Ok::<_, DbErr>(db)
+        }
+        .await;
+        match result {
+            Ok(db) => return Ok(db),
+            Err(err) => {
+                let waited = started.elapsed();
+                if waited + delay > give_up_after {
+                    return Err(DbStartError::Unreachable {
+                        url: url.redacted().to_owned(),
+                        attempts,
+                        waited,
+                        last_error: err.to_string(),
+                    });
+                }
+                tracing::warn!(
+                    database = %url,
+                    attempt = attempts,
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = %err,
+                    "database not reachable yet; retrying"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Apply pending migrations (a no-op when the schema is current).
+pub async fn migrate(db: &DatabaseConnection, url: &DatabaseUrl) -> Result<(), DbStartError> {
+    Migrator::up(db, None)
+        .await
+        .map_err(|source| DbStartError::Migration {
+            url: url.redacted().to_owned(),
+            source,
+        })
+}

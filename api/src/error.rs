@@ -1,0 +1,77 @@
+//! Typed errors of the API layer, mapped once to GraphQL errors with a stable `extensions.code`.
+//!
+//! Internal details (SQL, driver messages) are logged here and never reach the client.
+
+use async_graphql::ErrorExtensions;
+use sea_orm::DbErr;
+
+/// Errors a resolver or service can return.
+///
+/// Deliberately not `Display`: async-graphql converts anything `Display` into a client-visible
+/// error, and this type must go through [`From<ApiError> for async_graphql::Error`] instead,
+/// which adds the code and hides internals.
+#[derive(Debug)]
+pub enum ApiError {
+    /// The client sent something invalid; the message says what and how to fix it.
+    BadUserInput(String),
+    /// The thing asked for does not exist.
+    NotFound(String),
+    /// Missing or wrong credentials.
+    Unauthenticated(String),
+    /// The database did not answer; retrying later may work.
+    DatabaseUnavailable(DbErr),
+    /// Anything else: logged in full, reported to the client as a generic message.
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_input(msg: impl Into<String>) -> Self {
+        ApiError::BadUserInput(msg.into())
+    }
+
+    /// What the client is told.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::BadUserInput(m) | ApiError::NotFound(m) | ApiError::Unauthenticated(m) => {
+                m.clone()
+            }
+            ApiError::DatabaseUnavailable(_) => "database unavailable; try again later".into(),
+            ApiError::Internal(_) => "internal error".into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::DatabaseUnavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> Self {
+        match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => ApiError::DatabaseUnavailable(err),
+            _ => ApiError::Internal(err.into()),
+        }
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(err: ApiError) -> Self {
+        match &err {
+            ApiError::DatabaseUnavailable(e) => {
+                tracing::error!(error = %e, "database unavailable while answering GraphQL");
+            }
+            ApiError::Internal(e) => tracing::error!(error = ?e, "internal error in GraphQL"),
+            _ => {}
+        }
+        let code = err.code();
+        async_graphql::Error::new(err.message()).extend_with(|_, ext| ext.set("code", code))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

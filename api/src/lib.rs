@@ -1,0 +1,24 @@
+//! jobintel: one binary that scrapes job boards on a schedule, keeps every posting in a
+//! database and serves it all through GraphQL.
+//!
+//! Layout:
+//! - [`config`]: the one typed configuration (flags, environment, `.env`).
+//! - [`db`]: connecting with bounded retries, migrations.
+//! - [`server`]: router, shared state and `run(listener, state, shutdown)`.
+//! - [`routes`]: HTTP handlers (GraphQL, GraphiQL, health, metrics).
+//! - [`graphql`]: the schema, split by domain; [`service`]: the functions resolvers call.
+//! - [`error`]: typed errors mapped once to GraphQL errors with `extensions.code`.
+//! - [`cli`]: what each subcommand does; `main.rs` only parses and dispatches.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod metrics;
+pub mod routes;
+pub mod server;
+pub mod service;
+pub mod telemetry;

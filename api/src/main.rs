@@ -1,0 +1,58 @@
+//! The `jobintel` binary: parse configuration, set up logging, hand over to [`jobintel::cli`].
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use jobintel::config::{Cli, dotenv_path};
+
+fn main() -> ExitCode {
+    if let Err(e) = dotenvy::from_path(dotenv_path())
+        && !e.not_found()
+    {
+        eprintln!("error: cannot read .env: {e}");
+        return ExitCode::from(2);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line that names the option; clap's usage footer adds nothing for a script.
+            let rendered = e.to_string();
+            let first = rendered.lines().next().unwrap_or("invalid configuration");
+            eprintln!("{first}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = jobintel::telemetry::init(cli.config.log_format, &cli.config.log_filter) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    // reqwest is built without a crypto provider so that one (ring, shared with sqlx) is
+    // compiled in, not two.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(jobintel::cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            e.exit_code()
+        }
+    }
+}

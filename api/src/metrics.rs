@@ -1,0 +1,174 @@
+//! Prometheus metrics in the text exposition format, without a metrics crate: a few counters
+//! behind a mutex are all we need, and the scrape renders them together with gauges read from
+//! the database pool and the run table at scrape time (no background polling).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Process-wide counters. Cheap to update from request paths.
+#[derive(Default)]
+pub struct Metrics {
+    http: Mutex<BTreeMap<HttpKey, HttpStats>>,
+    graphql: Mutex<BTreeMap<GraphqlKey, u64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct HttpKey {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Default, Clone, Copy)]
+struct HttpStats {
+    count: u64,
+    seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct GraphqlKey {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+impl Metrics {
+    pub fn record_http(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        let mut map = self.http.lock().unwrap_or_else(|p| p.into_inner());
+        let s = map
+            .entry(HttpKey {
+                route: route.to_owned(),
+                method: method.to_owned(),
+                status,
+            })
+            .or_default();
+        s.count += 1;
+        s.seconds += elapsed.as_secs_f64();
+    }
+
+    /// `operation` is query, mutation or subscription; `ok` whether the response had no errors.
+    pub fn record_graphql(&self, operation: &'static str, ok: bool) {
+        let mut map = self.graphql.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry(GraphqlKey {
+            operation,
+            outcome: if ok { "ok" } else { "error" },
+        })
+        .or_default() += 1;
+    }
+
+    /// Render counters plus the gauges passed in.
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP jobintel_http_requests_total HTTP requests by route, method and status.\n");
+        out.push_str("# TYPE jobintel_http_requests_total counter\n");
+        let http = self.http.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for (k, s) in &http {
+            let _ = writeln!(
+                out,
+                "jobintel_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{}\"}} {}",
+                escape(&k.route),
+                escape(&k.method),
+                k.status,
+                s.count
+            );
+        }
+        out.push_str("# HELP jobintel_http_request_duration_seconds_sum Total time spent answering HTTP requests.\n");
+        out.push_str("# TYPE jobintel_http_request_duration_seconds_sum counter\n");
+        for (k, s) in &http {
+            let _ = writeln!(
+                out,
+                "jobintel_http_request_duration_seconds_sum{{route=\"{}\",method=\"{}\",status=\"{}\"}} {:.6}",
+                escape(&k.route),
+                escape(&k.method),
+                k.status,
+                s.seconds
+            );
+        }
+        out.push_str("# HELP jobintel_graphql_operations_total GraphQL operations by type and outcome.\n");
+        out.push_str("# TYPE jobintel_graphql_operations_total counter\n");
+        for (k, n) in self.graphql.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "jobintel_graphql_operations_total{{operation=\"{}\",outcome=\"{}\"}} {n}",
+                k.operation, k.outcome
+            );
+        }
+        out.push_str("# HELP jobintel_db_pool_connections Database pool connections by state.\n");
+        out.push_str("# TYPE jobintel_db_pool_connections gauge\n");
+        let _ = writeln!(
+            out,
+            "jobintel_db_pool_connections{{state=\"idle\"}} {}",
+            gauges.pool_idle
+        );
+        let _ = writeln!(
+            out,
+            "jobintel_db_pool_connections{{state=\"in_use\"}} {}",
+            gauges.pool_size.saturating_sub(gauges.pool_idle)
+        );
+        let _ = writeln!(
+            out,
+            "jobintel_db_pool_connections_max {}",
+            gauges.pool_max
+        );
+        out.push_str("# HELP jobintel_ingest_runs Ingest runs stored, by status.\n");
+        out.push_str("# TYPE jobintel_ingest_runs gauge\n");
+        for (status, n) in &gauges.runs_by_status {
+            let _ = writeln!(out, "jobintel_ingest_runs{{status=\"{status}\"}} {n}");
+        }
+        out.push_str("# HELP jobintel_database_up Whether the last scrape could query the database.\n");
+        out.push_str("# TYPE jobintel_database_up gauge\n");
+        let _ = writeln!(out, "jobintel_database_up {}", u8::from(gauges.database_up));
+        out.push_str("# HELP jobintel_process_resident_memory_bytes Resident set size.\n");
+        out.push_str("# TYPE jobintel_process_resident_memory_bytes gauge\n");
+        if let Some(rss) = resident_memory_bytes() {
+            let _ = writeln!(out, "jobintel_process_resident_memory_bytes {rss}");
+        }
+        out
+    }
+}
+
+/// Values read at scrape time.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    pub pool_size: u32,
+    pub pool_idle: u32,
+    pub pool_max: u32,
+    pub runs_by_status: Vec<(String, i64)>,
+    pub database_up: bool,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// RSS from /proc (Linux); `None` elsewhere.
+pub fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_counters_use_prometheus_text_format() {
+        let m = Metrics::default();
+        m.record_http("/graphql", "POST", 200, Duration::from_millis(5));
+        m.record_http("/graphql", "POST", 200, Duration::from_millis(5));
+        m.record_graphql("query", true);
+        let text = m.render(&Gauges {
+            runs_by_status: vec![("succeeded".into(), 3)],
+            database_up: true,
+            ..Gauges::default()
+        });
+        assert!(text.contains(
+            "jobintel_http_requests_total{route=\"/graphql\",method=\"POST\",status=\"200\"} 2"
+        ));
+        assert!(text.contains("jobintel_graphql_operations_total{operation=\"query\",outcome=\"ok\"} 1"));
+        assert!(text.contains("jobintel_ingest_runs{status=\"succeeded\"} 3"));
+        assert!(text.contains("jobintel_database_up 1"));
+    }
+}

@@ -1,0 +1,175 @@
+//! `/graphql`: POST (JSON, batches), GET (`?query=…`, queries only) and the WebSocket upgrade
+//! for subscriptions (graphql-transport-ws and the legacy graphql-ws protocol).
+
+use std::time::Duration;
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::parser::types::OperationType;
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::{FromRequest, FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+
+use crate::server::AppState;
+
+/// How often the server pings idle WebSocket clients (both protocols) so proxies keep the
+/// connection open and dead peers are noticed.
+const WS_PING_INTERVAL: Duration = Duration::from_secs(20);
+
+/// A request the GraphQL layer could not even parse: answered in GraphQL's error shape.
+pub struct GraphqlHttpError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl GraphqlHttpError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        GraphqlHttpError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for GraphqlHttpError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "errors": [{ "message": self.message, "extensions": { "code": self.code } }]
+        });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<async_graphql::ParseRequestError> for GraphqlHttpError {
+    fn from(err: async_graphql::ParseRequestError) -> Self {
+        use async_graphql::ParseRequestError as E;
+        match err {
+            E::PayloadTooLarge => GraphqlHttpError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "request body too large",
+            ),
+            E::InvalidRequest(e) => GraphqlHttpError::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("invalid GraphQL request: {e}"),
+            ),
+            other => GraphqlHttpError::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("invalid GraphQL request: {other}"),
+            ),
+        }
+    }
+}
+
+pub async fn post(
+    State(state): State<AppState>,
+    req: Result<GraphQLBatchRequest<GraphqlHttpError>, GraphqlHttpError>,
+) -> Response {
+    let req = match req {
+        Ok(r) => r.into_inner(),
+        Err(e) => return e.into_response(),
+    };
+    async_graphql_axum::GraphQLResponse::from(state.schema.execute_batch(req).await).into_response()
+}
+
+/// GET serves both `?query=` requests and WebSocket upgrades on the same path.
+pub async fn get(State(state): State<AppState>, req: Request) -> Response {
+    let wants_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if wants_upgrade {
+        let (mut parts, _) = req.into_parts();
+        let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+            Ok(p) => p,
+            Err(_) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "unsupported WebSocket subprotocol: use graphql-transport-ws or graphql-ws",
+                )
+                    .into_response();
+            }
+        };
+        let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(u) => u,
+            Err(e) => return e.into_response(),
+        };
+        return upgrade
+            .protocols(ALL_WEBSOCKET_PROTOCOLS)
+            .on_upgrade(move |socket| serve_websocket(socket, state, protocol));
+    }
+
+    let gql = match GraphQLRequest::<GraphqlHttpError>::from_request(req, &()).await {
+        Ok(r) => r.into_inner(),
+        Err(e) => return e.into_response(),
+    };
+    // GET must be safe to repeat and can be triggered cross-site: queries only.
+    if let Ok(doc) = async_graphql::parser::parse_query(&gql.query) {
+        let is_query = doc.operations.iter().all(|(_, op)| op.node.ty == OperationType::Query);
+        if !is_query {
+            return GraphqlHttpError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "only queries may be sent with GET; send mutations with POST",
+            )
+            .into_response();
+        }
+    }
+    async_graphql_axum::GraphQLResponse::from(state.schema.execute(gql).await).into_response()
+}
+
+
+/// Serve one WebSocket connection until the client leaves or the server shuts down; on
+/// shutdown the client gets a close frame with code 1001 (going away).
+async fn serve_websocket(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
+    let (mut ws_sink, ws_stream) = socket.split();
+    // Bounded: a client that stops reading applies backpressure to its own connection only.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(64);
+    let shutdown = state.shutdown.clone();
+
+    let writer = async move {
+        let mut ping = tokio::time::interval(WS_PING_INTERVAL);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => if ws_sink.send(m).await.is_err() { break },
+                    None => break,
+                },
+                _ = ping.tick() => {
+                    if ws_sink.send(Message::Ping(Default::default())).await.is_err() { break }
+                }
+                _ = shutdown.cancelled() => {
+                    let _ = ws_sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code: 1001,
+                            reason: "server shutting down".into(),
+                        })))
+                        .await;
+                    break;
+                }
+            }
+        }
+        let _ = ws_sink.close().await;
+    };
+
+    let sink = futures_util::sink::unfold(tx, |tx, msg: Message| async move {
+        tx.send(msg)
+            .await
+            .map_err(|_| axum::Error::new("websocket writer closed"))?;
+        Ok::<_, axum::Error>(tx)
+    });
+    let input = ws_stream.take_until(state.shutdown.clone().cancelled_owned());
+    let graphql = GraphQLWebSocket::new_with_pair(sink, input, state.schema.clone(), protocol)
+        .keepalive_timeout(Duration::from_secs(60))
+        .serve();
+    tokio::join!(writer, graphql);
+}

@@ -1,0 +1,125 @@
+//! The HTTP server: router, shared state and `run(listener, state, shutdown)`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{Redirect, Response};
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::graphql::{AppSchema, build_schema};
+use crate::metrics::Metrics;
+use crate::routes;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub schema: AppSchema,
+    pub metrics: Arc<Metrics>,
+    /// Cancelled when the server begins shutting down (closes WebSockets, stops workers).
+    pub shutdown: CancellationToken,
+    /// The configured pool size, for `/metrics`.
+    pub pool_max: u32,
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(db: DatabaseConnection, pool_max: u32, max_body_bytes: usize) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        AppState {
+            schema: build_schema(db.clone(), metrics.clone()),
+            db,
+            metrics,
+            shutdown: CancellationToken::new(),
+            pool_max,
+            max_body_bytes,
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::temporary("/graphiql") }))
+        .route(
+            "/graphql",
+            get(routes::graphql::get).post(routes::graphql::post),
+        )
+        .route("/graphiql", get(routes::graphiql::page))
+        .route("/graphiql/assets/{name}", get(routes::graphiql::asset))
+        .route("/health", get(routes::health::get))
+        .route("/metrics", get(routes::metrics::get))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found: see /graphiql") })
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), record_http))
+        .with_state(state)
+}
+
+/// Count every request by its route template (not the raw path, which would explode label
+/// cardinality) and status.
+async fn record_http(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .record_http(&route, &method, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+/// Serve until `shutdown` resolves, then stop accepting, let in-flight requests finish and
+/// close WebSockets with a going-away frame.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let token = state.shutdown.clone();
+    let app = router(state);
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        token.cancel();
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

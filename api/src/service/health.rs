@@ -1,0 +1,62 @@
+//! What `/health` and the GraphQL `health` query report.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::{Source, job_posting};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use serde::Serialize;
+
+/// A health report. Field names are the `/health` JSON contract.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthReport {
+    /// `ok`, or `unavailable` when the database does not answer.
+    pub status: &'static str,
+    pub version: &'static str,
+    pub timestamp: DateTime<Utc>,
+    /// `connected` or `unreachable`.
+    pub database: &'static str,
+    /// Postings stored; `null` when the database is unreachable.
+    pub job_count: Option<u64>,
+    /// The sources this build can ingest.
+    pub sources: Vec<&'static str>,
+}
+
+impl HealthReport {
+    pub fn is_healthy(&self) -> bool {
+        self.database == "connected"
+    }
+}
+
+/// Check the database with a short timeout so a hung database can't hang the health check.
+pub async fn check(db: &DatabaseConnection) -> HealthReport {
+    let count = tokio::time::timeout(
+        Duration::from_secs(3),
+        job_posting::Entity::find().count(db),
+    )
+    .await;
+    let job_count = match count {
+        Ok(Ok(n)) => Some(n),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health check: database query failed");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("health check: database did not answer within 3 s");
+            None
+        }
+    };
+    HealthReport {
+        status: if job_count.is_some() { "ok" } else { "unavailable" },
+        version: env!("CARGO_PKG_VERSION"),
+        timestamp: Utc::now(),
+        database: if job_count.is_some() {
+            "connected"
+        } else {
+            "unreachable"
+        },
+        job_count,
+        sources: Source::ALL.iter().map(|s| s.as_str()).collect(),
+    }
+}

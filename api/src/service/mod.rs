@@ -1,0 +1,5 @@
+//! The service layer: functions over a connection (`&impl ConnectionTrait`, so the same code runs
+//! on the pool or inside a transaction). Resolvers and routes stay thin and call these.
+
+pub mod health;
+pub mod postings;

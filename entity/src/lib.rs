@@ -1,0 +1,17 @@
+//! SeaORM entities for jobintel's three tables, and the string enums stored in them.
+//!
+//! Layout:
+//! - [`job_posting`]: one row per posting, keyed by `(source, external_id)`.
+//! - [`ingest_run`]: one row per ingest run (manual, scheduled or from the CLI).
+//! - [`schedule`]: cron schedules that the embedded scheduler turns into runs.
+//! - [`enums`]: the closed vocabularies (sources, statuses, …) stored as short strings so that the
+//!   same schema works on SQLite and PostgreSQL without native enum types.
+//!
+//! Entities only: queries live in the service layers of `ingest` and `api`.
+
+pub mod enums;
+pub mod ingest_run;
+pub mod job_posting;
+pub mod schedule;
+
+pub use enums::*;

@@ -1,0 +1,18 @@
+//! Database migrations for jobintel, applied at start-up and by `jobintel migrate`.
+//!
+//! Every migration must produce the same logical schema on SQLite and PostgreSQL, and
+//! re-running the migrator is a no-op (sea-orm-migration records applied migrations in
+//! `seaql_migrations`). Add new migrations; never edit one that has shipped.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_create_tables::Migration)]
+    }
+}
