@@ -40,6 +40,41 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             print!("{}", graphql::sdl());
             Ok(())
         }
+        Command::Healthcheck => healthcheck(cli.config.bind).await,
+    }
+}
+
+/// A minimal HTTP/1.0 GET of `/health`: no TLS, no client library, a 5 s budget.
+async fn healthcheck(bind: std::net::SocketAddr) -> Result<(), CliError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut addr = bind;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await?;
+        let mut buf = Vec::with_capacity(1024);
+        stream.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    let buf = tokio::time::timeout(std::time::Duration::from_secs(5), check)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer from http://{addr}/health within 5 s"))?
+        .with_context(|| format!("cannot reach http://{addr}/health"))?;
+    let head = String::from_utf8_lossy(&buf[..buf.len().min(64)]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap_or("?");
+    if status == "200" {
+        println!("healthy");
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("http://{addr}/health answered {status}").into())
     }
 }
 
@@ -66,7 +101,9 @@ async fn serve(config: Config) -> Result<(), CliError> {
     server::run(listener, state, server::shutdown_signal())
         .await
         .context("while serving HTTP")?;
-    conn.close().await.context("while closing the database pool")?;
+    conn.close()
+        .await
+        .context("while closing the database pool")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -31,6 +31,9 @@ pub enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL); `schema.graphql` must equal it.
     Schema,
+    /// Exit 0 if the server at JOBINTEL_BIND answers `GET /health` with 200 (for container
+    /// health checks on images without curl).
+    Healthcheck,
 }
 
 /// Settings shared by every subcommand.
@@ -303,7 +306,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" | "" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        other => return Err(format!("unknown duration unit `{other}` (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` (use ms, s, m or h)"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(secs))
 }

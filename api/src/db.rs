@@ -55,13 +55,23 @@ pub async fn connect_with_retry(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let result = async {
+        // sqlx retries refused connections until its acquire timeout; bound each attempt so
+        // the operator sees progress lines instead of one long silence.
+        let remaining = give_up_after.saturating_sub(started.elapsed());
+        let per_attempt = (remaining / 3).clamp(Duration::from_millis(250), Duration::from_secs(5));
+        let result = tokio::time::timeout(per_attempt, async {
             let db = Database::connect(connect_options(url, pool_size)).await?;
             // A lazy pool may "connect" without touching the server: prove it answers.
             db.execute_unprepared("SELECT 1").await?;
             Ok::<_, DbErr>(db)
-        }
-        .await;
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(DbErr::Custom(format!(
+                "no answer within {} ms",
+                per_attempt.as_millis()
+            )))
+        });
         match result {
             Ok(db) => return Ok(db),
             Err(err) => {

@@ -22,3 +22,9 @@ pub mod routes;
 pub mod server;
 pub mod service;
 pub mod telemetry;
+
+/// Install the process-wide TLS crypto provider. reqwest is built without one so that a single
+/// provider (ring, shared with sqlx) is compiled in; call this before building any HTTP client.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -33,9 +33,7 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    // reqwest is built without a crypto provider so that one (ring, shared with sqlx) is
-    // compiled in, not two.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    jobintel::install_crypto_provider();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -60,7 +60,9 @@ impl Metrics {
     /// Render counters plus the gauges passed in.
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(4096);
-        out.push_str("# HELP jobintel_http_requests_total HTTP requests by route, method and status.\n");
+        out.push_str(
+            "# HELP jobintel_http_requests_total HTTP requests by route, method and status.\n",
+        );
         out.push_str("# TYPE jobintel_http_requests_total counter\n");
         let http = self.http.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for (k, s) in &http {
@@ -85,9 +87,16 @@ impl Metrics {
                 s.seconds
             );
         }
-        out.push_str("# HELP jobintel_graphql_operations_total GraphQL operations by type and outcome.\n");
+        out.push_str(
+            "# HELP jobintel_graphql_operations_total GraphQL operations by type and outcome.\n",
+        );
         out.push_str("# TYPE jobintel_graphql_operations_total counter\n");
-        for (k, n) in self.graphql.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (k, n) in self
+            .graphql
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "jobintel_graphql_operations_total{{operation=\"{}\",outcome=\"{}\"}} {n}",
@@ -106,17 +115,15 @@ impl Metrics {
             "jobintel_db_pool_connections{{state=\"in_use\"}} {}",
             gauges.pool_size.saturating_sub(gauges.pool_idle)
         );
-        let _ = writeln!(
-            out,
-            "jobintel_db_pool_connections_max {}",
-            gauges.pool_max
-        );
+        let _ = writeln!(out, "jobintel_db_pool_connections_max {}", gauges.pool_max);
         out.push_str("# HELP jobintel_ingest_runs Ingest runs stored, by status.\n");
         out.push_str("# TYPE jobintel_ingest_runs gauge\n");
         for (status, n) in &gauges.runs_by_status {
             let _ = writeln!(out, "jobintel_ingest_runs{{status=\"{status}\"}} {n}");
         }
-        out.push_str("# HELP jobintel_database_up Whether the last scrape could query the database.\n");
+        out.push_str(
+            "# HELP jobintel_database_up Whether the last scrape could query the database.\n",
+        );
         out.push_str("# TYPE jobintel_database_up gauge\n");
         let _ = writeln!(out, "jobintel_database_up {}", u8::from(gauges.database_up));
         out.push_str("# HELP jobintel_process_resident_memory_bytes Resident set size.\n");
@@ -139,7 +146,9 @@ pub struct Gauges {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// RSS from /proc (Linux); `None` elsewhere.
@@ -167,7 +176,11 @@ mod tests {
         assert!(text.contains(
             "jobintel_http_requests_total{route=\"/graphql\",method=\"POST\",status=\"200\"} 2"
         ));
-        assert!(text.contains("jobintel_graphql_operations_total{operation=\"query\",outcome=\"ok\"} 1"));
+        assert!(
+            text.contains(
+                "jobintel_graphql_operations_total{operation=\"query\",outcome=\"ok\"} 1"
+            )
+        );
         assert!(text.contains("jobintel_ingest_runs{status=\"succeeded\"} 3"));
         assert!(text.contains("jobintel_database_up 1"));
     }

@@ -298,7 +298,10 @@ impl MigrationTrait for Migration {
         for (name, cols) in [
             // Newest first, overall and per source (keyset pagination uses the id tie-breaker).
             ("idx_job_postings_posted", &["posted_at", "id"][..]),
-            ("idx_job_postings_source_posted", &["source", "posted_at", "id"][..]),
+            (
+                "idx_job_postings_source_posted",
+                &["source", "posted_at", "id"][..],
+            ),
             ("idx_job_postings_company", &["company"][..]),
             ("idx_job_postings_last_seen", &["last_seen_at"][..]),
             ("idx_job_postings_first_seen", &["first_seen_at", "id"][..]),
@@ -324,10 +327,20 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_table(Table::drop().table(JobPostings::Table).if_exists().to_owned())
+            .drop_table(
+                Table::drop()
+                    .table(JobPostings::Table)
+                    .if_exists()
+                    .to_owned(),
+            )
             .await?;
         manager
-            .drop_table(Table::drop().table(IngestRuns::Table).if_exists().to_owned())
+            .drop_table(
+                Table::drop()
+                    .table(IngestRuns::Table)
+                    .if_exists()
+                    .to_owned(),
+            )
             .await?;
         manager
             .drop_table(Table::drop().table(Schedules::Table).if_exists().to_owned())

@@ -61,11 +61,8 @@ impl Query {
         let mut rows = service::postings::page_by_id_desc(&api.db, before_id, first).await?;
         let has_next = rows.len() as u64 > first;
         rows.truncate(first as usize);
-        let mut conn = Connection::with_additional_fields(
-            after.is_some(),
-            has_next,
-            PostingConnectionFields,
-        );
+        let mut conn =
+            Connection::with_additional_fields(after.is_some(), has_next, PostingConnectionFields);
         conn.edges.extend(
             rows.into_iter()
                 .map(|m| Edge::new(cursor_for_id(m.id), JobPosting(m))),

@@ -75,8 +75,14 @@ pub async fn asset(Path(name): Path<String>) -> Response {
     };
     let mut resp = body.into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).expect("static"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type).expect("static"),
+    );
     // The files are versioned by the binary; a day of caching is safe and saves 1.5 MB reloads.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
     resp
 }

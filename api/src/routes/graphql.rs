@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::OperationType;
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{FromRequest, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{StatusCode, header};
@@ -68,15 +68,62 @@ impl From<async_graphql::ParseRequestError> for GraphqlHttpError {
     }
 }
 
+/// POST: JSON (`{"query": …}` or a batch array) or `application/graphql` text. The body is read
+/// through axum's `Bytes` extractor so the configured body limit applies (async-graphql-axum's
+/// own extractor streams the body past it).
 pub async fn post(
     State(state): State<AppState>,
-    req: Result<GraphQLBatchRequest<GraphqlHttpError>, GraphqlHttpError>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let req = match req {
-        Ok(r) => r.into_inner(),
-        Err(e) => return e.into_response(),
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return GraphqlHttpError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!(
+                    "request body larger than the {} byte limit (JOBINTEL_MAX_BODY_BYTES)",
+                    state.max_body_bytes
+                ),
+            )
+            .into_response();
+        }
+        Err(e) => {
+            return GraphqlHttpError::new(e.status(), "BAD_REQUEST", e.body_text()).into_response();
+        }
     };
-    async_graphql_axum::GraphQLResponse::from(state.schema.execute_batch(req).await).into_response()
+    let is_graphql_text = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/graphql"));
+    let batch = if is_graphql_text {
+        match std::str::from_utf8(&body) {
+            Ok(q) => async_graphql::BatchRequest::Single(async_graphql::Request::new(q)),
+            Err(_) => {
+                return GraphqlHttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    "request body is not UTF-8",
+                )
+                .into_response();
+            }
+        }
+    } else {
+        match serde_json::from_slice::<async_graphql::BatchRequest>(&body) {
+            Ok(b) => b,
+            Err(e) => {
+                return GraphqlHttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    format!("invalid GraphQL request: {e}"),
+                )
+                .into_response();
+            }
+        }
+    };
+    async_graphql_axum::GraphQLResponse::from(state.schema.execute_batch(batch).await)
+        .into_response()
 }
 
 /// GET serves both `?query=` requests and WebSocket upgrades on the same path.
@@ -113,7 +160,10 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
     };
     // GET must be safe to repeat and can be triggered cross-site: queries only.
     if let Ok(doc) = async_graphql::parser::parse_query(&gql.query) {
-        let is_query = doc.operations.iter().all(|(_, op)| op.node.ty == OperationType::Query);
+        let is_query = doc
+            .operations
+            .iter()
+            .all(|(_, op)| op.node.ty == OperationType::Query);
         if !is_query {
             return GraphqlHttpError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -125,7 +175,6 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
     }
     async_graphql_axum::GraphQLResponse::from(state.schema.execute(gql).await).into_response()
 }
-
 
 /// Serve one WebSocket connection until the client leaves or the server shuts down; on
 /// shutdown the client gets a close frame with code 1001 (going away).

@@ -22,7 +22,10 @@ pub async fn get(State(state): State<AppState>) -> impl IntoResponse {
         Err(_) => tracing::warn!("metrics: database did not answer within 3 s"),
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(&gauges),
     )
 }
@@ -54,6 +57,11 @@ async fn runs_by_status(db: &DatabaseConnection) -> Result<Vec<(String, i64)>, s
         ))
         .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get::<String>("", "status")?, r.try_get::<i64>("", "n")?)))
+        .map(|r| {
+            Ok((
+                r.try_get::<String>("", "status")?,
+                r.try_get::<i64>("", "n")?,
+            ))
+        })
         .collect()
 }

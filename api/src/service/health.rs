@@ -48,7 +48,11 @@ pub async fn check(db: &DatabaseConnection) -> HealthReport {
         }
     };
     HealthReport {
-        status: if job_count.is_some() { "ok" } else { "unavailable" },
+        status: if job_count.is_some() {
+            "ok"
+        } else {
+            "unavailable"
+        },
         version: env!("CARGO_PKG_VERSION"),
         timestamp: Utc::now(),
         database: if job_count.is_some() {

@@ -1,0 +1,255 @@
+//! The real `jobintel` binary: CLI contract, configuration errors, start-up and shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_jobintel");
+
+/// A command with a clean environment, so the developer's own settings can't leak in.
+fn jobintel() -> Command {
+    let mut c = Command::new(BIN);
+    for var in [
+        "DATABASE_URL",
+        "JOBINTEL_BIND",
+        "JOBINTEL_API_TOKEN",
+        "JOBINTEL_LOG_FORMAT",
+        "RUST_LOG",
+    ] {
+        c.env_remove(var);
+    }
+    // Run where no `.env` exists.
+    c.current_dir(std::env::temp_dir());
+    c
+}
+
+fn output(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let (code, stdout, _) = output(jobintel().arg("--version"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout.trim(),
+        format!("jobintel {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn committed_schema_graphql_matches_the_generated_sdl() {
+    let (code, sdl, stderr) = output(jobintel().arg("schema"));
+    assert_eq!(code, 0, "{stderr}");
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql"))
+            .unwrap_or_default();
+    assert!(
+        committed == sdl,
+        "schema.graphql is out of date: run `cargo run -q -- schema > schema.graphql`"
+    );
+}
+
+#[test]
+fn bad_configuration_gives_one_line_naming_the_option_and_exit_code_2() {
+    let cases: [(&str, &str, &str); 4] = [
+        ("DATABASE_URL", "mysql://localhost/jobs", "DATABASE_URL"),
+        ("DATABASE_URL", "::::", "DATABASE_URL"),
+        ("JOBINTEL_LOG_FORMAT", "xml", "JOBINTEL_LOG_FORMAT"),
+        ("JOBINTEL_BIND", "not-an-address", "JOBINTEL_BIND"),
+    ];
+    for (var, value, named) in cases {
+        let (code, _, stderr) = output(jobintel().env(var, value).arg("serve"));
+        assert_eq!(code, 2, "{var}={value}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{var}={value}: {stderr}");
+        assert!(stderr.contains(named), "{var}={value}: {stderr}");
+    }
+}
+
+#[test]
+fn a_port_in_use_is_a_configuration_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempdir("port");
+    let (code, _, stderr) = output(
+        jobintel()
+            .env("JOBINTEL_BIND", addr.to_string())
+            .env("DATABASE_URL", sqlite_url(&dir)),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("JOBINTEL_BIND") && stderr.contains(&addr.to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_retried_then_reported() {
+    let started = Instant::now();
+    let (code, _, stderr) = output(
+        jobintel()
+            .env(
+                "DATABASE_URL",
+                "postgres://jobintel:s3cret@127.0.0.1:1/jobs",
+            )
+            .env("JOBINTEL_DB_CONNECT_TIMEOUT", "2s")
+            .env("JOBINTEL_BIND", "127.0.0.1:0"),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "gave up too early"
+    );
+    assert!(stderr.contains("retrying"), "{stderr}");
+    assert!(stderr.contains("unreachable after"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "password leaked: {stderr}");
+    assert!(stderr.contains("jobintel:***@127.0.0.1:1"), "{stderr}");
+}
+
+#[test]
+fn healthcheck_fails_when_nothing_listens() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (code, _, stderr) = output(
+        jobintel()
+            .arg("healthcheck")
+            .env("JOBINTEL_BIND", free.to_string()),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+}
+
+#[test]
+fn migrate_applies_the_schema_and_is_idempotent() {
+    let dir = tempdir("migrate");
+    for _ in 0..2 {
+        let (code, _, stderr) = output(
+            jobintel()
+                .arg("migrate")
+                .env("DATABASE_URL", sqlite_url(&dir)),
+        );
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stderr.contains("migrations applied"), "{stderr}");
+    }
+}
+
+/// Start `serve`, wait for the listening line, return the child and its address.
+fn spawn_serve(database_url: &str) -> (Child, String) {
+    let mut child = jobintel()
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("JOBINTEL_BIND", "127.0.0.1:0")
+        .env("JOBINTEL_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if v["message"] == "listening" {
+                return (child, v["addr"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let _ = child.kill();
+    panic!("server did not start within 30 s");
+}
+
+#[tokio::test]
+async fn serve_answers_health_and_exits_cleanly_on_sigterm() {
+    jobintel::install_crypto_provider();
+    for db in testkit::databases("serve").await {
+        let (mut child, addr) = spawn_serve(&db.url);
+        let resp = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+        assert_eq!(resp.status(), 200, "{:?}", db.backend);
+        // The container HEALTHCHECK command agrees.
+        let (code, stdout, stderr) =
+            output(jobintel().arg("healthcheck").env("JOBINTEL_BIND", &addr));
+        assert_eq!((code, stdout.trim()), (0, "healthy"), "{stderr}");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let exit = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(exit.code(), Some(0), "{:?}", db.backend);
+    }
+}
+
+#[tokio::test]
+async fn postgres_with_sslmode_require_connects_over_tls() {
+    jobintel::install_crypto_provider();
+    let Some(_) = testkit::postgres_admin_url() else {
+        // Only meaningful with the PostgreSQL suite; `.ci/run` always enables it.
+        return;
+    };
+    let db = testkit::postgres("tls").await;
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}sslmode=require", db.url);
+    let (mut child, addr) = spawn_serve(&url);
+    let body: serde_json::Value = reqwest::get(format!("http://{addr}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["database"], "connected");
+    let _ = child.kill();
+
+    // Prove the session really is encrypted, not silently downgraded.
+    use sea_orm::ConnectionTrait;
+    let conn = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.try_get::<bool>("", "ssl").unwrap());
+}
+
+fn tempdir(label: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "jobintel-cli-{label}-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+fn sqlite_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("j.db").display())
+}

@@ -1,0 +1,407 @@
+//! End-to-end over HTTP and WebSocket against the real router on 127.0.0.1:0.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use jobintel::server::{self, AppState};
+use sea_orm::{ConnectOptions, Database};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+struct Server {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(state: AppState) -> Server {
+    jobintel::install_crypto_provider();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::run(listener, state, async move {
+        let _ = rx.await;
+    }));
+    Server { addr, stop, task }
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    async fn gql(&self, query: &str) -> Value {
+        reqwest::Client::new()
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("server stops within 10 s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn state_for(db: &testkit::TestDb) -> AppState {
+    AppState::new(db.conn.clone(), 5, 64 * 1024)
+}
+
+async fn insert_posting(db: &testkit::TestDb, external_id: &str, title: &str) {
+    use sea_orm::ConnectionTrait;
+    db.conn
+        .execute_unprepared(&format!(
+            "INSERT INTO job_postings (source, external_id, url, title, company, work_arrangement, \
+             salary_text, salary_min, salary_max, salary_currency, salary_period, \
+             first_seen_at, last_seen_at, content_hash, created_at, updated_at) VALUES \
+             ('greenhouse', '{external_id}', 'https://example.com/{external_id}', '{title}', 'Acme', \
+             'remote', '$120k – $140k', 120000, 140000, 'AUD', 'year', \
+             '2026-11-01T00:00:00Z', '2026-11-02T00:00:00Z', 'h{external_id}', \
+             '2026-11-01T00:00:00Z', '2026-11-02T00:00:00Z')"
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn health_reports_the_database_and_job_count() {
+    for db in testkit::databases("health").await {
+        insert_posting(&db, "1", "Rust Engineer").await;
+        let srv = start(state_for(&db)).await;
+        let resp = reqwest::get(srv.url("/health")).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["database"], "connected");
+        assert_eq!(body["jobCount"], 1);
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+        assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(body["sources"].as_array().unwrap().len(), 6);
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn health_is_503_when_the_database_is_unreachable() {
+    // A lazily connected pool to a port nothing listens on: the server starts, the database
+    // does not answer.
+    let mut opts = ConnectOptions::new("postgres://nobody@127.0.0.1:1/none");
+    opts.connect_lazy(true)
+        .acquire_timeout(Duration::from_millis(500))
+        .sqlx_logging(false);
+    let conn = Database::connect(opts).await.unwrap();
+    let srv = start(AppState::new(conn, 1, 1024)).await;
+    let resp = reqwest::get(srv.url("/health")).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["database"], "unreachable");
+    assert_eq!(body["status"], "unavailable");
+    assert!(body["jobCount"].is_null());
+
+    // GraphQL keeps answering, with a coded error instead of driver details.
+    let v = srv
+        .gql("{ jobPostings(first: 1) { edges { node { id } } } }")
+        .await;
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE",
+        "{v}"
+    );
+    assert!(!v.to_string().contains("127.0.0.1:1"), "{v}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn postings_flow_from_the_database_to_a_graphql_client() {
+    for db in testkit::databases("postings").await {
+        for i in 1..=3 {
+            insert_posting(&db, &i.to_string(), &format!("Engineer {i}")).await;
+        }
+        let srv = start(state_for(&db)).await;
+        let v = srv
+            .gql("{ jobPostings(first: 2) { totalCount edges { cursor node { id title company workArrangement salary { min max currency period } } } pageInfo { hasNextPage endCursor } } }")
+            .await;
+        let conn = &v["data"]["jobPostings"];
+        assert_eq!(conn["totalCount"], 3, "{v}");
+        let edges = conn["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 2);
+        assert_eq!(edges[0]["node"]["title"], "Engineer 3");
+        assert_eq!(edges[0]["node"]["workArrangement"], "REMOTE");
+        assert_eq!(edges[0]["node"]["salary"]["max"], 140000.0);
+        assert_eq!(edges[0]["node"]["salary"]["period"], "YEAR");
+        assert_eq!(conn["pageInfo"]["hasNextPage"], true);
+
+        let after = conn["pageInfo"]["endCursor"].as_str().unwrap();
+        let v2 = srv
+            .gql(&format!(
+                "{{ jobPostings(first: 2, after: \"{after}\") {{ edges {{ node {{ title }} }} pageInfo {{ hasNextPage }} }} }}"
+            ))
+            .await;
+        let edges2 = v2["data"]["jobPostings"]["edges"].as_array().unwrap();
+        assert_eq!(edges2.len(), 1);
+        assert_eq!(edges2[0]["node"]["title"], "Engineer 1");
+        assert_eq!(v2["data"]["jobPostings"]["pageInfo"]["hasNextPage"], false);
+
+        let id = edges[0]["node"]["id"].as_str().unwrap();
+        let one = srv
+            .gql(&format!(
+                "{{ jobPosting(id: \"{id}\") {{ title externalId source }} }}"
+            ))
+            .await;
+        assert_eq!(one["data"]["jobPosting"]["title"], "Engineer 3");
+        assert_eq!(one["data"]["jobPosting"]["source"], "GREENHOUSE");
+
+        let missing = srv.gql("{ jobPosting(id: \"999999\") { title } }").await;
+        assert!(missing["data"]["jobPosting"].is_null());
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn get_requests_run_queries_but_not_mutations() {
+    let db = testkit::sqlite("get").await;
+    let srv = start(state_for(&db)).await;
+    let v: Value =
+        reqwest::get(srv.url("/graphql?query=%7B%20health%20%7B%20database%20%7D%20%7D"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(v["data"]["health"]["database"], "connected");
+    let resp = reqwest::get(srv.url("/graphql?query=mutation%20%7B%20x%20%7D"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["errors"][0]["extensions"]["code"], "METHOD_NOT_ALLOWED");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_precise_graphql_errors_and_the_server_keeps_serving() {
+    let db = testkit::sqlite("bad").await;
+    let srv = start(state_for(&db)).await;
+    let client = reqwest::Client::new();
+
+    let resp = client
+        .post(srv.url("/graphql"))
+        .header("content-type", "application/json")
+        .body("{\"query\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1")
+    );
+
+    let v = srv
+        .gql("{ jobPostings(first: 500) { edges { cursor } } }")
+        .await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert!(v["errors"][0]["message"].as_str().unwrap().contains("100"));
+
+    let v = srv.gql("{ nope }").await;
+    assert!(
+        v["errors"][0]["message"].as_str().unwrap().contains("nope"),
+        "{v}"
+    );
+
+    let v = srv.gql("{ jobPosting(id: \"!!\") { id } }").await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+
+    let big = "x".repeat(100 * 1024);
+    let resp = client
+        .post(srv.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(json!({ "query": format!("{{ health {{ status }} }} # {big}") }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+
+    let v = srv.gql("{ health { status } }").await;
+    assert_eq!(v["data"]["health"]["status"], "ok");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn graphiql_is_served_from_the_binary_without_any_cdn() {
+    let db = testkit::sqlite("graphiql").await;
+    let srv = start(state_for(&db)).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = client.get(srv.url("/")).send().await.unwrap();
+    assert!(root.status().is_redirection());
+    assert_eq!(root.headers()["location"], "/graphiql");
+
+    let page = client
+        .get(srv.url("/graphiql"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("/graphiql/assets/graphiql.min.js"));
+    assert!(!page.contains("unpkg") && !page.contains("cdn") && !page.contains("esm.sh"));
+    for (asset, marker) in [
+        ("graphiql.min.js", "GraphiQL"),
+        ("graphiql.min.css", ".graphiql-container"),
+        ("react.production.min.js", "React"),
+        ("react-dom.production.min.js", "react"),
+    ] {
+        let resp = client
+            .get(srv.url(&format!("/graphiql/assets/{asset}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{asset}");
+        let body = resp.text().await.unwrap();
+        assert!(body.len() > 5_000 && body.contains(marker), "{asset}");
+    }
+    let missing = client
+        .get(srv.url("/graphiql/assets/nope.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_operations_pool_and_runs() {
+    for db in testkit::databases("metrics").await {
+        let srv = start(state_for(&db)).await;
+        srv.gql("{ health { status } }").await;
+        srv.gql("{ nope }").await;
+        let text = reqwest::get(srv.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains(
+                r#"jobintel_http_requests_total{route="/graphql",method="POST",status="200"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"jobintel_graphql_operations_total{operation="query",outcome="ok"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"outcome="error"} 1"#), "{text}");
+        assert!(text.contains("jobintel_db_pool_connections_max 5"));
+        assert!(text.contains("jobintel_database_up 1"));
+        assert!(text.contains("# TYPE jobintel_ingest_runs gauge"));
+        srv.stop().await;
+    }
+}
+
+async fn ws_connect(
+    srv: &Server,
+    protocol: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut req = format!("ws://{}/graphql", srv.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(protocol).unwrap(),
+    );
+    let (ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(resp.headers()["sec-websocket-protocol"], protocol);
+    ws
+}
+
+async fn next_text(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("message within 5 s")
+            .expect("stream open")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn websocket_speaks_both_protocols_and_shutdown_closes_with_going_away() {
+    let db = testkit::sqlite("ws").await;
+    let srv = start(state_for(&db)).await;
+
+    // graphql-transport-ws (the `graphql-ws` library)
+    let mut ws = ws_connect(&srv, "graphql-transport-ws").await;
+    ws.send(Message::text(r#"{"type":"connection_init"}"#))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut ws).await["type"], "connection_ack");
+    ws.send(Message::text(
+        r#"{"id":"1","type":"subscribe","payload":{"query":"{ health { database } }"}}"#,
+    ))
+    .await
+    .unwrap();
+    let v = next_text(&mut ws).await;
+    assert_eq!(v["type"], "next");
+    assert_eq!(v["payload"]["data"]["health"]["database"], "connected");
+    assert_eq!(next_text(&mut ws).await["type"], "complete");
+
+    // legacy graphql-ws (subscriptions-transport-ws)
+    let mut legacy = ws_connect(&srv, "graphql-ws").await;
+    legacy
+        .send(Message::text(r#"{"type":"connection_init"}"#))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut legacy).await["type"], "connection_ack");
+    legacy
+        .send(Message::text(
+            r#"{"id":"1","type":"start","payload":{"query":"{ health { status } }"}}"#,
+        ))
+        .await
+        .unwrap();
+    let v = next_text(&mut legacy).await;
+    assert_eq!(v["type"], "data");
+    assert_eq!(v["payload"]["data"]["health"]["status"], "ok");
+
+    srv.stop().await;
+    // The open connection is told the server is going away.
+    let close = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if let Message::Close(frame) = msg {
+                return frame;
+            }
+        }
+        None
+    })
+    .await
+    .expect("close frame within 5 s")
+    .expect("a close frame");
+    assert_eq!(u16::from(close.code), 1001);
+}

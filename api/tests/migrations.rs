@@ -1,0 +1,168 @@
+//! Migrations create the same schema on SQLite and PostgreSQL, match the entities, and are
+//! idempotent.
+
+use std::collections::BTreeSet;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DbBackend, EntityName, Iterable, Statement};
+use testkit::TestDb;
+
+async fn columns(db: &TestDb, table: &str) -> BTreeSet<String> {
+    let sql = match db.db_backend() {
+        DbBackend::Sqlite => format!("SELECT name FROM pragma_table_info('{table}')"),
+        _ => format!(
+            "SELECT column_name AS name FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = '{table}'"
+        ),
+    };
+    db.conn
+        .query_all_raw(Statement::from_string(db.db_backend(), sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "name").unwrap())
+        .collect()
+}
+
+async fn indexes(db: &TestDb, table: &str) -> BTreeSet<String> {
+    let sql = match db.db_backend() {
+        DbBackend::Sqlite => format!(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = '{table}' \
+             AND name NOT LIKE 'sqlite_autoindex%'"
+        ),
+        _ => format!(
+            "SELECT indexname AS name FROM pg_indexes \
+             WHERE schemaname = current_schema() AND tablename = '{table}' \
+             AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key'"
+        ),
+    };
+    db.conn
+        .query_all_raw(Statement::from_string(db.db_backend(), sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "name").unwrap())
+        .collect()
+}
+
+fn entity_columns<E: EntityName>(_: E) -> BTreeSet<String>
+where
+    E: sea_orm::EntityTrait,
+{
+    E::Column::iter()
+        .map(|c| sea_orm::IdenStatic::as_str(&c).to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_table_has_exactly_the_entity_columns_on_both_backends() {
+    for db in testkit::databases("columns").await {
+        assert_eq!(
+            columns(&db, "job_postings").await,
+            entity_columns(entity::job_posting::Entity),
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(
+            columns(&db, "ingest_runs").await,
+            entity_columns(entity::ingest_run::Entity),
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(
+            columns(&db, "schedules").await,
+            entity_columns(entity::schedule::Entity),
+            "{:?}",
+            db.backend
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_indexes_the_api_and_scheduler_rely_on_exist_on_both_backends() {
+    let expected_postings: BTreeSet<String> = [
+        "uq_job_postings_source_external_id",
+        "idx_job_postings_posted",
+        "idx_job_postings_source_posted",
+        "idx_job_postings_company",
+        "idx_job_postings_last_seen",
+        "idx_job_postings_first_seen",
+        "idx_job_postings_first_run",
+        "idx_job_postings_last_run",
+        "idx_job_postings_open",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let expected_runs: BTreeSet<String> = [
+        "uq_ingest_runs_schedule_fire",
+        "idx_ingest_runs_claim",
+        "idx_ingest_runs_queued",
+        "idx_ingest_runs_source_status",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    for db in testkit::databases("indexes").await {
+        let postings = indexes(&db, "job_postings").await;
+        assert!(
+            postings.is_superset(&expected_postings),
+            "{:?}: {postings:?}",
+            db.backend
+        );
+        let runs = indexes(&db, "ingest_runs").await;
+        assert!(
+            runs.is_superset(&expected_runs),
+            "{:?}: {runs:?}",
+            db.backend
+        );
+        assert!(
+            indexes(&db, "schedules")
+                .await
+                .contains("idx_schedules_due"),
+            "{:?}",
+            db.backend
+        );
+    }
+}
+
+#[tokio::test]
+async fn running_the_migrations_again_is_a_no_op() {
+    for db in testkit::databases("rerun").await {
+        let before = columns(&db, "job_postings").await;
+        Migrator::up(&db.conn, None).await.unwrap();
+        Migrator::up(&db.conn, None).await.unwrap();
+        assert!(
+            Migrator::get_pending_migrations(&db.conn)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(columns(&db, "job_postings").await, before);
+        let applied = db
+            .conn
+            .query_one_raw(Statement::from_string(
+                db.db_backend(),
+                "SELECT COUNT(*) AS n FROM seaql_migrations",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(applied as usize, Migrator::migrations().len());
+    }
+}
+
+#[tokio::test]
+async fn one_posting_per_source_and_external_id() {
+    for db in testkit::databases("unique").await {
+        let insert = "INSERT INTO job_postings (source, external_id, url, title, work_arrangement, \
+             first_seen_at, last_seen_at, content_hash, created_at, updated_at) VALUES \
+             ('seek', '1', 'u', 't', 'unknown', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'h', \
+             '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')";
+        db.conn.execute_unprepared(insert).await.unwrap();
+        let dup = db.conn.execute_unprepared(insert).await;
+        assert!(dup.is_err(), "{:?}: duplicate accepted", db.backend);
+    }
+}
