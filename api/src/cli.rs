@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, Config};
+use crate::config::{Cli, Command, Config, IngestArgs};
 use crate::db;
 use crate::graphql;
 use crate::server::{self, AppState};
@@ -41,6 +41,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Healthcheck => healthcheck(cli.config.bind).await,
+        Command::Ingest(args) => ingest_once(cli.config, args).await,
     }
 }
 
@@ -121,4 +122,127 @@ async fn migrate(config: Config) -> Result<(), CliError> {
         .context("cannot migrate")?;
     tracing::info!(database = %config.database_url, "migrations applied");
     Ok(())
+}
+
+/// `jobintel ingest`: one run against the configured database, a progress line on a terminal
+/// (plain log lines otherwise), a summary on stdout, exit 1 unless the run succeeded.
+async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
+    use std::io::IsTerminal;
+
+    use entity::{RunStatus, RunTrigger};
+    use ingest::engine::{Engine, validate_params};
+    use ingest::events::{EventBus, IngestEvent};
+    use ingest::store::{self, NewRun};
+
+    let engine_config = config.ingest.engine_config();
+    let params = ingest::SearchParams {
+        keywords: args.keywords,
+        location: args.location,
+        target: args.target,
+        max_pages: args.max_pages,
+        country: args.country,
+    };
+    let params = validate_params(args.source, &params, &engine_config)
+        .map_err(|e| CliError::Config(format!("error: {e}")))?;
+    let conn = db::connect_with_retry(
+        &config.database_url,
+        config.db_pool_size,
+        config.db_connect_timeout,
+    )
+    .await
+    .context("cannot ingest")?;
+    db::migrate(&conn, &config.database_url)
+        .await
+        .context("cannot ingest")?;
+    let fetcher = ingest::fetch::Fetcher::new(config.ingest.fetch_config())
+        .context("cannot build the HTTP client")?;
+    let bus = EventBus::default();
+    let engine = Engine::new(conn.clone(), fetcher, bus.clone(), engine_config);
+
+    let run = store::create_run(&conn, NewRun::manual(args.source, params, RunTrigger::Cli))
+        .await
+        .context("cannot record the run")?;
+    store::mark_running(&conn, run.id, &instance_name())
+        .await
+        .context("cannot record the run")?;
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        crate::server::shutdown_signal().await;
+        eprintln!("\ncancelling: finishing the page in flight");
+        on_signal.cancel();
+    });
+
+    let tty = std::io::stderr().is_terminal();
+    let mut events = bus.subscribe();
+    let source = args.source;
+    let progress = tokio::spawn(async move {
+        while let Ok(ev) = events.recv().await {
+            match ev {
+                IngestEvent::PageStored { page, counters, .. } if tty => {
+                    eprint!(
+                        "\r\x1b[2K[{source}] page {page} · found {} · new {} · updated {} · unchanged {}",
+                        counters.jobs_found,
+                        counters.jobs_new,
+                        counters.jobs_updated,
+                        counters.jobs_unchanged
+                    );
+                }
+                IngestEvent::RunFinished { .. } => {
+                    if tty {
+                        eprintln!();
+                    }
+                    break;
+                }
+                _ => {}
+            }
+        }
+    });
+
+    let started = std::time::Instant::now();
+    let report = engine
+        .execute(&run, &cancel)
+        .await
+        .context("cannot record the run's result")?;
+    let _ = progress.await;
+    let c = report.counters;
+    println!(
+        "run {} {}: {} in {:.1}s — pages {}, requests {}, http errors {}, found {}, new {}, updated {}, unchanged {}",
+        report.run.id,
+        report.run.source,
+        report.status,
+        started.elapsed().as_secs_f64(),
+        c.pages_fetched,
+        c.requests,
+        c.http_errors,
+        c.jobs_found,
+        c.jobs_new,
+        c.jobs_updated,
+        c.jobs_unchanged
+    );
+    conn.close().await.ok();
+    match report.status {
+        RunStatus::Succeeded => Ok(()),
+        status => Err(anyhow::anyhow!(
+            "run {} {status}: {}",
+            report.run.id,
+            report.error.unwrap_or_default()
+        )
+        .into()),
+    }
+}
+
+/// `host:pid`, recorded as a run's lease owner.
+pub fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "jobintel".into());
+    format!("{host}:{}", std::process::id())
 }

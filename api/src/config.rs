@@ -31,6 +31,8 @@ pub enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL); `schema.graphql` must equal it.
     Schema,
+    /// Run one ingest against the configured database and print a summary.
+    Ingest(IngestArgs),
     /// Exit 0 if the server at JOBINTEL_BIND answers `GET /health` with 200 (for container
     /// health checks on images without curl).
     Healthcheck,
@@ -133,6 +135,196 @@ pub struct Config {
         global = true
     )]
     pub shutdown_grace: Duration,
+
+    #[command(flatten)]
+    pub ingest: IngestSettings,
+}
+
+/// `jobintel ingest <source> …`
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// seek, indeed, greenhouse, lever, ashby or jsonld.
+    #[arg(value_parser = parse_source)]
+    pub source: entity::Source,
+    /// Search words (SEEK, Indeed).
+    #[arg(long)]
+    pub keywords: Option<String>,
+    /// Where (SEEK `where`, Indeed `l`), e.g. "Sydney NSW".
+    #[arg(long)]
+    pub location: Option<String>,
+    /// Board token (Greenhouse, Lever, Ashby) or career page URL (jsonld).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Most result pages to fetch.
+    #[arg(long)]
+    pub max_pages: Option<u32>,
+    /// Country site: au or nz (SEEK), any two-letter code (Indeed).
+    #[arg(long)]
+    pub country: Option<String>,
+}
+
+fn parse_source(s: &str) -> Result<entity::Source, String> {
+    s.parse::<entity::Source>().map_err(|e| e.to_string())
+}
+
+/// How ingest reaches the sources. The base URL overrides point a source at another host (a
+/// mirror, or a local server in tests) while keeping the live site's paths and queries.
+#[derive(Debug, Clone, Args)]
+pub struct IngestSettings {
+    /// Base URL for SEEK (default https://www.seek.com.au or https://www.seek.co.nz by country).
+    #[arg(
+        long,
+        env = "JOBINTEL_SEEK_BASE_URL",
+        value_name = "JOBINTEL_SEEK_BASE_URL",
+        global = true
+    )]
+    pub seek_base_url: Option<url::Url>,
+    /// Base URL for Indeed (default https://{country}.indeed.com).
+    #[arg(
+        long,
+        env = "JOBINTEL_INDEED_BASE_URL",
+        value_name = "JOBINTEL_INDEED_BASE_URL",
+        global = true
+    )]
+    pub indeed_base_url: Option<url::Url>,
+    /// Base URL for Greenhouse (default https://boards-api.greenhouse.io).
+    #[arg(
+        long,
+        env = "JOBINTEL_GREENHOUSE_BASE_URL",
+        value_name = "JOBINTEL_GREENHOUSE_BASE_URL",
+        global = true
+    )]
+    pub greenhouse_base_url: Option<url::Url>,
+    /// Base URL for Lever (default https://api.lever.co).
+    #[arg(
+        long,
+        env = "JOBINTEL_LEVER_BASE_URL",
+        value_name = "JOBINTEL_LEVER_BASE_URL",
+        global = true
+    )]
+    pub lever_base_url: Option<url::Url>,
+    /// Base URL for Ashby (default https://api.ashbyhq.com).
+    #[arg(
+        long,
+        env = "JOBINTEL_ASHBY_BASE_URL",
+        value_name = "JOBINTEL_ASHBY_BASE_URL",
+        global = true
+    )]
+    pub ashby_base_url: Option<url::Url>,
+    /// Allow fetching private, loopback and link-local addresses (local development, tests).
+    #[arg(
+        long,
+        env = "JOBINTEL_ALLOW_PRIVATE_NETWORK",
+        value_name = "JOBINTEL_ALLOW_PRIVATE_NETWORK",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub allow_private_network: bool,
+    /// Where site operators can learn about this crawler; sent in the User-Agent.
+    #[arg(
+        long,
+        env = "JOBINTEL_CONTACT_URL",
+        value_name = "JOBINTEL_CONTACT_URL",
+        default_value = "https://jobintel.invalid/contact",
+        global = true
+    )]
+    pub contact_url: String,
+    /// Requests per second per host for HTML pages.
+    #[arg(
+        long,
+        env = "JOBINTEL_HTML_RATE",
+        value_name = "JOBINTEL_HTML_RATE",
+        default_value_t = 1.0,
+        global = true
+    )]
+    pub html_rate: f64,
+    /// Requests per second per host for JSON APIs.
+    #[arg(
+        long,
+        env = "JOBINTEL_JSON_RATE",
+        value_name = "JOBINTEL_JSON_RATE",
+        default_value_t = 2.0,
+        global = true
+    )]
+    pub json_rate: f64,
+    /// Requests in flight at once per host.
+    #[arg(
+        long,
+        env = "JOBINTEL_MAX_IN_FLIGHT_PER_HOST",
+        value_name = "JOBINTEL_MAX_IN_FLIGHT_PER_HOST",
+        default_value_t = 2,
+        global = true
+    )]
+    pub max_in_flight_per_host: usize,
+    /// Time allowed for one HTTP request (connect + response + body).
+    #[arg(
+        long,
+        env = "JOBINTEL_HTTP_TIMEOUT",
+        value_name = "JOBINTEL_HTTP_TIMEOUT",
+        default_value = "30s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub http_timeout: Duration,
+    /// Largest response body accepted from a source, in bytes.
+    #[arg(
+        long,
+        env = "JOBINTEL_MAX_RESPONSE_BYTES",
+        value_name = "JOBINTEL_MAX_RESPONSE_BYTES",
+        default_value_t = 8 * 1024 * 1024,
+        global = true
+    )]
+    pub max_response_bytes: usize,
+    /// Obey robots.txt (strongly recommended).
+    #[arg(
+        long,
+        env = "JOBINTEL_RESPECT_ROBOTS",
+        value_name = "JOBINTEL_RESPECT_ROBOTS",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub respect_robots: bool,
+    /// Pages fetched when a run does not say.
+    #[arg(
+        long,
+        env = "JOBINTEL_DEFAULT_MAX_PAGES",
+        value_name = "JOBINTEL_DEFAULT_MAX_PAGES",
+        default_value_t = 5,
+        global = true
+    )]
+    pub default_max_pages: u32,
+}
+
+impl IngestSettings {
+    pub fn fetch_config(&self) -> ingest::fetch::FetchConfig {
+        ingest::fetch::FetchConfig {
+            contact_url: self.contact_url.clone(),
+            html_rate_per_sec: self.html_rate,
+            json_rate_per_sec: self.json_rate,
+            max_in_flight_per_host: self.max_in_flight_per_host.max(1),
+            total_timeout: self.http_timeout,
+            max_body_bytes: self.max_response_bytes,
+            respect_robots: self.respect_robots,
+            allow_private_network: self.allow_private_network,
+            ..ingest::fetch::FetchConfig::default()
+        }
+    }
+
+    pub fn engine_config(&self) -> ingest::engine::EngineConfig {
+        ingest::engine::EngineConfig {
+            base_urls: ingest::engine::BaseUrls {
+                seek: self.seek_base_url.clone(),
+                indeed: self.indeed_base_url.clone(),
+                greenhouse: self.greenhouse_base_url.clone(),
+                lever: self.lever_base_url.clone(),
+                ashby: self.ashby_base_url.clone(),
+            },
+            default_max_pages: self.default_max_pages.max(1),
+            ..ingest::engine::EngineConfig::default()
+        }
+    }
 }
 
 impl Config {

@@ -168,6 +168,7 @@ fn spawn_serve(database_url: &str) -> (Child, String) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("server did not start within 30 s");
 }
 
@@ -218,6 +219,7 @@ async fn postgres_with_sslmode_require_connects_over_tls() {
         .unwrap();
     assert_eq!(body["database"], "connected");
     let _ = child.kill();
+    let _ = child.wait();
 
     // Prove the session really is encrypted, not silently downgraded.
     use sea_orm::ConnectionTrait;
@@ -252,4 +254,96 @@ fn rand_suffix() -> u64 {
 
 fn sqlite_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", dir.join("j.db").display())
+}
+
+/// A local stand-in for boards-api.greenhouse.io serving the recorded board.
+async fn greenhouse_stub(body: &'static str, status: u16) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/robots.txt", get(|| async { "User-agent: *\nAllow: /\n" }))
+        .route(
+            "/v1/boards/{token}/jobs",
+            get(move || async move {
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    [("content-type", "application/json")],
+                    body,
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+const GREENHOUSE_BOARD: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../ingest/tests/fixtures/ats/greenhouse_boards_api_jobs_content_true.json"
+));
+
+fn ingest_cmd(base: &str, db_url: &str) -> Command {
+    let mut c = jobintel();
+    c.env("DATABASE_URL", db_url)
+        .env("JOBINTEL_GREENHOUSE_BASE_URL", base)
+        .env("JOBINTEL_ALLOW_PRIVATE_NETWORK", "true")
+        .env("JOBINTEL_DB_CONNECT_TIMEOUT", "5s");
+    c
+}
+
+#[tokio::test]
+async fn ingest_runs_one_source_prints_a_summary_and_dedupes_on_rerun() {
+    let base = greenhouse_stub(GREENHOUSE_BOARD, 200).await;
+    for db in testkit::databases("cli_ingest").await {
+        let mut cmd = ingest_cmd(&base, &db.url);
+        cmd.args(["ingest", "greenhouse", "--target", "acme"]);
+        let (code, stdout, stderr) = tokio::task::spawn_blocking(move || output(&mut cmd))
+            .await
+            .unwrap();
+        assert_eq!(code, 0, "{:?}: {stdout} {stderr}", db.backend);
+        assert!(stdout.contains("greenhouse: succeeded"), "{stdout}");
+        assert!(
+            stdout.contains("found 2, new 2, updated 0, unchanged 0"),
+            "{stdout}"
+        );
+        // Not a terminal: progress comes as plain log lines.
+        assert!(stderr.contains("page stored"), "{stderr}");
+
+        let mut again = ingest_cmd(&base, &db.url);
+        again.args(["ingest", "greenhouse", "--target", "acme"]);
+        let (code, stdout, _) = tokio::task::spawn_blocking(move || output(&mut again))
+            .await
+            .unwrap();
+        assert_eq!(code, 0);
+        assert!(
+            stdout.contains("found 2, new 0, updated 0, unchanged 2"),
+            "{stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ingest_exits_non_zero_with_the_reason_when_the_run_fails() {
+    let base = greenhouse_stub(&GREENHOUSE_BOARD[..GREENHOUSE_BOARD.len() / 2], 200).await;
+    let db = testkit::sqlite("cli_ingest_fail").await;
+    let mut cmd = ingest_cmd(&base, &db.url);
+    cmd.args(["ingest", "greenhouse", "--target", "acme"]);
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || output(&mut cmd))
+        .await
+        .unwrap();
+    assert_eq!(code, 1, "{stdout} {stderr}");
+    assert!(stdout.contains("greenhouse: failed"), "{stdout}");
+    assert!(stderr.contains("invalid JSON at line"), "{stderr}");
+}
+
+#[test]
+fn ingest_rejects_unknown_sources_and_missing_parameters_with_exit_code_2() {
+    let (code, _, stderr) = output(jobintel().args(["ingest", "monster"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unknown Source `monster`"), "{stderr}");
+    assert!(stderr.contains("seek, indeed, greenhouse"), "{stderr}");
+
+    let (code, _, stderr) = output(jobintel().args(["ingest", "lever"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("needs `target`"), "{stderr}");
 }

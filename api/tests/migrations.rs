@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DbBackend, EntityName, Iterable, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Iterable, Statement};
 use testkit::TestDb;
 
 async fn columns(db: &TestDb, table: &str) -> BTreeSet<String> {
@@ -45,10 +45,7 @@ async fn indexes(db: &TestDb, table: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn entity_columns<E: EntityName>(_: E) -> BTreeSet<String>
-where
-    E: sea_orm::EntityTrait,
-{
+fn entity_columns<E: sea_orm::EntityTrait>(_: E) -> BTreeSet<String> {
     E::Column::iter()
         .map(|c| sea_orm::IdenStatic::as_str(&c).to_owned())
         .collect()
