@@ -1,0 +1,660 @@
+//! The run engine: executes one ingest run — fetch pages from a source, normalise, upsert one
+//! page per transaction, keep the run row's counters current and publish progress events.
+//!
+//! The engine never panics a run away: every outcome ends in a terminal status with a precise
+//! error (`failed` for broken pages and network failures, `blocked` for bot challenges,
+//! `cancelled` when the token fires). Pages already stored stay stored.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use entity::{RunStatus, Source, ingest_run, job_posting};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::events::{EventBus, IngestEvent};
+use crate::fetch::{FetchError, FetchStats, FetchedPage, Fetcher, RequestOptions};
+use crate::model::{NormalizedPosting, SearchParams};
+use crate::sources::{ParseError, ashby, greenhouse, indeed, jsonld, lever, seek};
+use crate::store::{self, RunCounters};
+
+/// SEEK answers at most about this many results per query, however many pages are asked for.
+pub const SEEK_RESULT_CAP: usize = 550;
+/// Postings per stored page for sources that return a whole board in one response, so progress
+/// events keep flowing and one transaction stays small.
+const BOARD_PAGE: usize = 100;
+/// Indeed shows this many cards per search page (`start` advances by it).
+const INDEED_PAGE_SIZE: u32 = 10;
+
+/// Base URLs, overridable per source (`JOBINTEL_<SOURCE>_BASE_URL`) so that a local server that
+/// mimics a site exercises the real code path.
+#[derive(Debug, Clone, Default)]
+pub struct BaseUrls {
+    pub seek: Option<Url>,
+    pub indeed: Option<Url>,
+    pub greenhouse: Option<Url>,
+    pub lever: Option<Url>,
+    pub ashby: Option<Url>,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub base_urls: BaseUrls,
+    /// Pages fetched when a run does not say (`max_pages`).
+    pub default_max_pages: u32,
+    /// The most pages any run may ask for.
+    pub max_pages_limit: u32,
+    /// SEEK `pageSize`.
+    pub seek_page_size: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            base_urls: BaseUrls::default(),
+            default_max_pages: 5,
+            max_pages_limit: 50,
+            seek_page_size: 32,
+        }
+    }
+}
+
+/// Why parameters cannot start a run. The message says what to send instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParamError(pub String);
+
+/// Check (and normalise) a run's parameters for `source` before queueing it.
+pub fn validate_params(
+    source: Source,
+    params: &SearchParams,
+    config: &EngineConfig,
+) -> Result<SearchParams, ParamError> {
+    let mut p = params.clone();
+    let trim = |s: &mut Option<String>| {
+        if let Some(v) = s {
+            let t = v.trim().to_owned();
+            *s = (!t.is_empty()).then_some(t);
+        }
+    };
+    trim(&mut p.keywords);
+    trim(&mut p.location);
+    trim(&mut p.target);
+    trim(&mut p.country);
+    if let Some(c) = &mut p.country {
+        *c = c.to_ascii_lowercase();
+    }
+    if let Some(n) = p.max_pages
+        && (n == 0 || n > config.max_pages_limit)
+    {
+        return Err(ParamError(format!(
+            "maxPages must be between 1 and {}, got {n}",
+            config.max_pages_limit
+        )));
+    }
+    match source {
+        Source::Seek => {
+            if let Some(c) = p.country.as_deref()
+                && !matches!(c, "au" | "nz")
+            {
+                return Err(ParamError(format!(
+                    "SEEK country must be `au` or `nz`, got `{c}`"
+                )));
+            }
+        }
+        Source::Indeed => {
+            if let Some(c) = p.country.as_deref()
+                && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+            {
+                return Err(ParamError(format!(
+                    "Indeed country must be a two-letter code such as `au`, got `{c}`"
+                )));
+            }
+            if p.keywords.is_none() && p.location.is_none() {
+                return Err(ParamError(
+                    "Indeed needs `keywords` or `location` to search for".into(),
+                ));
+            }
+        }
+        Source::Greenhouse | Source::Lever | Source::Ashby => {
+            let Some(t) = p.target.as_deref() else {
+                return Err(ParamError(format!(
+                    "{source} needs `target`: the board's token (e.g. the `acme` in jobs.{}/acme)",
+                    match source {
+                        Source::Greenhouse => "greenhouse.io",
+                        Source::Lever => "lever.co",
+                        _ => "ashbyhq.com",
+                    }
+                )));
+            };
+            if t.contains('/') || t.contains('?') || t.contains(char::is_whitespace) {
+                return Err(ParamError(format!(
+                    "{source} `target` must be a board token, not a URL or path: `{t}`"
+                )));
+            }
+        }
+        Source::Jsonld => {
+            let Some(t) = p.target.as_deref() else {
+                return Err(ParamError(
+                    "jsonld needs `target`: the career page URL to read JobPosting JSON-LD from"
+                        .into(),
+                ));
+            };
+            match Url::parse(t) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+                _ => {
+                    return Err(ParamError(format!(
+                        "jsonld `target` must be an http(s) URL, got `{t}`"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// Why a run stopped before finishing its work.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Params(#[from] ParamError),
+    #[error("{0}")]
+    Fetch(FetchError),
+    #[error("cannot read {what} from {url}: {source}")]
+    Parse {
+        what: &'static str,
+        url: String,
+        source: ParseError,
+    },
+    #[error("blocked: {0}")]
+    Blocked(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+impl From<FetchError> for RunError {
+    fn from(e: FetchError) -> Self {
+        match e {
+            FetchError::Cancelled { .. } => RunError::Cancelled,
+            FetchError::Blocked { .. } => RunError::Blocked(e.to_string()),
+            other => RunError::Fetch(other),
+        }
+    }
+}
+
+impl RunError {
+    pub fn status(&self) -> RunStatus {
+        match self {
+            RunError::Cancelled => RunStatus::Cancelled,
+            RunError::Blocked(_) => RunStatus::Blocked,
+            _ => RunStatus::Failed,
+        }
+    }
+}
+
+/// The result of executing a run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub run: ingest_run::Model,
+    pub status: RunStatus,
+    pub counters: RunCounters,
+    pub error: Option<String>,
+}
+
+/// Everything a run needs. Cheap to clone: share one per process.
+#[derive(Clone)]
+pub struct Engine {
+    pub db: DatabaseConnection,
+    pub fetcher: Fetcher,
+    pub bus: EventBus,
+    pub config: EngineConfig,
+}
+
+impl Engine {
+    pub fn new(
+        db: DatabaseConnection,
+        fetcher: Fetcher,
+        bus: EventBus,
+        config: EngineConfig,
+    ) -> Self {
+        Engine {
+            db,
+            fetcher,
+            bus,
+            config,
+        }
+    }
+
+    /// Execute an already-claimed run (status `running`) to a terminal status, store it, and
+    /// publish `RunStarted` … `RunFinished`.
+    #[tracing::instrument(skip_all, fields(run_id = run.id, source = %run.source))]
+    pub async fn execute(
+        &self,
+        run: &ingest_run::Model,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport, DbErr> {
+        self.bus.publish(IngestEvent::RunStarted {
+            run_id: run.id,
+            source: run.source,
+        });
+        let mut ctx = RunCtx {
+            engine: self,
+            run_id: run.id,
+            source: run.source,
+            stats: FetchStats::new(),
+            counters: RunCounters::default(),
+            cancel,
+            page: 0,
+        };
+        let result = match serde_json::from_value::<SearchParams>(run.params.clone()) {
+            Ok(params) => match validate_params(run.source, &params, &self.config) {
+                Ok(params) => ctx.run_source(&params).await,
+                Err(e) => Err(e.into()),
+            },
+            Err(e) => Err(RunError::Params(ParamError(format!(
+                "stored params are not valid: {e}"
+            )))),
+        };
+        ctx.sync_fetch_stats();
+        let (status, error) = match &result {
+            Ok(()) => (RunStatus::Succeeded, None),
+            Err(e) => (e.status(), Some(e.to_string())),
+        };
+        match &error {
+            None => tracing::info!(counters = ?ctx.counters, "run succeeded"),
+            Some(e) => tracing::warn!(status = %status, error = %e, counters = ?ctx.counters, "run ended"),
+        }
+        let stored = store::finish_run(&self.db, run.id, status, &ctx.counters, error.as_deref()).await?;
+        self.bus.publish(IngestEvent::RunFinished {
+            run_id: run.id,
+            source: run.source,
+            status,
+            counters: ctx.counters,
+            error: error.clone(),
+        });
+        Ok(RunReport {
+            run: stored,
+            status,
+            counters: ctx.counters,
+            error,
+        })
+    }
+
+    fn base(&self, source: Source, country: &str) -> Url {
+        let b = &self.config.base_urls;
+        let (over, default) = match source {
+            Source::Seek => (&b.seek, seek::default_base_url(country).to_owned()),
+            Source::Indeed => (&b.indeed, indeed::default_base_url(country)),
+            Source::Greenhouse => (&b.greenhouse, greenhouse::DEFAULT_BASE_URL.to_owned()),
+            Source::Lever => (&b.lever, lever::DEFAULT_BASE_URL.to_owned()),
+            Source::Ashby => (&b.ashby, ashby::DEFAULT_BASE_URL.to_owned()),
+            Source::Jsonld => (&None, String::new()),
+        };
+        over.clone()
+            .unwrap_or_else(|| Url::parse(&default).expect("built-in base URLs are valid"))
+    }
+}
+
+struct RunCtx<'a> {
+    engine: &'a Engine,
+    run_id: i64,
+    source: Source,
+    stats: FetchStats,
+    counters: RunCounters,
+    cancel: &'a CancellationToken,
+    page: u32,
+}
+
+impl RunCtx<'_> {
+    async fn run_source(&mut self, params: &SearchParams) -> Result<(), RunError> {
+        match self.source {
+            Source::Seek => self.run_seek(params).await,
+            Source::Indeed => self.run_indeed(params).await,
+            Source::Greenhouse | Source::Lever | Source::Ashby => self.run_board(params).await,
+            Source::Jsonld => self.run_jsonld(params).await,
+        }
+    }
+
+    fn max_pages(&self, params: &SearchParams) -> u32 {
+        params
+            .max_pages
+            .unwrap_or(self.engine.config.default_max_pages)
+            .min(self.engine.config.max_pages_limit)
+    }
+
+    fn check_cancel(&self) -> Result<(), RunError> {
+        if self.cancel.is_cancelled() {
+            Err(RunError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn get(&self, url: &Url, opts: &RequestOptions) -> Result<FetchedPage, RunError> {
+        self.check_cancel()?;
+        Ok(self
+            .engine
+            .fetcher
+            .fetch(url, opts, &self.stats, self.cancel)
+            .await?)
+    }
+
+    fn sync_fetch_stats(&mut self) {
+        let s = self.stats.snapshot();
+        self.counters.requests = s.requests as i32;
+        self.counters.http_errors = s.http_errors as i32;
+    }
+
+    /// Store one page, update counters, publish events.
+    async fn store(&mut self, postings: Vec<NormalizedPosting>) -> Result<(), RunError> {
+        self.page += 1;
+        let outcome = store::upsert_page(&self.engine.db, self.run_id, &postings).await?;
+        self.counters.jobs_found += postings.len() as i32;
+        self.counters.jobs_new += outcome.new.len() as i32;
+        self.counters.jobs_updated += outcome.updated.len() as i32;
+        self.counters.jobs_unchanged += outcome.unchanged as i32;
+        self.sync_fetch_stats();
+        store::save_progress(&self.engine.db, self.run_id, &self.counters).await?;
+        let bus = &self.engine.bus;
+        for id in &outcome.new {
+            bus.publish(IngestEvent::PostingAdded {
+                run_id: self.run_id,
+                source: self.source,
+                posting_id: *id,
+            });
+        }
+        for id in &outcome.updated {
+            bus.publish(IngestEvent::PostingUpdated {
+                run_id: self.run_id,
+                source: self.source,
+                posting_id: *id,
+            });
+        }
+        bus.publish(IngestEvent::PageStored {
+            run_id: self.run_id,
+            source: self.source,
+            page: self.page,
+            counters: self.counters,
+        });
+        tracing::info!(
+            page = self.page,
+            found = self.counters.jobs_found,
+            new = self.counters.jobs_new,
+            updated = self.counters.jobs_updated,
+            unchanged = self.counters.jobs_unchanged,
+            "page stored"
+        );
+        Ok(())
+    }
+
+    /// For postings already stored, carry over what only their detail page gave us (description,
+    /// expiry, fields the listing lacks), so that seeing a listing again without re-fetching the
+    /// detail page does not count as a change or erase the description.
+    async fn carry_over_details(
+        &self,
+        postings: &mut [NormalizedPosting],
+        known: &HashSet<String>,
+    ) -> Result<(), RunError> {
+        let ids: Vec<String> = postings
+            .iter()
+            .filter(|p| known.contains(&p.external_id))
+            .map(|p| p.external_id.clone())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        type Row = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<chrono::DateTime<chrono::Utc>>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = job_posting::Entity::find()
+            .select_only()
+            .column(job_posting::Column::ExternalId)
+            .column(job_posting::Column::DescriptionHtml)
+            .column(job_posting::Column::DescriptionText)
+            .column(job_posting::Column::ExpiresAt)
+            .column(job_posting::Column::Company)
+            .column(job_posting::Column::CompanyExternalId)
+            .column(job_posting::Column::Classification)
+            .filter(job_posting::Column::Source.eq(self.source))
+            .filter(job_posting::Column::ExternalId.is_in(ids))
+            .into_tuple()
+            .all(&self.engine.db)
+            .await?;
+        let by_id: HashMap<String, Row> = rows.into_iter().map(|r| (r.0.clone(), r)).collect();
+        for p in postings.iter_mut() {
+            let Some((_, html, text, expires, company, company_ext, class)) =
+                by_id.get(&p.external_id)
+            else {
+                continue;
+            };
+            if html.is_some() {
+                p.description_html = html.clone();
+                p.description_text = text.clone();
+            }
+            p.expires_at = p.expires_at.or(*expires);
+            if p.company.is_none() {
+                p.company = company.clone();
+            }
+            if p.company_external_id.is_none() {
+                p.company_external_id = company_ext.clone();
+            }
+            if p.classification.is_none() {
+                p.classification = class.clone();
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_seek(&mut self, params: &SearchParams) -> Result<(), RunError> {
+        let country = params.country.clone().unwrap_or_else(|| "au".into());
+        let base = self.engine.base(Source::Seek, &country);
+        let page_size = self.engine.config.seek_page_size;
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut details_allowed = true;
+        for page in 1..=self.max_pages(params) {
+            let url = seek::search_url(&base, &country, params, page, page_size);
+            let resp = self.get(&url, &RequestOptions::json()).await?;
+            self.counters.pages_fetched += 1;
+            let parsed = seek::parse_search(&resp.body, &base, &country).map_err(|source| {
+                RunError::Parse {
+                    what: "SEEK search results",
+                    url: crate::fetch::redact_url(&url),
+                    source,
+                }
+            })?;
+            if parsed.card_count == 0 {
+                break;
+            }
+            let mut fresh: Vec<NormalizedPosting> = parsed
+                .postings
+                .into_iter()
+                .filter(|p| seen.insert(p.external_id.clone()))
+                .collect();
+            if fresh.is_empty() {
+                tracing::info!(page, "no new ids on this page; stopping");
+                break;
+            }
+            let ids: Vec<String> = fresh.iter().map(|p| p.external_id.clone()).collect();
+            let known = store::known_external_ids(&self.engine.db, Source::Seek, &ids).await?;
+            for p in fresh.iter_mut().filter(|p| !known.contains(&p.external_id)) {
+                if !details_allowed {
+                    break;
+                }
+                let detail_url = seek::job_page_url(&base, &p.external_id);
+                match self.get(&detail_url, &RequestOptions::html()).await {
+                    Ok(page) => match seek::parse_job_page(&page.text()) {
+                        Ok(detail) => seek::apply_detail(p, detail),
+                        Err(e) => tracing::warn!(
+                            url = %crate::fetch::redact_url(&detail_url),
+                            error = %e,
+                            "job page unreadable; keeping the search card"
+                        ),
+                    },
+                    Err(RunError::Fetch(FetchError::RobotsDisallowed { reason, .. })) => {
+                        tracing::warn!(%reason, "robots.txt disallows job pages; storing cards only");
+                        details_allowed = false;
+                    }
+                    Err(RunError::Fetch(e)) => {
+                        tracing::warn!(error = %e, "job page failed; keeping the search card");
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            self.carry_over_details(&mut fresh, &known).await?;
+            self.store(fresh).await?;
+            let total = parsed.total_count.map(|t| t as usize).unwrap_or(usize::MAX);
+            if seen.len() >= SEEK_RESULT_CAP.min(total) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_indeed(&mut self, params: &SearchParams) -> Result<(), RunError> {
+        let country = params.country.clone().unwrap_or_else(|| "au".into());
+        let base = self.engine.base(Source::Indeed, &country);
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut details_allowed = true;
+        for page in 0..self.max_pages(params) {
+            let url = indeed::search_url(&base, params, page * INDEED_PAGE_SIZE);
+            let resp = self.get(&url, &RequestOptions::html()).await?;
+            self.counters.pages_fetched += 1;
+            let text = resp.text();
+            if indeed::is_challenge(resp.status, &text) {
+                return Err(RunError::Blocked(format!(
+                    "{} answered with a bot challenge page; not retrying",
+                    crate::fetch::redact_url(&url)
+                )));
+            }
+            let parsed =
+                indeed::parse_search_page(&text, &base, &country).map_err(|source| {
+                    RunError::Parse {
+                        what: "Indeed search page",
+                        url: crate::fetch::redact_url(&url),
+                        source,
+                    }
+                })?;
+            if parsed.card_count == 0 {
+                break;
+            }
+            let mut fresh: Vec<NormalizedPosting> = parsed
+                .postings
+                .into_iter()
+                .filter(|p| seen.insert(p.external_id.clone()))
+                .collect();
+            if fresh.is_empty() {
+                break;
+            }
+            let ids: Vec<String> = fresh.iter().map(|p| p.external_id.clone()).collect();
+            let known = store::known_external_ids(&self.engine.db, Source::Indeed, &ids).await?;
+            for p in fresh.iter_mut().filter(|p| !known.contains(&p.external_id)) {
+                if !details_allowed {
+                    break;
+                }
+                let detail_url = indeed::job_page_url(&base, &p.external_id);
+                match self.get(&detail_url, &RequestOptions::html()).await {
+                    Ok(page) => {
+                        let body = page.text();
+                        if indeed::is_challenge(page.status, &body) {
+                            return Err(RunError::Blocked(format!(
+                                "{} answered with a bot challenge page; not retrying",
+                                crate::fetch::redact_url(&detail_url)
+                            )));
+                        }
+                        match indeed::parse_job_page(&body) {
+                            Ok(detail) => indeed::apply_detail(p, detail),
+                            Err(e) => tracing::warn!(error = %e, "job page unreadable; keeping the card"),
+                        }
+                    }
+                    Err(RunError::Fetch(FetchError::RobotsDisallowed { reason, .. })) => {
+                        tracing::warn!(%reason, "robots.txt disallows job pages; storing cards only");
+                        details_allowed = false;
+                    }
+                    Err(RunError::Fetch(e)) => {
+                        tracing::warn!(error = %e, "job page failed; keeping the card");
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            self.carry_over_details(&mut fresh, &known).await?;
+            self.store(fresh).await?;
+            if !parsed.has_next {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_board(&mut self, params: &SearchParams) -> Result<(), RunError> {
+        let target = params.target.clone().unwrap_or_default();
+        let base = self.engine.base(self.source, "");
+        let (url, what) = match self.source {
+            Source::Greenhouse => (greenhouse::board_url(&base, &target), "Greenhouse board"),
+            Source::Lever => (lever::postings_url(&base, &target), "Lever postings"),
+            _ => (ashby::job_board_url(&base, &target), "Ashby job board"),
+        };
+        let resp = self.get(&url, &RequestOptions::json()).await?;
+        self.counters.pages_fetched += 1;
+        let parse = |body: &[u8]| match self.source {
+            Source::Greenhouse => greenhouse::parse_board(body, &target),
+            Source::Lever => lever::parse_postings(body, &target),
+            _ => ashby::parse_job_board(body, &target),
+        };
+        let postings = parse(&resp.body).map_err(|source| RunError::Parse {
+            what,
+            url: crate::fetch::redact_url(&url),
+            source,
+        })?;
+        self.store_in_pages(postings).await
+    }
+
+    async fn run_jsonld(&mut self, params: &SearchParams) -> Result<(), RunError> {
+        let target = params.target.clone().unwrap_or_default();
+        let url = Url::parse(&target).map_err(|e| ParamError(format!("invalid URL: {e}")))?;
+        let resp = self.get(&url, &RequestOptions::html()).await?;
+        self.counters.pages_fetched += 1;
+        let mut postings = jsonld::extract_postings(&resp.text(), &resp.url).map_err(|source| {
+            RunError::Parse {
+                what: "JSON-LD JobPosting",
+                url: crate::fetch::redact_url(&url),
+                source,
+            }
+        })?;
+        // Identifiers are only unique within a site: key them by host so two companies' "123"
+        // never collide.
+        let host = resp.url.host_str().unwrap_or("").to_ascii_lowercase();
+        for p in &mut postings {
+            if !p.external_id.starts_with("http") {
+                p.external_id = format!("{host}:{}", p.external_id);
+            }
+        }
+        if postings.is_empty() {
+            tracing::info!("no JobPosting JSON-LD on the page");
+        }
+        self.store_in_pages(postings).await
+    }
+
+    async fn store_in_pages(&mut self, postings: Vec<NormalizedPosting>) -> Result<(), RunError> {
+        let mut rest = postings;
+        while !rest.is_empty() {
+            self.check_cancel()?;
+            let tail = rest.split_off(rest.len().min(BOARD_PAGE));
+            let page = std::mem::replace(&mut rest, tail);
+            self.store(page).await?;
+        }
+        Ok(())
+    }
+}
+
+/// How long a `running` run's lease lasts without a heartbeat (used by the worker pool).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
