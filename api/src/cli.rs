@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use crate::config::{Cli, Command, Config, IngestArgs};
 use crate::db;
 use crate::graphql;
-use crate::server::{self, AppState};
+use crate::server::{self, AppState, ServerSettings};
 
 /// A failure with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +98,8 @@ async fn serve(config: Config) -> Result<(), CliError> {
     db::migrate(&conn, &config.database_url)
         .await
         .context("cannot start")?;
-    let state = AppState::new(conn.clone(), config.db_pool_size, config.max_body_bytes);
+    let state = AppState::new(conn.clone(), ServerSettings::from_config(&config))
+        .context("cannot build the HTTP client")?;
     server::run(listener, state, server::shutdown_signal())
         .await
         .context("while serving HTTP")?;

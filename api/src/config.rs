@@ -136,6 +136,17 @@ pub struct Config {
     )]
     pub shutdown_grace: Duration,
 
+    /// Require the API token for queries and subscriptions too, not only mutations.
+    #[arg(
+        long,
+        env = "JOBINTEL_PROTECT_READS",
+        value_name = "JOBINTEL_PROTECT_READS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub protect_reads: bool,
+
     #[command(flatten)]
     pub ingest: IngestSettings,
 }

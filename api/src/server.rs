@@ -14,7 +14,13 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::graphql::{AppSchema, build_schema};
+use ingest::engine::{Engine, EngineConfig};
+use ingest::events::EventBus;
+use ingest::fetch::{FetchConfig, FetchError, Fetcher};
+
+use crate::config::Config;
+use crate::graphql::auth::AuthPolicy;
+use crate::graphql::{ApiContext, AppSchema, build_schema};
 use crate::metrics::Metrics;
 use crate::routes;
 
@@ -23,6 +29,7 @@ use crate::routes;
 pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: AppSchema,
+    pub api: ApiContext,
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server begins shutting down (closes WebSockets, stops workers).
     pub shutdown: CancellationToken,
@@ -31,17 +38,73 @@ pub struct AppState {
     pub max_body_bytes: usize,
 }
 
+/// Server settings derived from the configuration (tests start from `Default`).
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    pub pool_max: u32,
+    pub max_body_bytes: usize,
+    pub auth: AuthPolicy,
+    pub fetch: FetchConfig,
+    pub engine: EngineConfig,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            pool_max: 5,
+            max_body_bytes: 256 * 1024,
+            auth: AuthPolicy {
+                token: None,
+                protect_reads: false,
+                loopback_only: true,
+            },
+            fetch: FetchConfig::default(),
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+impl ServerSettings {
+    pub fn from_config(config: &Config) -> Self {
+        ServerSettings {
+            pool_max: config.db_pool_size,
+            max_body_bytes: config.max_body_bytes,
+            auth: AuthPolicy {
+                token: config.api_token.clone(),
+                protect_reads: config.protect_reads,
+                loopback_only: config.bind.ip().is_loopback(),
+            },
+            fetch: config.ingest.fetch_config(),
+            engine: config.ingest.engine_config(),
+        }
+    }
+}
+
 impl AppState {
-    pub fn new(db: DatabaseConnection, pool_max: u32, max_body_bytes: usize) -> Self {
+    pub fn new(db: DatabaseConnection, settings: ServerSettings) -> Result<Self, FetchError> {
+        crate::install_crypto_provider();
         let metrics = Arc::new(Metrics::default());
-        AppState {
-            schema: build_schema(db.clone(), metrics.clone()),
+        let engine = Engine::new(
+            db.clone(),
+            Fetcher::new(settings.fetch)?,
+            EventBus::default(),
+            settings.engine,
+        );
+        let api = ApiContext {
+            db: db.clone(),
+            engine,
+            auth: settings.auth,
+            run_queued: Arc::new(tokio::sync::Notify::new()),
+        };
+        Ok(AppState {
+            schema: build_schema(api.clone(), metrics.clone()),
+            api,
             db,
             metrics,
             shutdown: CancellationToken::new(),
-            pool_max,
-            max_body_bytes,
-        }
+            pool_max: settings.pool_max,
+            max_body_bytes: settings.max_body_bytes,
+        })
     }
 }
 

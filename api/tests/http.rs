@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use jobintel::server::{self, AppState};
+use jobintel::server::{self, AppState, ServerSettings};
 use sea_orm::{ConnectOptions, Database};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -57,7 +57,14 @@ impl Server {
 }
 
 fn state_for(db: &testkit::TestDb) -> AppState {
-    AppState::new(db.conn.clone(), 5, 64 * 1024)
+    AppState::new(
+        db.conn.clone(),
+        ServerSettings {
+            max_body_bytes: 64 * 1024,
+            ..ServerSettings::default()
+        },
+    )
+    .unwrap()
 }
 
 async fn insert_posting(db: &testkit::TestDb, external_id: &str, title: &str) {
@@ -103,7 +110,17 @@ async fn health_is_503_when_the_database_is_unreachable() {
         .acquire_timeout(Duration::from_millis(500))
         .sqlx_logging(false);
     let conn = Database::connect(opts).await.unwrap();
-    let srv = start(AppState::new(conn, 1, 1024)).await;
+    let srv = start(
+        AppState::new(
+            conn,
+            ServerSettings {
+                pool_max: 1,
+                ..ServerSettings::default()
+            },
+        )
+        .unwrap(),
+    )
+    .await;
     let resp = reqwest::get(srv.url("/health")).await.unwrap();
     assert_eq!(resp.status(), 503);
     let body: Value = resp.json().await.unwrap();

@@ -1,40 +1,62 @@
 //! The GraphQL schema: one `build_schema`, one way to print the SDL without a database.
 //!
-//! Layout: [`query`] (roots), [`types`] (objects and enums), [`ids`] (global IDs and cursors),
-//! [`metrics`] (an extension counting operations for `/metrics`).
+//! Layout, by domain (each merged once here):
+//! - [`query`]: health and job postings; [`runs`]: ingest runs.
+//! - [`types`]: shared objects and enums; [`ids`]: global IDs and cursors.
+//! - [`auth`]: who is calling (bearer token) and the checks mutations and reads use.
+//! - [`metrics`]: an extension counting operations for `/metrics`.
 
+pub mod auth;
 pub mod ids;
 pub mod metrics;
 pub mod query;
+pub mod runs;
 pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema, SchemaBuilder};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ingest::engine::Engine;
 use sea_orm::DatabaseConnection;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
-pub type AppSchema = Schema<query::Query, EmptyMutation, EmptySubscription>;
+/// All queries, merged from the domain modules.
+#[derive(MergedObject, Default)]
+pub struct Query(query::PostingQuery, runs::RunQuery);
+
+pub type Mutation = EmptyMutation;
+pub type Subscription = EmptySubscription;
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// What resolvers need, injected as schema data.
 #[derive(Clone)]
 pub struct ApiContext {
     pub db: DatabaseConnection,
+    /// Runs ingests; its bus carries progress events.
+    pub engine: Engine,
+    pub auth: auth::AuthPolicy,
+    /// Wakes the worker pool when a run is queued.
+    pub run_queued: Arc<tokio::sync::Notify>,
 }
 
-/// The schema without data, for printing the SDL (`jobintel schema`).
-fn builder() -> async_graphql::SchemaBuilder<query::Query, EmptyMutation, EmptySubscription> {
-    Schema::build(query::Query, EmptyMutation, EmptySubscription)
+/// The schema without data (for printing the SDL with `jobintel schema`).
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
 }
 
 /// The executable schema.
-pub fn build_schema(db: DatabaseConnection, metrics: Arc<Metrics>) -> AppSchema {
+pub fn build_schema(ctx: ApiContext, metrics: Arc<Metrics>) -> AppSchema {
     builder()
-        .data(ApiContext { db })
+        .data(ctx)
         .extension(metrics::OperationMetrics(metrics))
         .finish()
 }

@@ -3,6 +3,7 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, Result};
 
+use super::auth::require_reader;
 use super::ids;
 use super::types::{Health, JobPosting};
 use super::{ApiContext, cursor_for_id, id_from_cursor};
@@ -10,7 +11,7 @@ use crate::error::ApiError;
 use crate::service::{self, postings::MAX_PAGE_SIZE};
 
 #[derive(Default)]
-pub struct Query;
+pub struct PostingQuery;
 
 /// Extra fields on the postings connection, computed only when selected.
 pub struct PostingConnectionFields;
@@ -25,7 +26,7 @@ impl PostingConnectionFields {
 }
 
 #[Object]
-impl Query {
+impl PostingQuery {
     /// Service health: database reachability and how many postings are stored.
     async fn health(&self, ctx: &Context<'_>) -> Health {
         let api = ctx.data_unchecked::<ApiContext>();
@@ -34,6 +35,7 @@ impl Query {
 
     /// One posting by its ID.
     async fn job_posting(&self, ctx: &Context<'_>, id: ID) -> Result<Option<JobPosting>> {
+        require_reader(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("JobPosting", &id)?;
         Ok(service::postings::get(&api.db, id).await?.map(JobPosting))
@@ -46,6 +48,7 @@ impl Query {
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last edge of the previous page.")] after: Option<String>,
     ) -> Result<Connection<String, JobPosting, PostingConnectionFields>> {
+        require_reader(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let first = match first {
             None => 20,

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 
+use crate::graphql::auth::Caller;
 use crate::server::AppState;
 
 /// How often the server pings idle WebSocket clients (both protocols) so proxies keep the
@@ -122,6 +123,8 @@ pub async fn post(
             }
         }
     };
+    let caller = caller_from(&headers);
+    let batch = batch.data(caller);
     async_graphql_axum::GraphQLResponse::from(state.schema.execute_batch(batch).await)
         .into_response()
 }
@@ -149,11 +152,13 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
             Ok(u) => u,
             Err(e) => return e.into_response(),
         };
+        let caller = caller_from(&parts.headers);
         return upgrade
             .protocols(ALL_WEBSOCKET_PROTOCOLS)
-            .on_upgrade(move |socket| serve_websocket(socket, state, protocol));
+            .on_upgrade(move |socket| serve_websocket(socket, state, protocol, caller));
     }
 
+    let caller = caller_from(req.headers());
     let gql = match GraphQLRequest::<GraphqlHttpError>::from_request(req, &()).await {
         Ok(r) => r.into_inner(),
         Err(e) => return e.into_response(),
@@ -173,12 +178,44 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
             .into_response();
         }
     }
-    async_graphql_axum::GraphQLResponse::from(state.schema.execute(gql).await).into_response()
+    async_graphql_axum::GraphQLResponse::from(state.schema.execute(gql.data(caller)).await)
+        .into_response()
+}
+
+fn caller_from(headers: &axum::http::HeaderMap) -> Caller {
+    Caller::from_authorization(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// The token a WebSocket client sends in `connection_init`: `{"Authorization": "Bearer …"}`
+/// (as GraphiQL and most clients send headers) or `{"token": "…"}`.
+fn caller_from_init(payload: &serde_json::Value) -> Caller {
+    let auth = payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))
+        .and_then(|v| v.as_str());
+    if auth.is_some() {
+        return Caller::from_authorization(auth);
+    }
+    Caller {
+        bearer: payload
+            .get("token")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+    }
 }
 
 /// Serve one WebSocket connection until the client leaves or the server shuts down; on
 /// shutdown the client gets a close frame with code 1001 (going away).
-async fn serve_websocket(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
+async fn serve_websocket(
+    socket: WebSocket,
+    state: AppState,
+    protocol: GraphQLProtocol,
+    caller: Caller,
+) {
     let (mut ws_sink, ws_stream) = socket.split();
     // Bounded: a client that stops reading applies backpressure to its own connection only.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(64);
@@ -217,7 +254,19 @@ async fn serve_websocket(socket: WebSocket, state: AppState, protocol: GraphQLPr
         Ok::<_, axum::Error>(tx)
     });
     let input = ws_stream.take_until(state.shutdown.clone().cancelled_owned());
+    let upgrade_caller = caller.clone();
     let graphql = GraphQLWebSocket::new_with_pair(sink, input, state.schema.clone(), protocol)
+        .on_connection_init(move |payload| async move {
+            // A token in connection_init wins over one on the upgrade request's headers.
+            let from_init = caller_from_init(&payload);
+            let mut data = async_graphql::Data::default();
+            data.insert(if from_init.bearer.is_some() {
+                from_init
+            } else {
+                upgrade_caller
+            });
+            Ok(data)
+        })
         .keepalive_timeout(Duration::from_secs(60))
         .serve();
     tokio::join!(writer, graphql);

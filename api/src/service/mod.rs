@@ -3,3 +3,4 @@
 
 pub mod health;
 pub mod postings;
+pub mod runs;
