@@ -147,6 +147,26 @@ pub struct Config {
     )]
     pub protect_reads: bool,
 
+    /// Most WebSocket (subscription) connections open at once; more are refused with 503.
+    #[arg(
+        long,
+        env = "JOBINTEL_WS_MAX_CONNECTIONS",
+        value_name = "JOBINTEL_WS_MAX_CONNECTIONS",
+        default_value_t = 2048,
+        global = true
+    )]
+    pub ws_max_connections: usize,
+
+    /// Most active subscriptions on one WebSocket connection.
+    #[arg(
+        long,
+        env = "JOBINTEL_WS_MAX_SUBSCRIPTIONS",
+        value_name = "JOBINTEL_WS_MAX_SUBSCRIPTIONS",
+        default_value_t = 32,
+        global = true
+    )]
+    pub ws_max_subscriptions: usize,
+
     #[command(flatten)]
     pub ingest: IngestSettings,
 }

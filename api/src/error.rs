@@ -18,6 +18,8 @@ pub enum ApiError {
     NotFound(String),
     /// Missing or wrong credentials.
     Unauthenticated(String),
+    /// A configured limit (connections, subscriptions, query size) was reached.
+    LimitExceeded(String),
     /// The database did not answer; retrying later may work.
     DatabaseUnavailable(DbErr),
     /// Anything else: logged in full, reported to the client as a generic message.
@@ -32,9 +34,10 @@ impl ApiError {
     /// What the client is told.
     pub fn message(&self) -> String {
         match self {
-            ApiError::BadUserInput(m) | ApiError::NotFound(m) | ApiError::Unauthenticated(m) => {
-                m.clone()
-            }
+            ApiError::BadUserInput(m)
+            | ApiError::NotFound(m)
+            | ApiError::Unauthenticated(m)
+            | ApiError::LimitExceeded(m) => m.clone(),
             ApiError::DatabaseUnavailable(_) => "database unavailable; try again later".into(),
             ApiError::Internal(_) => "internal error".into(),
         }
@@ -45,6 +48,7 @@ impl ApiError {
             ApiError::BadUserInput(_) => "BAD_USER_INPUT",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
             ApiError::DatabaseUnavailable(_) => "SERVICE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
         }

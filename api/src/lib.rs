@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod db;

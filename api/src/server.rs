@@ -36,6 +36,10 @@ pub struct AppState {
     /// The configured pool size, for `/metrics`.
     pub pool_max: u32,
     pub max_body_bytes: usize,
+    /// Open WebSocket connections; a new one is refused when none is left.
+    pub ws_slots: Arc<tokio::sync::Semaphore>,
+    pub ws_max_connections: usize,
+    pub ws_max_subscriptions: usize,
 }
 
 /// Server settings derived from the configuration (tests start from `Default`).
@@ -46,6 +50,17 @@ pub struct ServerSettings {
     pub auth: AuthPolicy,
     pub fetch: FetchConfig,
     pub engine: EngineConfig,
+    /// Database URL for a dedicated LISTEN connection (PostgreSQL only): events from other
+    /// instances reach this one's subscribers through it.
+    pub listen_url: Option<String>,
+    /// `JOBINTEL_WS_MAX_CONNECTIONS`.
+    pub ws_max_connections: usize,
+    /// `JOBINTEL_WS_MAX_SUBSCRIPTIONS` (per connection).
+    pub ws_max_subscriptions: usize,
+    /// `host:pid`, to tell this instance's events from others'.
+    pub instance: String,
+    /// Events a subscriber may fall behind before its subscription is closed.
+    pub fanout_capacity: usize,
 }
 
 impl Default for ServerSettings {
@@ -60,6 +75,11 @@ impl Default for ServerSettings {
             },
             fetch: FetchConfig::default(),
             engine: EngineConfig::default(),
+            listen_url: None,
+            ws_max_connections: 2048,
+            ws_max_subscriptions: 32,
+            instance: unique_instance(),
+            fanout_capacity: crate::bus::FANOUT_CAPACITY,
         }
     }
 }
@@ -76,11 +96,19 @@ impl ServerSettings {
             },
             fetch: config.ingest.fetch_config(),
             engine: config.ingest.engine_config(),
+            listen_url: (config.database_url.kind() == crate::config::DbKind::Postgres)
+                .then(|| config.database_url.expose().to_owned()),
+            ws_max_connections: config.ws_max_connections,
+            ws_max_subscriptions: config.ws_max_subscriptions,
+            instance: unique_instance(),
+            fanout_capacity: crate::bus::FANOUT_CAPACITY,
         }
     }
 }
 
 impl AppState {
+    /// Build the state and start the event fan-out tasks (stopped by `shutdown`). Must be
+    /// called inside a Tokio runtime.
     pub fn new(db: DatabaseConnection, settings: ServerSettings) -> Result<Self, FetchError> {
         crate::install_crypto_provider();
         let metrics = Arc::new(Metrics::default());
@@ -90,20 +118,34 @@ impl AppState {
             EventBus::default(),
             settings.engine,
         );
+        let shutdown = CancellationToken::new();
+        let fanout = crate::bus::Fanout::new(settings.fanout_capacity);
+        crate::bus::start(
+            db.clone(),
+            settings.listen_url.clone(),
+            &engine.bus,
+            fanout.clone(),
+            settings.instance.clone(),
+            shutdown.clone(),
+        );
         let api = ApiContext {
             db: db.clone(),
             engine,
             auth: settings.auth,
             run_queued: Arc::new(tokio::sync::Notify::new()),
+            fanout,
         };
         Ok(AppState {
             schema: build_schema(api.clone(), metrics.clone()),
             api,
             db,
             metrics,
-            shutdown: CancellationToken::new(),
+            shutdown,
             pool_max: settings.pool_max,
             max_body_bytes: settings.max_body_bytes,
+            ws_slots: Arc::new(tokio::sync::Semaphore::new(settings.ws_max_connections)),
+            ws_max_connections: settings.ws_max_connections,
+            ws_max_subscriptions: settings.ws_max_subscriptions,
         })
     }
 }
@@ -185,4 +227,14 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// `host:pid` plus a random tag: two instances in one process (tests) or two containers that
+/// are both pid 1 must still tell their events apart.
+fn unique_instance() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}#{nanos:08x}", crate::cli::instance_name())
 }

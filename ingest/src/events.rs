@@ -5,7 +5,7 @@
 //! error (and the API tells its client) instead of growing memory.
 
 use entity::{RunStatus, Source};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::store::RunCounters;
@@ -14,7 +14,7 @@ use crate::store::RunCounters;
 pub const BUS_CAPACITY: usize = 4096;
 
 /// Something that happened to a run or a posting.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum IngestEvent {
     RunQueued {

@@ -11,11 +11,12 @@ pub mod ids;
 pub mod metrics;
 pub mod query;
 pub mod runs;
+pub mod subscription;
 pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{EmptyMutation, MergedObject, Schema, SchemaBuilder};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ingest::engine::Engine;
@@ -29,7 +30,7 @@ use crate::metrics::Metrics;
 pub struct Query(query::PostingQuery, runs::RunQuery);
 
 pub type Mutation = EmptyMutation;
-pub type Subscription = EmptySubscription;
+pub type Subscription = subscription::Subscription;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
@@ -42,6 +43,8 @@ pub struct ApiContext {
     pub auth: auth::AuthPolicy,
     /// Wakes the worker pool when a run is queued.
     pub run_queued: Arc<tokio::sync::Notify>,
+    /// What subscriptions read: this instance's events and, on PostgreSQL, other instances'.
+    pub fanout: crate::bus::Fanout,
 }
 
 /// The schema without data (for printing the SDL with `jobintel schema`).

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
 use async_graphql::parser::types::OperationType;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -14,11 +14,14 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 
 use crate::graphql::auth::Caller;
+use crate::graphql::subscription::SubscriptionBudget;
 use crate::server::AppState;
 
 /// How often the server pings idle WebSocket clients (both protocols) so proxies keep the
 /// connection open and dead peers are noticed.
 const WS_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// How long one send to a client may block before the client counts as not reading.
+const WS_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A request the GraphQL layer could not even parse: answered in GraphQL's error shape.
 pub struct GraphqlHttpError {
@@ -153,9 +156,32 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
             Err(e) => return e.into_response(),
         };
         let caller = caller_from(&parts.headers);
+        let keepalive = parts
+            .headers
+            .get(header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.split(',')
+                    .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+            })
+            .unwrap_or(WebSocketProtocols::GraphQLWS);
+        let Ok(slot) = state.ws_slots.clone().try_acquire_owned() else {
+            return GraphqlHttpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "LIMIT_EXCEEDED",
+                format!(
+                    "too many WebSocket connections (limit {}, JOBINTEL_WS_MAX_CONNECTIONS); retry later",
+                    state.ws_max_connections
+                ),
+            )
+            .into_response();
+        };
         return upgrade
             .protocols(ALL_WEBSOCKET_PROTOCOLS)
-            .on_upgrade(move |socket| serve_websocket(socket, state, protocol, caller));
+            .on_upgrade(move |socket| async move {
+                serve_websocket(socket, state, protocol, keepalive, caller).await;
+                drop(slot);
+            });
     }
 
     let caller = caller_from(req.headers());
@@ -214,6 +240,7 @@ async fn serve_websocket(
     socket: WebSocket,
     state: AppState,
     protocol: GraphQLProtocol,
+    keepalive: WebSocketProtocols,
     caller: Caller,
 ) {
     let (mut ws_sink, ws_stream) = socket.split();
@@ -227,11 +254,30 @@ async fn serve_websocket(
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    Some(m) => if ws_sink.send(m).await.is_err() { break },
+                    // A client whose socket stays full this long is not reading: close it
+                    // rather than hold its messages.
+                    Some(m) => match tokio::time::timeout(WS_SEND_TIMEOUT, ws_sink.send(m)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break,
+                        Err(_) => {
+                            tracing::warn!("closing a WebSocket client that stopped reading");
+                            break;
+                        }
+                    },
                     None => break,
                 },
                 _ = ping.tick() => {
-                    if ws_sink.send(Message::Ping(Default::default())).await.is_err() { break }
+                    // A WebSocket ping for proxies and browsers, and the protocol's own
+                    // keep-alive for clients that time out without one.
+                    let ka = match keepalive {
+                        WebSocketProtocols::GraphQLWS => r#"{"type":"ping"}"#,
+                        WebSocketProtocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
+                    };
+                    if ws_sink.send(Message::Ping(Default::default())).await.is_err()
+                        || ws_sink.send(Message::Text(ka.into())).await.is_err()
+                    {
+                        break;
+                    }
                 }
                 _ = shutdown.cancelled() => {
                     let _ = ws_sink
@@ -255,11 +301,16 @@ async fn serve_websocket(
     });
     let input = ws_stream.take_until(state.shutdown.clone().cancelled_owned());
     let upgrade_caller = caller.clone();
+    let budget = SubscriptionBudget {
+        active: Default::default(),
+        limit: state.ws_max_subscriptions,
+    };
     let graphql = GraphQLWebSocket::new_with_pair(sink, input, state.schema.clone(), protocol)
         .on_connection_init(move |payload| async move {
             // A token in connection_init wins over one on the upgrade request's headers.
             let from_init = caller_from_init(&payload);
             let mut data = async_graphql::Data::default();
+            data.insert(budget);
             data.insert(if from_init.bearer.is_some() {
                 from_init
             } else {
@@ -267,7 +318,6 @@ async fn serve_websocket(
             });
             Ok(data)
         })
-        .keepalive_timeout(Duration::from_secs(60))
         .serve();
     tokio::join!(writer, graphql);
 }
