@@ -1,60 +1,15 @@
 //! End-to-end over HTTP and WebSocket against the real router on 127.0.0.1:0.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use jobintel::server::{self, AppState, ServerSettings};
+use jobintel::server::{AppState, ServerSettings};
 use sea_orm::{ConnectOptions, Database};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
+use support::{next_json, start};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-
-struct Server {
-    addr: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-async fn start(state: AppState) -> Server {
-    jobintel::install_crypto_provider();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server::run(listener, state, async move {
-        let _ = rx.await;
-    }));
-    Server { addr, stop, task }
-}
-
-impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    async fn gql(&self, query: &str) -> Value {
-        reqwest::Client::new()
-            .post(self.url("/graphql"))
-            .json(&json!({ "query": query }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server stops within 10 s")
-            .unwrap()
-            .unwrap();
-    }
-}
 
 fn state_for(db: &testkit::TestDb) -> AppState {
     AppState::new(
@@ -336,74 +291,41 @@ async fn metrics_count_requests_operations_pool_and_runs() {
     }
 }
 
-async fn ws_connect(
-    srv: &Server,
-    protocol: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let mut req = format!("ws://{}/graphql", srv.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_str(protocol).unwrap(),
-    );
-    let (ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
-    assert_eq!(resp.headers()["sec-websocket-protocol"], protocol);
-    ws
-}
-
-async fn next_text(
-    ws: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("message within 5 s")
-            .expect("stream open")
-            .unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn websocket_speaks_both_protocols_and_shutdown_closes_with_going_away() {
     let db = testkit::sqlite("ws").await;
     let srv = start(state_for(&db)).await;
 
     // graphql-transport-ws (the `graphql-ws` library)
-    let mut ws = ws_connect(&srv, "graphql-transport-ws").await;
+    let mut ws = srv.ws_raw("graphql-transport-ws").await.unwrap();
     ws.send(Message::text(r#"{"type":"connection_init"}"#))
         .await
         .unwrap();
-    assert_eq!(next_text(&mut ws).await["type"], "connection_ack");
+    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
     ws.send(Message::text(
         r#"{"id":"1","type":"subscribe","payload":{"query":"{ health { database } }"}}"#,
     ))
     .await
     .unwrap();
-    let v = next_text(&mut ws).await;
+    let v = next_json(&mut ws).await;
     assert_eq!(v["type"], "next");
     assert_eq!(v["payload"]["data"]["health"]["database"], "connected");
-    assert_eq!(next_text(&mut ws).await["type"], "complete");
+    assert_eq!(next_json(&mut ws).await["type"], "complete");
 
     // legacy graphql-ws (subscriptions-transport-ws)
-    let mut legacy = ws_connect(&srv, "graphql-ws").await;
+    let mut legacy = srv.ws_raw("graphql-ws").await.unwrap();
     legacy
         .send(Message::text(r#"{"type":"connection_init"}"#))
         .await
         .unwrap();
-    assert_eq!(next_text(&mut legacy).await["type"], "connection_ack");
+    assert_eq!(next_json(&mut legacy).await["type"], "connection_ack");
     legacy
         .send(Message::text(
             r#"{"id":"1","type":"start","payload":{"query":"{ health { status } }"}}"#,
         ))
         .await
         .unwrap();
-    let v = next_text(&mut legacy).await;
+    let v = next_json(&mut legacy).await;
     assert_eq!(v["type"], "data");
     assert_eq!(v["payload"]["data"]["health"]["status"], "ok");
 
