@@ -9,13 +9,15 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use entity::{RunStatus, Source, ingest_run, job_posting};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::events::{EventBus, IngestEvent};
 use crate::fetch::{FetchError, FetchStats, FetchedPage, Fetcher, RequestOptions};
-use crate::model::{NormalizedPosting, SearchParams};
+use crate::model::{
+    Location, NormalizedPosting, Salary, SalarySource, SearchParams, WorkArrangement,
+};
 use crate::sources::{ParseError, ashby, greenhouse, indeed, jsonld, lever, seek};
 use crate::store::{self, RunCounters};
 
@@ -266,9 +268,12 @@ impl Engine {
         };
         match &error {
             None => tracing::info!(counters = ?ctx.counters, "run succeeded"),
-            Some(e) => tracing::warn!(status = %status, error = %e, counters = ?ctx.counters, "run ended"),
+            Some(e) => {
+                tracing::warn!(status = %status, error = %e, counters = ?ctx.counters, "run ended")
+            }
         }
-        let stored = store::finish_run(&self.db, run.id, status, &ctx.counters, error.as_deref()).await?;
+        let stored =
+            store::finish_run(&self.db, run.id, status, &ctx.counters, error.as_deref()).await?;
         self.bus.publish(IngestEvent::RunFinished {
             run_id: run.id,
             source: run.source,
@@ -353,7 +358,12 @@ impl RunCtx<'_> {
     async fn store(&mut self, postings: Vec<NormalizedPosting>) -> Result<(), RunError> {
         self.page += 1;
         let outcome = store::upsert_page(&self.engine.db, self.run_id, &postings).await?;
-        self.counters.jobs_found += postings.len() as i32;
+        // A posting listed twice on a page is one posting found (and stored once).
+        let distinct: HashSet<(Source, &str)> = postings
+            .iter()
+            .map(|p| (p.source, p.external_id.as_str()))
+            .collect();
+        self.counters.jobs_found += distinct.len() as i32;
         self.counters.jobs_new += outcome.new.len() as i32;
         self.counters.jobs_updated += outcome.updated.len() as i32;
         self.counters.jobs_unchanged += outcome.unchanged as i32;
@@ -392,8 +402,9 @@ impl RunCtx<'_> {
     }
 
     /// For postings already stored, carry over what only their detail page gave us (description,
-    /// expiry, fields the listing lacks), so that seeing a listing again without re-fetching the
-    /// detail page does not count as a change or erase the description.
+    /// expiry, and every field the listing lacks that the detail page filled in: salary,
+    /// location, work type and arrangement, company, classification), so that seeing a listing
+    /// again without re-fetching the detail page does not count as a change or erase the details.
     async fn carry_over_details(
         &self,
         postings: &mut [NormalizedPosting],
@@ -407,49 +418,16 @@ impl RunCtx<'_> {
         if ids.is_empty() {
             return Ok(());
         }
-        type Row = (
-            String,
-            Option<String>,
-            Option<String>,
-            Option<chrono::DateTime<chrono::Utc>>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let rows: Vec<Row> = job_posting::Entity::find()
-            .select_only()
-            .column(job_posting::Column::ExternalId)
-            .column(job_posting::Column::DescriptionHtml)
-            .column(job_posting::Column::DescriptionText)
-            .column(job_posting::Column::ExpiresAt)
-            .column(job_posting::Column::Company)
-            .column(job_posting::Column::CompanyExternalId)
-            .column(job_posting::Column::Classification)
+        let rows: Vec<job_posting::Model> = job_posting::Entity::find()
             .filter(job_posting::Column::Source.eq(self.source))
             .filter(job_posting::Column::ExternalId.is_in(ids))
-            .into_tuple()
             .all(&self.engine.db)
             .await?;
-        let by_id: HashMap<String, Row> = rows.into_iter().map(|r| (r.0.clone(), r)).collect();
+        let by_id: HashMap<&str, &job_posting::Model> =
+            rows.iter().map(|r| (r.external_id.as_str(), r)).collect();
         for p in postings.iter_mut() {
-            let Some((_, html, text, expires, company, company_ext, class)) =
-                by_id.get(&p.external_id)
-            else {
-                continue;
-            };
-            if html.is_some() {
-                p.description_html = html.clone();
-                p.description_text = text.clone();
-            }
-            p.expires_at = p.expires_at.or(*expires);
-            if p.company.is_none() {
-                p.company = company.clone();
-            }
-            if p.company_external_id.is_none() {
-                p.company_external_id = company_ext.clone();
-            }
-            if p.classification.is_none() {
-                p.classification = class.clone();
+            if let Some(row) = by_id.get(p.external_id.as_str()) {
+                carry_over_from_row(p, row);
             }
         }
         Ok(())
@@ -536,14 +514,13 @@ impl RunCtx<'_> {
                     crate::fetch::redact_url(&url)
                 )));
             }
-            let parsed =
-                indeed::parse_search_page(&text, &base, &country).map_err(|source| {
-                    RunError::Parse {
-                        what: "Indeed search page",
-                        url: crate::fetch::redact_url(&url),
-                        source,
-                    }
-                })?;
+            let parsed = indeed::parse_search_page(&text, &base, &country).map_err(|source| {
+                RunError::Parse {
+                    what: "Indeed search page",
+                    url: crate::fetch::redact_url(&url),
+                    source,
+                }
+            })?;
             if parsed.card_count == 0 {
                 break;
             }
@@ -573,7 +550,9 @@ impl RunCtx<'_> {
                         }
                         match indeed::parse_job_page(&body) {
                             Ok(detail) => indeed::apply_detail(p, detail),
-                            Err(e) => tracing::warn!(error = %e, "job page unreadable; keeping the card"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "job page unreadable; keeping the card")
+                            }
                         }
                     }
                     Err(RunError::Fetch(FetchError::RobotsDisallowed { reason, .. })) => {
@@ -645,7 +624,13 @@ impl RunCtx<'_> {
     }
 
     async fn store_in_pages(&mut self, postings: Vec<NormalizedPosting>) -> Result<(), RunError> {
-        let mut rest = postings;
+        // A board listing a job twice must not count it as new on one page and unchanged on the
+        // next: keep each posting's first occurrence.
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut rest: Vec<NormalizedPosting> = postings
+            .into_iter()
+            .filter(|p| seen.insert(p.external_id.clone()))
+            .collect();
         while !rest.is_empty() {
             self.check_cancel()?;
             let tail = rest.split_off(rest.len().min(BOARD_PAGE));
@@ -653,6 +638,64 @@ impl RunCtx<'_> {
             self.store(page).await?;
         }
         Ok(())
+    }
+}
+
+/// Fill what a listing lacks from the stored row of the same posting, the way the sources'
+/// `apply_detail` fills it from a detail page: the stored row holds what the detail page said
+/// when the posting was first seen. What the listing itself says always wins, except that a
+/// structured salary (from the detail page) beats one parsed from the listing's text.
+fn carry_over_from_row(p: &mut NormalizedPosting, row: &job_posting::Model) {
+    if row.description_html.is_some() {
+        p.description_html = row.description_html.clone();
+        p.description_text = row.description_text.clone();
+    }
+    p.expires_at = p.expires_at.or(row.expires_at);
+    p.posted_at = p.posted_at.or(row.posted_at);
+    if p.title.trim().is_empty() {
+        p.title = row.title.clone();
+    }
+    if p.company.is_none() {
+        p.company = row.company.clone();
+    }
+    if p.company_external_id.is_none() {
+        p.company_external_id = row.company_external_id.clone();
+    }
+    if p.classification.is_none() {
+        p.classification = row.classification.clone();
+    }
+    if p.work_type.is_none() {
+        p.work_type = row.work_type;
+    }
+    if p.work_arrangement == WorkArrangement::Unknown {
+        p.work_arrangement = row.work_arrangement;
+    }
+    let listing_salary = &p.salary;
+    let listing_has_none = listing_salary.text.is_none()
+        && listing_salary.min.is_none()
+        && listing_salary.max.is_none();
+    let stored_is_better = listing_salary.source != Some(SalarySource::Structured)
+        && row.salary_source == Some(SalarySource::Structured);
+    if listing_has_none || stored_is_better {
+        p.salary = Salary {
+            text: row.salary_text.clone(),
+            min: row.salary_min,
+            max: row.salary_max,
+            currency: row.salary_currency.clone(),
+            period: row.salary_period,
+            source: row.salary_source,
+            annual_min: row.salary_annual_min,
+            annual_max: row.salary_annual_max,
+        };
+    }
+    let location = &mut p.location;
+    if location.raw.is_none() || (location.city.is_none() && row.city.is_some()) {
+        *location = Location {
+            raw: location.raw.take().or_else(|| row.location_raw.clone()),
+            city: row.city.clone(),
+            region: row.region.clone(),
+            country: row.country.clone(),
+        };
     }
 }
 

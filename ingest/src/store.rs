@@ -23,6 +23,14 @@ use crate::normalize::content_hash;
 const INSERT_CHUNK: usize = 200;
 /// Ids per `IN (…)` list.
 const IN_CHUNK: usize = 500;
+/// `job_postings.external_id` is `VARCHAR(255)`: longer ids are stored cut to this many bytes,
+/// and must be looked up the same way.
+const EXTERNAL_ID_MAX: usize = 255;
+
+/// The external id as stored (see [`EXTERNAL_ID_MAX`]).
+fn stored_external_id(external_id: &str) -> String {
+    truncate(external_id, EXTERNAL_ID_MAX)
+}
 
 /// What a new run row starts with.
 #[derive(Debug, Clone)]
@@ -66,7 +74,10 @@ pub struct RunCounters {
 }
 
 /// Insert a run row (status `queued` unless `new.status` says otherwise).
-pub async fn create_run(db: &impl ConnectionTrait, new: NewRun) -> Result<ingest_run::Model, DbErr> {
+pub async fn create_run(
+    db: &impl ConnectionTrait,
+    new: NewRun,
+) -> Result<ingest_run::Model, DbErr> {
     let now = Utc::now();
     let params = serde_json::to_value(&new.params).map_err(|e| DbErr::Custom(e.to_string()))?;
     let finished = new.status.is_terminal().then_some(now);
@@ -107,7 +118,10 @@ pub async fn mark_running(
 ) -> Result<(), DbErr> {
     let now = Utc::now();
     ingest_run::Entity::update_many()
-        .col_expr(ingest_run::Column::Status, Expr::value(RunStatus::Running.as_str()))
+        .col_expr(
+            ingest_run::Column::Status,
+            Expr::value(RunStatus::Running.as_str()),
+        )
         .col_expr(ingest_run::Column::StartedAt, Expr::value(now))
         .col_expr(ingest_run::Column::HeartbeatAt, Expr::value(now))
         .col_expr(ingest_run::Column::LeaseOwner, Expr::value(owner))
@@ -144,8 +158,14 @@ pub async fn finish_run(
         .col_expr(ingest_run::Column::Status, Expr::value(status.as_str()))
         .col_expr(ingest_run::Column::FinishedAt, Expr::value(now))
         .col_expr(ingest_run::Column::HeartbeatAt, Expr::value(now))
-        .col_expr(ingest_run::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(ingest_run::Column::Error, Expr::value(error.map(str::to_owned)))
+        .col_expr(
+            ingest_run::Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            ingest_run::Column::Error,
+            Expr::value(error.map(str::to_owned)),
+        )
         .filter(ingest_run::Column::Id.eq(run_id))
         .exec(db)
         .await?;
@@ -173,19 +193,27 @@ pub async fn known_external_ids(
     source: Source,
     external_ids: &[String],
 ) -> Result<HashSet<String>, DbErr> {
-    let mut known = HashSet::new();
+    let mut stored = HashSet::new();
     for chunk in external_ids.chunks(IN_CHUNK) {
         let rows: Vec<String> = job_posting::Entity::find()
             .select_only()
             .column(job_posting::Column::ExternalId)
             .filter(job_posting::Column::Source.eq(source))
-            .filter(job_posting::Column::ExternalId.is_in(chunk.iter().cloned()))
+            .filter(
+                job_posting::Column::ExternalId
+                    .is_in(chunk.iter().map(|id| stored_external_id(id))),
+            )
             .into_tuple()
             .all(db)
             .await?;
-        known.extend(rows);
+        stored.extend(rows);
     }
-    Ok(known)
+    // Answer in the caller's ids, which may be longer than the stored ones.
+    Ok(external_ids
+        .iter()
+        .filter(|id| stored.contains(&stored_external_id(id)))
+        .cloned()
+        .collect())
 }
 
 /// What storing one page did.
@@ -210,12 +238,12 @@ pub async fn upsert_page(
         return Ok(outcome);
     }
     let now = Utc::now();
-    // Dedupe within the page; group by source (a page normally has one).
-    let mut by_key: HashMap<(Source, &str), &NormalizedPosting> = HashMap::new();
-    let mut order: Vec<(Source, &str)> = Vec::new();
+    // Dedupe within the page by the id as stored; group by source (a page normally has one).
+    let mut by_key: HashMap<(Source, String), &NormalizedPosting> = HashMap::new();
+    let mut order: Vec<(Source, String)> = Vec::new();
     for p in postings {
-        let key = (p.source, p.external_id.as_str());
-        if by_key.insert(key, p).is_none() {
+        let key = (p.source, stored_external_id(&p.external_id));
+        if by_key.insert(key.clone(), p).is_none() {
             order.push(key);
         }
     }
@@ -225,20 +253,21 @@ pub async fn upsert_page(
 
     let txn = db.begin().await?;
     for source in sources {
-        let page: Vec<&NormalizedPosting> = order
+        // (the id as stored, the posting)
+        let page: Vec<(&str, &NormalizedPosting)> = order
             .iter()
             .filter(|(s, _)| *s == source)
-            .map(|k| by_key[k])
+            .map(|k| (k.1.as_str(), by_key[k]))
             .collect();
-        let ids: Vec<String> = page.iter().map(|p| p.external_id.clone()).collect();
+        let ids: Vec<String> = page.iter().map(|(id, _)| (*id).to_owned()).collect();
         let existing = existing_rows(&txn, source, &ids).await?;
 
         let mut fresh = Vec::new();
         let mut unchanged_ids = Vec::new();
-        for p in &page {
+        for (external_id, p) in &page {
             let hash = content_hash(p);
-            match existing.get(&p.external_id) {
-                None => fresh.push((*p, hash)),
+            match existing.get(*external_id) {
+                None => fresh.push((*external_id, *p, hash)),
                 Some((id, old_hash)) if *old_hash == hash => unchanged_ids.push(*id),
                 Some((id, _)) => {
                     update_posting(&txn, *id, p, &hash, run_id, now).await?;
@@ -250,7 +279,7 @@ pub async fn upsert_page(
         for chunk in fresh.chunks(INSERT_CHUNK) {
             let models = chunk
                 .iter()
-                .map(|(p, hash)| new_posting(p, hash, run_id, now));
+                .map(|(_, p, hash)| new_posting(p, hash, run_id, now));
             job_posting::Entity::insert_many(models)
                 .on_conflict(
                     OnConflict::columns([
@@ -266,10 +295,10 @@ pub async fn upsert_page(
         if !fresh.is_empty() {
             // Rows another run inserted between our SELECT and INSERT were skipped by ON
             // CONFLICT: those are not ours to count as new.
-            let fresh_ids: Vec<String> = fresh.iter().map(|(p, _)| p.external_id.clone()).collect();
+            let fresh_ids: Vec<String> = fresh.iter().map(|(id, _, _)| (*id).to_owned()).collect();
             let after = existing_rows_with_run(&txn, source, &fresh_ids).await?;
-            for (p, hash) in &fresh {
-                let Some((id, stored_hash, first_run)) = after.get(&p.external_id) else {
+            for (external_id, p, hash) in &fresh {
+                let Some((id, stored_hash, first_run)) = after.get(*external_id) else {
                     continue;
                 };
                 if *first_run == Some(run_id) {
@@ -398,7 +427,7 @@ fn new_posting(
     let mut m = content(p, hash);
     m.id = NotSet;
     m.source = Set(p.source);
-    m.external_id = Set(truncate(&p.external_id, 255));
+    m.external_id = Set(stored_external_id(&p.external_id));
     m.first_seen_at = Set(now);
     m.last_seen_at = Set(now);
     m.closed_at = Set(None);

@@ -3,10 +3,15 @@
 
 use reqwest::header::HeaderMap;
 
+/// Titles of challenge interstitials (matched inside `<title>` only: the words can appear in
+/// any job ad).
+const TITLE_MARKERS: &[&str] = &["Just a moment...", "Just a moment\u{2026}"];
+
+/// How much of a page is searched: challenge pages are small and put their markers early.
+const SEARCH_PREFIX: usize = 64 * 1024;
+
 /// Body markers of challenge pages, with the reason reported for each.
 const BODY_MARKERS: &[(&str, &str)] = &[
-    ("Just a moment...", "\"Just a moment...\" interstitial"),
-    ("Just a moment\u{2026}", "\"Just a moment...\" interstitial"),
     (
         "INDEED_CLOUDFLARE_STATIC_PAGE",
         "Indeed Cloudflare static page",
@@ -31,7 +36,27 @@ pub(crate) fn challenge_in_headers(status: u16, headers: &HeaderMap) -> Option<S
 
 /// Whether the body is (or contains) a challenge page. Returns the reason.
 pub(crate) fn challenge_in_body(body: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
+    let head = &body[..body.len().min(SEARCH_PREFIX)];
+    let text = String::from_utf8_lossy(head);
+    // JSON APIs never serve challenge pages as JSON; their content (job titles, descriptions)
+    // may contain any marker text.
+    let first = text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .chars()
+        .next();
+    if matches!(first, Some('{' | '[')) {
+        return None;
+    }
+    let lower = text.to_ascii_lowercase();
+    if let Some(start) = lower.find("<title")
+        && let Some(end) = lower[start..].find("</title>")
+    {
+        let title = &text[start..start + end];
+        if TITLE_MARKERS.iter().any(|m| title.contains(m)) {
+            return Some("\"Just a moment...\" interstitial".to_owned());
+        }
+    }
     if let Some((_, reason)) = BODY_MARKERS
         .iter()
         .find(|(marker, _)| text.contains(marker))
@@ -53,6 +78,14 @@ mod tests {
     fn cloudflare_interstitial_served_with_200_is_a_challenge() {
         let page = b"<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>";
         assert!(challenge_in_body(page).is_some());
+    }
+
+    #[test]
+    fn marker_words_inside_json_or_an_ad_are_not_a_challenge() {
+        let board = br#"{"jobs":[{"title":"Barista (Just a moment... coffee bar)"}]}"#;
+        assert_eq!(challenge_in_body(board), None);
+        let ad = b"<html><head><title>Barista</title></head><body>Just a moment... of calm</body></html>";
+        assert_eq!(challenge_in_body(ad), None);
     }
 
     #[test]

@@ -536,7 +536,13 @@ pub fn apply_detail(posting: &mut NormalizedPosting, detail: SeekJobDetail) {
         posting.expires_at = detail.expires_at;
     }
     posting.posted_at = posting.posted_at.or(detail.listed_at);
-    let country = detail.site_country.as_deref().unwrap_or("AU");
+    // The job page's own site country, else the card's, else SEEK's home market.
+    let country = detail
+        .site_country
+        .clone()
+        .or_else(|| posting.location.country.clone())
+        .unwrap_or_else(|| "AU".to_owned());
+    let country = country.as_str();
     if posting.title.trim().is_empty()
         && let Some(title) = detail.title
     {
