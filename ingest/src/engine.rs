@@ -389,6 +389,7 @@ impl RunCtx<'_> {
             source: self.source,
             page: self.page,
             counters: self.counters,
+            stored_at: chrono::Utc::now(),
         });
         tracing::info!(
             page = self.page,

@@ -31,6 +31,8 @@ pub enum IngestEvent {
         source: Source,
         page: u32,
         counters: RunCounters,
+        /// When the page's transaction committed (delivery latency is measured from here).
+        stored_at: chrono::DateTime<chrono::Utc>,
     },
     PostingAdded {
         run_id: i64,

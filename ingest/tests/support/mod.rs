@@ -606,6 +606,7 @@ pub fn check_run(outcome: &Outcome, source: Source) -> EventSummary {
                 source: s,
                 page,
                 counters,
+                ..
             } => {
                 assert_eq!((*r, *s), (run_id, source));
                 summary.pages += 1;
