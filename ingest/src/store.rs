@@ -11,7 +11,8 @@ use entity::{RunStatus, RunTrigger, Source, ingest_run, job_posting};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, NotSet, QueryFilter, QuerySelect, TransactionTrait,
+    EntityTrait, NotSet, QueryFilter, QuerySelect, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -251,7 +252,15 @@ pub async fn upsert_page(
     sources.sort_by_key(|s| s.as_str());
     sources.dedup();
 
-    let txn = db.begin().await?;
+    // IMMEDIATE on SQLite: a deferred transaction that reads then writes fails at once with
+    // "database is locked" when another run wrote in between; taking the write lock up front
+    // makes concurrent runs wait their turn (busy_timeout) instead. Ignored by PostgreSQL.
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
     for source in sources {
         // (the id as stored, the posting)
         let page: Vec<(&str, &NormalizedPosting)> = order
