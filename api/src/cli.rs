@@ -80,6 +80,15 @@ async fn healthcheck(bind: std::net::SocketAddr) -> Result<(), CliError> {
 }
 
 async fn serve(config: Config) -> Result<(), CliError> {
+    // Mutations start scrapes and edit schedules: never open them to the network unguarded.
+    if !config.bind.ip().is_loopback() && config.api_token.is_none() {
+        return Err(CliError::Config(format!(
+            "refusing to listen on {} without an API token: mutations would be open to anyone \
+             who can reach it. Set JOBINTEL_API_TOKEN (e.g. JOBINTEL_API_TOKEN=$(openssl rand \
+             -hex 32)) or listen on 127.0.0.1 (JOBINTEL_BIND)",
+            config.bind
+        )));
+    }
     // Bind first: a port in use is a configuration error worth reporting before any wait.
     let listener = TcpListener::bind(config.bind).await.map_err(|e| {
         CliError::Config(format!(
@@ -100,9 +109,22 @@ async fn serve(config: Config) -> Result<(), CliError> {
         .context("cannot start")?;
     let state = AppState::new(conn.clone(), ServerSettings::from_config(&config))
         .context("cannot build the HTTP client")?;
-    server::run(listener, state, server::shutdown_signal())
-        .await
-        .context("while serving HTTP")?;
+    // The scheduler stops firing and claiming as soon as the shutdown signal cancels
+    // `state.shutdown`; `stop` then gives in-flight runs the grace period.
+    let scheduler = config.scheduler.enabled.then(|| {
+        crate::scheduler::Scheduler::start(
+            conn.clone(),
+            state.api.engine.clone(),
+            state.api.run_queued.clone(),
+            config.scheduler.clone(),
+            &state.shutdown,
+        )
+    });
+    let served = server::run(listener, state, server::shutdown_signal()).await;
+    if let Some(scheduler) = scheduler {
+        scheduler.stop(config.shutdown_grace).await;
+    }
+    served.context("while serving HTTP")?;
     conn.close()
         .await
         .context("while closing the database pool")?;

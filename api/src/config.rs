@@ -167,8 +167,23 @@ pub struct Config {
     )]
     pub ws_max_subscriptions: usize,
 
+    /// Origins allowed to call the API from a browser (CORS), comma-separated, or `*`.
+    /// Empty (the default): same-origin only, so a web page cannot drive a token-less
+    /// loopback server from a visitor's browser.
+    #[arg(
+        long,
+        env = "JOBINTEL_CORS_ORIGINS",
+        value_name = "JOBINTEL_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
+
     #[command(flatten)]
     pub ingest: IngestSettings,
+
+    #[command(flatten)]
+    pub scheduler: crate::scheduler::SchedulerSettings,
 }
 
 /// `jobintel ingest <source> …`

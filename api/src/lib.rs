@@ -20,6 +20,7 @@ pub mod error;
 pub mod graphql;
 pub mod metrics;
 pub mod routes;
+pub mod scheduler;
 pub mod server;
 pub mod service;
 pub mod telemetry;

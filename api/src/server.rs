@@ -40,6 +40,8 @@ pub struct AppState {
     pub ws_slots: Arc<tokio::sync::Semaphore>,
     pub ws_max_connections: usize,
     pub ws_max_subscriptions: usize,
+    /// `JOBINTEL_CORS_ORIGINS`.
+    pub cors_origins: Vec<String>,
 }
 
 /// Server settings derived from the configuration (tests start from `Default`).
@@ -61,6 +63,8 @@ pub struct ServerSettings {
     pub instance: String,
     /// Events a subscriber may fall behind before its subscription is closed.
     pub fanout_capacity: usize,
+    /// Browser origins allowed by CORS (`*` for any); empty = same-origin only.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -80,6 +84,7 @@ impl Default for ServerSettings {
             ws_max_subscriptions: 32,
             instance: unique_instance(),
             fanout_capacity: crate::bus::FANOUT_CAPACITY,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -102,6 +107,12 @@ impl ServerSettings {
             ws_max_subscriptions: config.ws_max_subscriptions,
             instance: unique_instance(),
             fanout_capacity: crate::bus::FANOUT_CAPACITY,
+            cors_origins: config
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
         }
     }
 }
@@ -146,12 +157,14 @@ impl AppState {
             ws_slots: Arc::new(tokio::sync::Semaphore::new(settings.ws_max_connections)),
             ws_max_connections: settings.ws_max_connections,
             ws_max_subscriptions: settings.ws_max_subscriptions,
+            cors_origins: settings.cors_origins,
         })
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let cors = cors_layer(&state.cors_origins);
+    let app = Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .route(
             "/graphql",
@@ -163,8 +176,34 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics::get))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found: see /graphiql") })
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), record_http))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state.clone(), record_http));
+    let app = match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
+    app.with_state(state)
+}
+
+/// CORS for browser frontends on other origins. Bearer tokens travel in a header, never in
+/// cookies, so credentials are not allowed.
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// Count every request by its route template (not the raw path, which would explode label

@@ -344,3 +344,50 @@ async fn websocket_speaks_both_protocols_and_shutdown_closes_with_going_away() {
     .expect("a close frame");
     assert_eq!(u16::from(close.code), 1001);
 }
+
+#[tokio::test]
+async fn cors_is_off_by_default_and_allows_only_configured_origins() {
+    let db = testkit::sqlite("cors").await;
+    let preflight = |srv: &support::Server, origin: &'static str| {
+        let url = srv.url("/graphql");
+        async move {
+            reqwest::Client::new()
+                .request(reqwest::Method::OPTIONS, url)
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "content-type,authorization",
+                )
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let closed = start(state_for(&db)).await;
+    let resp = preflight(&closed, "https://app.example").await;
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    closed.stop().await;
+
+    let open = support::start_with(
+        &db.conn,
+        ServerSettings {
+            cors_origins: vec!["https://app.example".into()],
+            ..ServerSettings::default()
+        },
+    )
+    .await;
+    let resp = preflight(&open, "https://app.example").await;
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let allowed = resp.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization"), "{allowed}");
+    let other = preflight(&open, "https://evil.example").await;
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    open.stop().await;
+}

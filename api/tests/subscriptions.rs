@@ -352,3 +352,76 @@ async fn protected_reads_need_the_token_in_connection_init() {
     );
     srv.stop().await;
 }
+
+const ADDED: &str = "subscription($f: JobPostingFilter) { jobPostingAdded(filter: $f) { title company source } }";
+const UPDATED: &str = "subscription($f: JobPostingFilter) { jobPostingUpdated(filter: $f) { title salary { min max currency } } }";
+
+async fn subscribe_vars(ws: &mut Ws, id: &str, query: &str, variables: Value) {
+    futures_util::SinkExt::send(
+        ws,
+        tokio_tungstenite::tungstenite::Message::text(
+            json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}})
+                .to_string(),
+        ),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn posting_subscriptions_deliver_matching_new_and_changed_postings() {
+    let body = std::sync::Arc::new(std::sync::Mutex::new(GREENHOUSE_BOARD.to_owned()));
+    let base = greenhouse_stub_shared(body.clone()).await;
+    for db in testkit::databases("sub_postings").await {
+        *body.lock().unwrap() = GREENHOUSE_BOARD.to_owned();
+        let srv = start_with(&db.conn, settings_for(&base)).await;
+        let mut researcher = srv.ws("graphql-transport-ws", json!({})).await;
+        subscribe_vars(&mut researcher, "a", ADDED, json!({"f": {"titleContains": "research", "sources": ["GREENHOUSE"]}})).await;
+        let mut nobody = srv.ws("graphql-transport-ws", json!({})).await;
+        subscribe_vars(&mut nobody, "n", ADDED, json!({"f": {"sources": ["SEEK"]}})).await;
+        let mut everything = srv.ws("graphql-transport-ws", json!({})).await;
+        subscribe_vars(&mut everything, "e", ADDED, json!({})).await;
+        let mut changes = srv.ws("graphql-transport-ws", json!({})).await;
+        subscribe_vars(&mut changes, "u", UPDATED, json!({"f": {"search": "accounts"}})).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        let run = queue_greenhouse_run(&srv.state).await;
+        execute(&srv.state, run).await.unwrap();
+        let v = next_json(&mut researcher).await;
+        assert_eq!(
+            v["payload"]["data"]["jobPostingAdded"]["title"],
+            "AI Research Engineer -  3D Computer Vision",
+            "{v}"
+        );
+        let mut all = Vec::new();
+        for _ in 0..2 {
+            let v = next_json(&mut everything).await;
+            all.push(v["payload"]["data"]["jobPostingAdded"]["title"].as_str().unwrap().to_owned());
+        }
+        all.sort();
+        assert_eq!(all, ["AI Research Engineer -  3D Computer Vision", "Accounts Payable Lead"]);
+        assert!(next_json_within(&mut researcher, Duration::from_millis(200)).await.is_none());
+        assert!(next_json_within(&mut nobody, Duration::from_millis(200)).await.is_none());
+
+        // Same board, one posting's title changed: an update, not an addition.
+        *body.lock().unwrap() = GREENHOUSE_BOARD.replace("Accounts Payable Lead", "Accounts Payable Lead (Senior)");
+        let run = queue_greenhouse_run(&srv.state).await;
+        let report = execute(&srv.state, run).await.unwrap();
+        assert_eq!(report.counters.jobs_updated, 1, "{:?}", report.counters);
+        let v = next_json(&mut changes).await;
+        assert_eq!(v["payload"]["data"]["jobPostingUpdated"]["title"], "Accounts Payable Lead (Senior)", "{v}");
+        assert!(next_json_within(&mut everything, Duration::from_millis(200)).await.is_none(), "an update is not an addition");
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_posting_filter_is_rejected_up_front() {
+    let db = testkit::sqlite("sub_badfilter").await;
+    let srv = start_with(&db.conn, test_settings()).await;
+    let mut ws = srv.ws("graphql-transport-ws", json!({})).await;
+    subscribe_vars(&mut ws, "b", ADDED, json!({"f": {"ingestRunId": "%%%"}})).await;
+    let v = next_json(&mut ws).await;
+    assert!(v.to_string().contains("BAD_USER_INPUT"), "{v}");
+    srv.stop().await;
+}

@@ -15,6 +15,9 @@ use ingest::events::IngestEvent;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::ApiContext;
+use super::filter::{JobPostingFilter, matches};
+use super::types::JobPosting;
+use crate::bus::{ChangeKind, PostingChange};
 use super::auth::require_reader;
 use super::ids;
 use super::runs::{IngestRun, RunStatus};
@@ -86,7 +89,8 @@ impl IngestRunEvent {
     async fn error(&self) -> Option<&str> {
         self.error.as_deref()
     }
-    /// When this instance received the event.
+    /// When it happened: for PAGE_STORED, when the page's transaction committed; for a run
+    /// that had already finished, its finish time; otherwise when this instance received it.
     async fn at(&self) -> DateTime<Utc> {
         self.at
     }
@@ -115,9 +119,15 @@ impl IngestRunEvent {
         Some(match ev {
             IngestEvent::RunQueued { .. } => base(IngestRunEventKind::Queued),
             IngestEvent::RunStarted { .. } => base(IngestRunEventKind::Started),
-            IngestEvent::PageStored { page, counters, .. } => IngestRunEvent {
+            IngestEvent::PageStored {
+                page,
+                counters,
+                stored_at,
+                ..
+            } => IngestRunEvent {
                 page: Some(*page),
                 counters: Some(*counters),
+                at: *stored_at,
                 ..base(IngestRunEventKind::PageStored)
             },
             IngestEvent::RunFinished {
@@ -201,8 +211,84 @@ fn lagged(missed: u64) -> async_graphql::Error {
 #[derive(Default)]
 pub struct Subscription;
 
+/// A stream of stored postings of one kind of change that pass `filter`.
+fn posting_stream(
+    ctx: &Context<'_>,
+    filter: Option<JobPostingFilter>,
+    kind: ChangeKind,
+) -> Result<impl Stream<Item = Result<JobPosting>> + use<>> {
+    require_reader(ctx)?;
+    if let Some(f) = &filter {
+        // Reject a malformed filter now rather than silently matching nothing.
+        f.to_service()?;
+    }
+    let guard = take_budget(ctx)?;
+    let api = ctx.data_unchecked::<ApiContext>();
+    let rx = api.fanout.subscribe_postings();
+    struct State {
+        rx: tokio::sync::broadcast::Receiver<PostingChange>,
+        filter: Option<JobPostingFilter>,
+        kind: ChangeKind,
+        done: bool,
+        _guard: BudgetGuard,
+    }
+    let state = State {
+        rx,
+        filter,
+        kind,
+        done: false,
+        _guard: guard,
+    };
+    Ok(futures_util::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            match st.rx.recv().await {
+                Ok(change) => {
+                    if change.kind != st.kind {
+                        continue;
+                    }
+                    if let Some(f) = &st.filter
+                        && !matches(f, &change.posting)
+                    {
+                        continue;
+                    }
+                    return Some((Ok(JobPosting((*change.posting).clone())), st));
+                }
+                Err(RecvError::Lagged(n)) => {
+                    st.done = true;
+                    return Some((Err(lagged(n)), st));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }))
+}
+
 #[Subscription]
 impl Subscription {
+    /// Each new posting matching `filter` (the same filter type as `jobPostings`), as soon as
+    /// its page is stored. `search` here matches words in the title and company only (the
+    /// full-text index is not consulted per event).
+    async fn job_posting_added(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<JobPostingFilter>,
+    ) -> Result<impl Stream<Item = Result<JobPosting>> + use<>> {
+        posting_stream(ctx, filter, ChangeKind::Added)
+    }
+
+    /// Each posting whose content changed (a new salary, title, description, …) that matches
+    /// `filter`. `search` matches words in the title and company only.
+    async fn job_posting_updated(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<JobPostingFilter>,
+    ) -> Result<impl Stream<Item = Result<JobPosting>> + use<>> {
+        posting_stream(ctx, filter, ChangeKind::Updated)
+    }
+
     /// Every event of matching runs: queued, started, page stored (page number and running
     /// counts of found/new/updated), finished (final status, counts, error). With `runId`, the
     /// stream completes after that run's FINISHED event — at once if it has already finished.

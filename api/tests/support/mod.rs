@@ -155,13 +155,19 @@ pub async fn next_json_within(ws: &mut Ws, within: Duration) -> Option<Value> {
 
 /// A local stand-in for boards-api.greenhouse.io serving `body` for every board.
 pub async fn greenhouse_stub(body: String) -> url::Url {
+    greenhouse_stub_shared(std::sync::Arc::new(std::sync::Mutex::new(body))).await
+}
+
+/// Like [`greenhouse_stub`], serving whatever `body` holds at request time (tests change it
+/// between runs).
+pub async fn greenhouse_stub_shared(body: std::sync::Arc<std::sync::Mutex<String>>) -> url::Url {
     use axum::routing::get;
     let app = axum::Router::new()
         .route("/robots.txt", get(|| async { "User-agent: *\nAllow: /\n" }))
         .route(
             "/v1/boards/{token}/jobs",
             get(move || {
-                let body = body.clone();
+                let body = body.lock().unwrap().clone();
                 async move { ([("content-type", "application/json")], body) }
             }),
         );

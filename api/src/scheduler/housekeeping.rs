@@ -1,0 +1,136 @@
+//! Housekeeping: bounded history and closing postings that disappeared.
+//!
+//! - Finished runs older than the retention are deleted, except the newest N of every schedule
+//!   (so a rarely-firing schedule keeps its history), in batches of at most `batch` rows per
+//!   statement: no long lock, no giant transaction (pg_cron#416, Hangfire.PostgreSql#27/#194).
+//!   `idx_ingest_runs_finished` and `idx_ingest_runs_schedule` keep each batch an index scan.
+//! - Postings whose `last_seen_at` is older than the close-after period get `closed_at`, in
+//!   batches as well. A posting seen again is reopened by the ingest upsert.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{ConnectionTrait, DbErr};
+
+use crate::service::queue::statement;
+
+/// Retention settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Finished runs older than this are deleted…
+    pub run_days: u32,
+    /// …except the newest this many of each schedule.
+    pub keep_per_schedule: u32,
+    /// Postings not seen for this many days are closed.
+    pub close_after_days: u32,
+    /// Rows per statement.
+    pub batch: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            run_days: 30,
+            keep_per_schedule: 200,
+            close_after_days: 14,
+            batch: 1000,
+        }
+    }
+}
+
+/// What one housekeeping pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HousekeepingReport {
+    pub runs_deleted: u64,
+    pub postings_closed: u64,
+    /// Statements issued (each touching at most `batch` rows).
+    pub statements: u64,
+}
+
+/// Run both chores once.
+pub async fn housekeep_once(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    r: Retention,
+) -> Result<HousekeepingReport, DbErr> {
+    let mut report = HousekeepingReport::default();
+    let (deleted, n) = purge_runs(db, now, r).await?;
+    report.runs_deleted = deleted;
+    report.statements += n;
+    let (closed, n) = close_stale_postings(db, now, r).await?;
+    report.postings_closed = closed;
+    report.statements += n;
+    Ok(report)
+}
+
+/// Delete finished runs older than `run_days`, keeping the newest `keep_per_schedule` of each
+/// schedule. Returns (rows deleted, statements issued).
+pub async fn purge_runs(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    r: Retention,
+) -> Result<(u64, u64), DbErr> {
+    let cutoff = now - TimeDelta::days(r.run_days.into());
+    // `r.id` older than the schedule's keep-th newest run (NULL when it has fewer: kept).
+    let keep = if r.keep_per_schedule == 0 {
+        String::new()
+    } else {
+        "AND (r.schedule_id IS NULL OR r.id < ( \
+             SELECT n.id FROM ingest_runs n WHERE n.schedule_id = r.schedule_id \
+             ORDER BY n.id DESC LIMIT 1 OFFSET $3))"
+            .to_owned()
+    };
+    let sql = format!(
+        "DELETE FROM ingest_runs WHERE id IN ( \
+           SELECT r.id FROM ingest_runs r \
+           WHERE r.finished_at < $1 AND r.status NOT IN ('queued', 'running') {keep} \
+           ORDER BY r.id LIMIT $2)"
+    );
+    let mut values = vec![cutoff.into(), i64::from(r.batch.max(1)).into()];
+    if r.keep_per_schedule > 0 {
+        values.push(i64::from(r.keep_per_schedule - 1).into());
+    }
+    batched(db, &sql, values, r.batch).await
+}
+
+/// Close postings not seen for `close_after_days`. Returns (rows closed, statements issued).
+pub async fn close_stale_postings(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    r: Retention,
+) -> Result<(u64, u64), DbErr> {
+    let cutoff = now - TimeDelta::days(r.close_after_days.into());
+    let sql = "UPDATE job_postings SET closed_at = $1 WHERE id IN ( \
+                 SELECT id FROM job_postings \
+                 WHERE closed_at IS NULL AND last_seen_at < $2 \
+                 ORDER BY id LIMIT $3)";
+    batched(
+        db,
+        sql,
+        vec![now.into(), cutoff.into(), i64::from(r.batch.max(1)).into()],
+        r.batch,
+    )
+    .await
+}
+
+/// Repeat a bounded statement until it touches fewer rows than a full batch.
+async fn batched(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+    batch: u32,
+) -> Result<(u64, u64), DbErr> {
+    let backend = db.get_database_backend();
+    let (mut total, mut statements) = (0, 0);
+    loop {
+        let n = db
+            .execute_raw(statement(backend, sql, values.clone()))
+            .await?
+            .rows_affected();
+        total += n;
+        statements += 1;
+        if n < u64::from(batch.max(1)) {
+            return Ok((total, statements));
+        }
+        // Let other writers (an ingest storing a page) in between batches.
+        tokio::task::yield_now().await;
+    }
+}

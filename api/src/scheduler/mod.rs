@@ -1,0 +1,483 @@
+//! The embedded scheduler: cron schedules stored in the database become queued runs, which a
+//! small worker pool executes — in the same process as the API, with nothing else to run.
+//!
+//! Layout:
+//! - [`cron`]: cron expressions in IANA time zones, with Hangfire's (Cronos') DST rules.
+//! - [`clock`]: where "now" comes from (the database clock; a manual clock in tests).
+//! - [`tick`]: `tick_once(db, now)` turns due schedules into runs (misfire, overlap, jitter).
+//! - [`worker`]: claims runs under a lease with a heartbeat and executes them.
+//! - [`reaper`]: interrupts and retries runs whose instance died.
+//! - [`housekeeping`]: run retention and closing postings not seen for a while.
+//!
+//! [`Scheduler::start`] spawns four loops beside the HTTP server — tick, dispatcher, reaper and
+//! housekeeping — each doing one step (callable alone from tests) then sleeping; a failed step
+//! is logged and the loop goes on. One cancellation token stops them all.
+//!
+//! Idle cost: the tick sleeps until the earliest `next_fire_at` (one indexed `MIN` query) or
+//! the poll interval, whichever comes first, so 10,000 idle schedules cost one small query per
+//! poll, never a scan.
+//!
+//! Several instances may share one PostgreSQL database: ticks lock due schedules with
+//! `FOR UPDATE SKIP LOCKED`, every fire is unique on `(schedule_id, scheduled_for, attempt)`,
+//! claims are serialised by a transaction-scoped advisory lock, and all times come from the
+//! database's `now()`. SQLite is single-instance: run one `jobintel` per SQLite file.
+
+pub mod clock;
+pub mod cron;
+pub mod housekeeping;
+pub mod reaper;
+pub mod tick;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use clap::Args;
+use ingest::engine::Engine;
+use ingest::events::IngestEvent;
+use sea_orm::DatabaseConnection;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::parse_duration;
+pub use clock::Clock;
+
+/// Scheduler and worker settings (every one a flag and an environment variable).
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerSettings {
+    /// Run the scheduler and the ingest workers in this process (`false`: serve the API only).
+    #[arg(
+        long = "scheduler",
+        env = "JOBINTEL_SCHEDULER",
+        value_name = "JOBINTEL_SCHEDULER",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub enabled: bool,
+
+    /// Ingest runs this instance executes at once.
+    #[arg(
+        long,
+        env = "JOBINTEL_WORKERS",
+        value_name = "JOBINTEL_WORKERS",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u32).range(1..=64),
+        global = true
+    )]
+    pub workers: u32,
+
+    /// Runs of one source executing at once, across all instances sharing the database.
+    #[arg(
+        long,
+        env = "JOBINTEL_PER_SOURCE_CONCURRENCY",
+        value_name = "JOBINTEL_PER_SOURCE_CONCURRENCY",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..=64),
+        global = true
+    )]
+    pub per_source_concurrency: u32,
+
+    /// How long a running run's lease lasts; its worker renews it every third of this. A run
+    /// whose lease expires (its instance died) is marked interrupted and retried.
+    #[arg(
+        long,
+        env = "JOBINTEL_LEASE",
+        value_name = "JOBINTEL_LEASE",
+        default_value = "60s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub lease: Duration,
+
+    /// How often to look for runs whose lease expired.
+    #[arg(
+        long,
+        env = "JOBINTEL_REAPER_INTERVAL",
+        value_name = "JOBINTEL_REAPER_INTERVAL",
+        default_value = "15s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub reaper_interval: Duration,
+
+    /// Longest the scheduler sleeps between looks for due schedules (it wakes for the next
+    /// fire, and at once when a schedule changes on this instance).
+    #[arg(
+        long,
+        env = "JOBINTEL_SCHEDULER_POLL",
+        value_name = "JOBINTEL_SCHEDULER_POLL",
+        default_value = "30s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub scheduler_poll: Duration,
+
+    /// Longest an idle worker waits before looking for runs (runs queued by this instance wake
+    /// it at once; this bounds the pickup of runs queued by other instances).
+    #[arg(
+        long,
+        env = "JOBINTEL_WORKER_POLL",
+        value_name = "JOBINTEL_WORKER_POLL",
+        default_value = "10s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub worker_poll: Duration,
+
+    /// A fire later than this counts as missed and follows the schedule's misfire policy.
+    #[arg(
+        long,
+        env = "JOBINTEL_MISFIRE_THRESHOLD",
+        value_name = "JOBINTEL_MISFIRE_THRESHOLD",
+        default_value = "60s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub misfire_threshold: Duration,
+
+    /// Finished runs older than this many days are deleted…
+    #[arg(
+        long,
+        env = "JOBINTEL_RUN_RETENTION_DAYS",
+        value_name = "JOBINTEL_RUN_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub run_retention_days: u32,
+
+    /// …except the newest this many runs of each schedule.
+    #[arg(
+        long,
+        env = "JOBINTEL_RUN_RETENTION_KEEP",
+        value_name = "JOBINTEL_RUN_RETENTION_KEEP",
+        default_value_t = 200,
+        global = true
+    )]
+    pub run_retention_keep: u32,
+
+    /// Postings not seen at their source for this many days get `closedAt`.
+    #[arg(
+        long,
+        env = "JOBINTEL_CLOSE_AFTER_DAYS",
+        value_name = "JOBINTEL_CLOSE_AFTER_DAYS",
+        default_value_t = 14,
+        global = true
+    )]
+    pub close_after_days: u32,
+
+    /// How often retention and closing run.
+    #[arg(
+        long,
+        env = "JOBINTEL_HOUSEKEEPING_INTERVAL",
+        value_name = "JOBINTEL_HOUSEKEEPING_INTERVAL",
+        default_value = "1h",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub housekeeping_interval: Duration,
+
+    /// Rows deleted or updated per housekeeping statement.
+    #[arg(
+        long,
+        env = "JOBINTEL_HOUSEKEEPING_BATCH",
+        value_name = "JOBINTEL_HOUSEKEEPING_BATCH",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub housekeeping_batch: u32,
+
+    /// This instance's name in run leases (default `host:pid`).
+    #[arg(
+        long,
+        env = "JOBINTEL_INSTANCE_ID",
+        value_name = "JOBINTEL_INSTANCE_ID",
+        global = true
+    )]
+    pub instance_id: Option<String>,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        crate::config::Config::defaults().scheduler
+    }
+}
+
+impl SchedulerSettings {
+    pub fn tick_options(&self) -> tick::TickOptions {
+        tick::TickOptions {
+            misfire_threshold: self.misfire_threshold,
+        }
+    }
+
+    pub fn retention(&self) -> housekeeping::Retention {
+        housekeeping::Retention {
+            run_days: self.run_retention_days,
+            keep_per_schedule: self.run_retention_keep,
+            close_after_days: self.close_after_days,
+            batch: self.housekeeping_batch,
+        }
+    }
+
+    /// How long a `running` row without any lease may stay silent before it is reaped.
+    fn stale_without_lease(&self) -> TimeDelta {
+        TimeDelta::from_std(self.lease * 10).unwrap_or(TimeDelta::minutes(10))
+    }
+}
+
+/// Wakes the tick when a schedule is created, edited or resumed in this process.
+static SCHEDULES_CHANGED: Notify = Notify::const_new();
+
+/// Tell the tick that schedules changed (it recomputes when to wake up).
+pub fn schedules_changed() {
+    SCHEDULES_CHANGED.notify_waiters();
+}
+
+/// Cancel a run at once if it executes in this process (see [`worker::cancel_local`]).
+pub fn cancel_local(run_id: i64) -> bool {
+    worker::cancel_local(run_id)
+}
+
+/// What every loop shares.
+pub(crate) struct Shared {
+    pub db: DatabaseConnection,
+    pub engine: Engine,
+    pub run_queued: Arc<Notify>,
+    pub settings: SchedulerSettings,
+    pub clock: Clock,
+    /// Lease owner name.
+    pub owner: String,
+}
+
+/// The running scheduler: stop it with [`Scheduler::stop`].
+pub struct Scheduler {
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    cancel_runs: CancellationToken,
+    slots: Arc<Semaphore>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Scheduler {
+    /// Start the tick, the worker pool, the reaper and housekeeping. They stop claiming and
+    /// firing as soon as `shutdown` is cancelled; [`Scheduler::stop`] then drains the runs.
+    pub fn start(
+        db: DatabaseConnection,
+        engine: Engine,
+        run_queued: Arc<Notify>,
+        settings: SchedulerSettings,
+        shutdown: &CancellationToken,
+    ) -> Scheduler {
+        let owner = settings
+            .instance_id
+            .clone()
+            .unwrap_or_else(crate::cli::instance_name);
+        Self::start_with(
+            db,
+            engine,
+            run_queued,
+            settings,
+            Clock::Database,
+            owner,
+            shutdown,
+        )
+    }
+
+    /// [`Scheduler::start`] with an explicit clock and lease owner name (tests).
+    pub fn start_with(
+        db: DatabaseConnection,
+        engine: Engine,
+        run_queued: Arc<Notify>,
+        settings: SchedulerSettings,
+        clock: Clock,
+        owner: String,
+        shutdown: &CancellationToken,
+    ) -> Scheduler {
+        let workers = settings.workers.max(1);
+        let shared = Arc::new(Shared {
+            db,
+            engine,
+            run_queued,
+            settings,
+            clock,
+            owner,
+        });
+        let stop = shutdown.child_token();
+        let cancel_runs = CancellationToken::new();
+        let slots = Arc::new(Semaphore::new(workers as usize));
+        let tasks = vec![
+            tokio::spawn(tick_loop(shared.clone(), stop.clone())),
+            tokio::spawn(worker::dispatch(
+                shared.clone(),
+                slots.clone(),
+                stop.clone(),
+                cancel_runs.clone(),
+            )),
+            tokio::spawn(reaper_loop(shared.clone(), stop.clone())),
+            tokio::spawn(housekeeping_loop(shared.clone(), stop.clone())),
+        ];
+        tracing::info!(
+            owner = %shared.owner,
+            workers,
+            per_source = shared.settings.per_source_concurrency,
+            "scheduler started"
+        );
+        Scheduler {
+            shared,
+            stop,
+            cancel_runs,
+            slots,
+            tasks,
+        }
+    }
+
+    /// Stop: no new fires or claims, in-flight runs get `grace` to finish, then they are
+    /// cancelled and recorded as `interrupted`.
+    pub async fn stop(self, grace: Duration) {
+        self.stop.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let workers = self.shared.settings.workers.max(1);
+        let in_flight = workers as usize - self.slots.available_permits();
+        if in_flight > 0 {
+            tracing::info!(
+                in_flight,
+                grace_secs = grace.as_secs_f64(),
+                "waiting for in-flight runs"
+            );
+        }
+        let drained = tokio::time::timeout(grace, self.slots.acquire_many(workers)).await;
+        if drained.is_err() {
+            tracing::warn!("grace period over: cancelling in-flight runs");
+            self.cancel_runs.cancel();
+            // Cancelled runs stop at the next page boundary or request.
+            if tokio::time::timeout(Duration::from_secs(15), self.slots.acquire_many(workers))
+                .await
+                .is_err()
+            {
+                tracing::error!(
+                    "in-flight runs did not stop; their leases will expire and they will be retried"
+                );
+            }
+        }
+        tracing::info!("scheduler stopped");
+    }
+}
+
+async fn tick_loop(shared: Arc<Shared>, stop: CancellationToken) {
+    let poll = shared
+        .settings
+        .scheduler_poll
+        .max(Duration::from_millis(50));
+    let opts = shared.settings.tick_options();
+    loop {
+        let changed = SCHEDULES_CHANGED.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let wait = match tick_step(&shared, opts).await {
+            Ok(wait) => wait.min(poll),
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler tick failed; retrying");
+                poll.min(Duration::from_secs(5))
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut changed => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Fire what is due; return how long to sleep until the next fire.
+async fn tick_step(shared: &Shared, opts: tick::TickOptions) -> Result<Duration, sea_orm::DbErr> {
+    let db = &shared.db;
+    let now = shared.clock.now(db).await?;
+    if tick::next_due(db).await?.is_some_and(|t| t <= now) {
+        let report = tick::tick_once(db, now, opts).await?;
+        for run in &report.queued {
+            shared.engine.bus.publish(IngestEvent::RunQueued {
+                run_id: run.id,
+                source: run.source,
+            });
+        }
+        if !report.queued.is_empty() {
+            shared.run_queued.notify_one();
+        }
+    }
+    let now = shared.clock.now(db).await?;
+    Ok(match tick::next_due(db).await? {
+        // Due already: another instance holds its lock; look again shortly.
+        Some(t) if t <= now => Duration::from_millis(250),
+        Some(t) => (t - now)
+            .to_std()
+            .map(|d| d + Duration::from_millis(5))
+            .unwrap_or(Duration::ZERO),
+        None => Duration::MAX,
+    })
+}
+
+async fn reaper_loop(shared: Arc<Shared>, stop: CancellationToken) {
+    let every = shared
+        .settings
+        .reaper_interval
+        .max(Duration::from_millis(50));
+    loop {
+        let step = async {
+            let now = shared.clock.now(&shared.db).await?;
+            reaper::reap_once(&shared.db, now, shared.settings.stale_without_lease()).await
+        }
+        .await;
+        match step {
+            Ok(report) => {
+                for r in &report.retries {
+                    shared.engine.bus.publish(IngestEvent::RunQueued {
+                        run_id: r.id,
+                        source: r.source,
+                    });
+                }
+                if !report.retries.is_empty() {
+                    shared.run_queued.notify_one();
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reaper failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+async fn housekeeping_loop(shared: Arc<Shared>, stop: CancellationToken) {
+    // Not at the very start: let start-up and the first ticks have the database.
+    let mut wait = Duration::from_secs(10).min(shared.settings.housekeeping_interval);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.cancelled() => return,
+        }
+        wait = shared
+            .settings
+            .housekeeping_interval
+            .max(Duration::from_secs(1));
+        let step = async {
+            let now = shared.clock.now(&shared.db).await?;
+            housekeeping::housekeep_once(&shared.db, now, shared.settings.retention()).await
+        }
+        .await;
+        match step {
+            Ok(r) if r.runs_deleted > 0 || r.postings_closed > 0 => tracing::info!(
+                runs_deleted = r.runs_deleted,
+                postings_closed = r.postings_closed,
+                "housekeeping done"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
+        }
+    }
+}

@@ -1,0 +1,1247 @@
+//! The embedded scheduler: ticks, policies, leases, the worker pool, housekeeping, and the real
+//! binary surviving `kill -9`. Time-driven logic runs on a manual clock (`tick_once(db, now)`),
+//! so simulated minutes and days take milliseconds. Every test runs on SQLite and, with
+//! `TEST_DATABASE_URL`, on PostgreSQL.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::{MisfirePolicy, OverlapPolicy, RunStatus, RunTrigger, Source, ingest_run, schedule};
+use ingest::SearchParams;
+use ingest::engine::{BaseUrls, Engine, EngineConfig};
+use ingest::events::EventBus;
+use ingest::fetch::{FetchConfig, Fetcher};
+use ingest::store::{self, RunCounters};
+use jobintel::scheduler::housekeeping::{self, Retention};
+use jobintel::scheduler::tick::{self, TickOptions};
+use jobintel::scheduler::{Clock, Scheduler, SchedulerSettings, reaper};
+use jobintel::service::queue;
+use jobintel::service::schedules::{self, ScheduleDef, SchedulePatch};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Statement,
+};
+use testkit::TestDb;
+use tokio_util::sync::CancellationToken;
+
+const BIN: &str = env!("CARGO_BIN_EXE_jobintel");
+const GREENHOUSE_BOARD: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../ingest/tests/fixtures/ats/greenhouse_boards_api_jobs_content_true.json"
+));
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+fn def(name: &str, cron: &str, tz: &str) -> ScheduleDef {
+    ScheduleDef {
+        name: name.into(),
+        source: Source::Greenhouse,
+        params: SearchParams {
+            target: Some("acme".into()),
+            ..SearchParams::default()
+        },
+        cron: cron.into(),
+        timezone: tz.into(),
+        enabled: true,
+        jitter_seconds: 0,
+        overlap_policy: OverlapPolicy::Queue,
+        misfire_policy: MisfirePolicy::FireOnce,
+        max_attempts: 1,
+        retry_backoff_seconds: 60,
+    }
+}
+
+async fn create(db: &impl ConnectionTrait, d: ScheduleDef, now: DateTime<Utc>) -> schedule::Model {
+    schedules::create(db, d, &EngineConfig::default(), now)
+        .await
+        .unwrap_or_else(|e| panic!("create schedule: {}", e.message()))
+}
+
+async fn runs_of(db: &impl ConnectionTrait, schedule_id: i64) -> Vec<ingest_run::Model> {
+    ingest_run::Entity::find()
+        .filter(ingest_run::Column::ScheduleId.eq(schedule_id))
+        .order_by_asc(ingest_run::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+}
+
+async fn reload(db: &impl ConnectionTrait, id: i64) -> schedule::Model {
+    schedule::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn tick_at(db: &DatabaseConnection, now: DateTime<Utc>) -> tick::TickReport {
+    tick::tick_once(db, now, TickOptions::default())
+        .await
+        .unwrap()
+}
+
+/// Finish a claimed run the way the engine does.
+async fn finish(db: &impl ConnectionTrait, run_id: i64, status: RunStatus) -> ingest_run::Model {
+    store::finish_run(db, run_id, status, &RunCounters::default(), None)
+        .await
+        .unwrap()
+}
+
+const LEASE: TimeDelta = TimeDelta::seconds(60);
+
+#[tokio::test]
+async fn creating_editing_and_resuming_never_fire_unless_an_occurrence_is_due() {
+    for db in testkit::databases("sched_no_catchup").await {
+        let db = &db.conn;
+        let now = t("2026-06-01T09:30:00Z");
+        // Created at 09:30 for a 09:00 daily cron: the 09:00 occurrence already passed.
+        let s = create(db, def("daily", "0 9 * * *", "UTC"), now).await;
+        assert_eq!(s.next_fire_at, Some(t("2026-06-02T09:00:00Z")));
+        assert!(tick_at(db, now).await.queued.is_empty());
+
+        // Editing the cron to one whose last occurrence was a minute ago fires nothing
+        // (Hangfire#728); it fires at its next occurrence.
+        let later = t("2026-06-01T10:15:30Z");
+        let patch = SchedulePatch {
+            cron: Some("15 * * * *".into()),
+            ..SchedulePatch::default()
+        };
+        let s = schedules::update(db, s.id, patch, &EngineConfig::default(), later)
+            .await
+            .unwrap();
+        assert_eq!(s.next_fire_at, Some(t("2026-06-01T11:15:00Z")));
+        assert!(tick_at(db, later).await.queued.is_empty());
+        // Editing something else keeps next_fire_at.
+        let patch = SchedulePatch {
+            jitter_seconds: Some(5),
+            ..SchedulePatch::default()
+        };
+        let s = schedules::update(db, s.id, patch, &EngineConfig::default(), later)
+            .await
+            .unwrap();
+        assert_eq!(s.next_fire_at, Some(t("2026-06-01T11:15:00Z")));
+
+        let fired = tick_at(db, t("2026-06-01T11:15:00Z")).await;
+        assert_eq!(fired.queued.len(), 1);
+        assert_eq!(
+            fired.queued[0].scheduled_for,
+            Some(t("2026-06-01T11:15:00Z"))
+        );
+        // 5 s of jitter at most.
+        let delay = fired.queued[0].run_after - t("2026-06-01T11:15:00Z");
+        assert!((TimeDelta::zero()..=TimeDelta::seconds(5)).contains(&delay));
+        assert_eq!(runs_of(db, s.id).await.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn every_fire_becomes_exactly_one_run_however_often_the_tick_runs() {
+    for db in testkit::databases("sched_once").await {
+        let db = &db.conn;
+        let start = t("2026-06-01T00:00:30Z");
+        let s = create(db, def("every-minute", "* * * * *", "UTC"), start).await;
+        let mut now = start;
+        // Tick every 10 simulated seconds for 5 minutes, twice each time.
+        for _ in 0..30 {
+            now += TimeDelta::seconds(10);
+            tick_at(db, now).await;
+            tick_at(db, now).await;
+        }
+        let runs = runs_of(db, s.id).await;
+        let fires: Vec<_> = runs.iter().map(|r| r.scheduled_for.unwrap()).collect();
+        assert_eq!(
+            fires,
+            (1..=5)
+                .map(|m| t("2026-06-01T00:00:00Z") + TimeDelta::minutes(m))
+                .collect::<Vec<_>>()
+        );
+        assert!(runs.iter().all(|r| r.trigger == RunTrigger::Schedule));
+        let s = reload(db, s.id).await;
+        assert_eq!(s.next_fire_at, Some(t("2026-06-01T00:06:00Z")));
+        assert_eq!(s.last_fire_at, Some(t("2026-06-01T00:05:00Z")));
+    }
+}
+
+/// Tick through one local day every `step`, counting the fires recorded for that day.
+async fn fires_through_day(
+    db: &DatabaseConnection,
+    name: &str,
+    cron: &str,
+    day_start: DateTime<Utc>,
+    day_end: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
+    let s = create(
+        db,
+        def(name, cron, "Australia/Sydney"),
+        day_start - TimeDelta::seconds(1),
+    )
+    .await;
+    let mut now = day_start;
+    while now < day_end {
+        tick_at(db, now).await;
+        now += TimeDelta::minutes(7);
+    }
+    tick_at(db, day_end - TimeDelta::seconds(1)).await;
+    runs_of(db, s.id)
+        .await
+        .into_iter()
+        .map(|r| r.scheduled_for.unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn sydney_dst_days_fire_like_hangfire() {
+    for db in testkit::databases("sched_dst").await {
+        let db = &db.conn;
+        // 2026-04-05: 03:00 AEDT → 02:00 AEST; the local day lasts 25 hours.
+        let (a, b) = (
+            t("2026-04-05T00:00:00+11:00"),
+            t("2026-04-06T00:00:00+10:00"),
+        );
+        let fixed = fires_through_day(db, "fall-fixed", "30 2 * * *", a, b).await;
+        assert_eq!(fixed, [t("2026-04-05T02:30:00+11:00")]);
+        let interval = fires_through_day(db, "fall-interval", "*/30 * * * *", a, b).await;
+        assert_eq!(interval.len(), 50);
+        assert!(interval.contains(&t("2026-04-05T02:30:00+11:00")));
+        assert!(interval.contains(&t("2026-04-05T02:30:00+10:00")));
+
+        // 2026-10-04: 02:00 AEST → 03:00 AEDT; the local day lasts 23 hours.
+        let (a, b) = (
+            t("2026-10-04T00:00:00+10:00"),
+            t("2026-10-05T00:00:00+11:00"),
+        );
+        let fixed = fires_through_day(db, "spring-fixed", "30 2 * * *", a, b).await;
+        assert_eq!(fixed, [t("2026-10-04T03:00:00+11:00")]);
+        let interval = fires_through_day(db, "spring-interval", "*/30 * * * *", a, b).await;
+        assert_eq!(interval.len(), 46);
+    }
+}
+
+#[tokio::test]
+async fn overlap_skip_records_skipped_runs_and_queue_keeps_one_waiting() {
+    for db in testkit::databases("sched_overlap").await {
+        let db = &db.conn;
+        let start = t("2026-06-01T00:00:30Z");
+        let skip = create(
+            db,
+            ScheduleDef {
+                overlap_policy: OverlapPolicy::Skip,
+                ..def("skip", "* * * * *", "UTC")
+            },
+            start,
+        )
+        .await;
+        let queue_ = create(db, def("queue", "* * * * *", "UTC"), start).await;
+
+        // 00:01 fires both; a worker starts them (per-source limit 2 so both can run).
+        tick_at(db, t("2026-06-01T00:01:00Z")).await;
+        for _ in 0..2 {
+            queue::claim_next(db, t("2026-06-01T00:01:01Z"), "w", LEASE, 2)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        // Still running at 00:02 and 00:03.
+        tick_at(db, t("2026-06-01T00:02:00Z")).await;
+        tick_at(db, t("2026-06-01T00:03:00Z")).await;
+
+        let statuses = |runs: Vec<ingest_run::Model>| {
+            runs.into_iter()
+                .map(|r| r.status)
+                .collect::<Vec<RunStatus>>()
+        };
+        assert_eq!(
+            statuses(runs_of(db, skip.id).await),
+            [RunStatus::Running, RunStatus::Skipped, RunStatus::Skipped]
+        );
+        let skipped = &runs_of(db, skip.id).await[1];
+        assert!(
+            skipped.error.as_deref().unwrap().contains("still running"),
+            "{skipped:?}"
+        );
+        assert!(skipped.finished_at.is_some());
+        // `queue`: the 00:02 fire waits; the 00:03 fire is coalesced into it.
+        assert_eq!(
+            statuses(runs_of(db, queue_.id).await),
+            [RunStatus::Running, RunStatus::Queued, RunStatus::Skipped]
+        );
+        // The waiting run cannot start while its schedule's previous run is running…
+        let waiting = runs_of(db, queue_.id).await[1].clone();
+        assert!(
+            queue::claim_next(db, t("2026-06-01T00:03:01Z"), "w", LEASE, 5)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // …and starts once it ends.
+        finish(db, runs_of(db, queue_.id).await[0].id, RunStatus::Succeeded).await;
+        let next = queue::claim_next(db, t("2026-06-01T00:03:02Z"), "w", LEASE, 5)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.id, waiting.id);
+    }
+}
+
+#[tokio::test]
+async fn misfires_after_three_hours_down_follow_each_schedules_policy() {
+    for db in testkit::databases("sched_misfire").await {
+        let db = &db.conn;
+        let start = t("2026-06-01T00:30:00Z");
+        let mut once = Vec::new();
+        let mut skip = Vec::new();
+        for i in 0..10 {
+            once.push(create(db, def(&format!("once-{i}"), "0 * * * *", "UTC"), start).await);
+            skip.push(
+                create(
+                    db,
+                    ScheduleDef {
+                        misfire_policy: MisfirePolicy::Skip,
+                        ..def(&format!("skip-{i}"), "0 * * * *", "UTC")
+                    },
+                    start,
+                )
+                .await,
+            );
+        }
+        // Down from 00:30 to 03:30: the 01:00, 02:00 and 03:00 fires were missed.
+        let now = t("2026-06-01T03:30:00Z");
+        let report = tick_at(db, now).await;
+        assert_eq!(report.queued.len(), 10);
+        assert_eq!(report.misfired_schedules, 20);
+        for s in &once {
+            let runs = runs_of(db, s.id).await;
+            assert_eq!(runs.len(), 1, "fire_once: exactly one run");
+            assert_eq!(runs[0].scheduled_for, Some(t("2026-06-01T01:00:00Z")));
+            assert!(
+                runs[0].run_after <= now,
+                "a missed fire runs as soon as possible"
+            );
+        }
+        for s in &skip {
+            assert!(runs_of(db, s.id).await.is_empty(), "skip: no run");
+        }
+        for s in once.iter().chain(&skip) {
+            assert_eq!(
+                reload(db, s.id).await.next_fire_at,
+                Some(t("2026-06-01T04:00:00Z"))
+            );
+        }
+        // A fire a little late (within the misfire threshold) is not a misfire.
+        let late = tick_at(db, t("2026-06-01T04:00:40Z")).await;
+        assert_eq!(late.queued.len() + late.skipped, 20);
+        assert_eq!(late.misfired_schedules, 0);
+    }
+}
+
+#[tokio::test]
+async fn pause_stops_fires_and_resume_does_not_backfill() {
+    for db in testkit::databases("sched_pause").await {
+        let db = &db.conn;
+        let s = create(
+            db,
+            def("pausable", "*/10 * * * *", "UTC"),
+            t("2026-06-01T00:05:00Z"),
+        )
+        .await;
+        tick_at(db, t("2026-06-01T00:10:00Z")).await;
+        let paused = schedules::pause(db, s.id, t("2026-06-01T00:11:00Z"))
+            .await
+            .unwrap();
+        assert!(!paused.enabled);
+        assert_eq!(paused.next_fire_at, None);
+        // Three due fires pass while paused.
+        for m in [20, 30, 40] {
+            tick_at(db, t(&format!("2026-06-01T00:{m}:00Z"))).await;
+        }
+        assert_eq!(runs_of(db, s.id).await.len(), 1);
+        let resumed = schedules::resume(db, s.id, t("2026-06-01T00:45:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(resumed.next_fire_at, Some(t("2026-06-01T00:50:00Z")));
+        assert!(
+            tick_at(db, t("2026-06-01T00:45:00Z"))
+                .await
+                .queued
+                .is_empty()
+        );
+        tick_at(db, t("2026-06-01T00:50:00Z")).await;
+        assert_eq!(runs_of(db, s.id).await.len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn failed_runs_are_retried_with_exponential_backoff_then_give_up() {
+    for db in testkit::databases("sched_retry").await {
+        let db = &db.conn;
+        let s = create(
+            db,
+            ScheduleDef {
+                max_attempts: 3,
+                retry_backoff_seconds: 30,
+                ..def("flaky", "0 * * * *", "UTC")
+            },
+            t("2026-06-01T00:30:00Z"),
+        )
+        .await;
+        let mut now = t("2026-06-01T01:00:00Z");
+        tick_at(db, now).await;
+        let mut starts = Vec::new();
+        loop {
+            let Some(run) = queue::claim_next(db, now, "w", LEASE, 1).await.unwrap() else {
+                // Not claimable before its backoff is over.
+                now += TimeDelta::seconds(1);
+                if now > t("2026-06-01T01:10:00Z") {
+                    break;
+                }
+                continue;
+            };
+            starts.push((run.attempt, now));
+            let failed = finish(db, run.id, RunStatus::Failed).await;
+            now += TimeDelta::seconds(2);
+            queue::retry_if_allowed(db, &failed, now).await.unwrap();
+        }
+        let attempts: Vec<i32> = starts.iter().map(|(a, _)| *a).collect();
+        assert_eq!(attempts, [1, 2, 3]);
+        // Failed at +2 s each time; retried 30 s, then 60 s after the failure.
+        assert_eq!(starts[1].1 - starts[0].1, TimeDelta::seconds(32));
+        assert_eq!(starts[2].1 - starts[1].1, TimeDelta::seconds(62));
+        let runs = runs_of(db, s.id).await;
+        assert_eq!(runs.len(), 3, "retries never add cron fires");
+        assert!(runs.iter().all(|r| r.status == RunStatus::Failed));
+        assert!(
+            runs.iter()
+                .all(|r| r.scheduled_for == Some(t("2026-06-01T01:00:00Z")))
+        );
+    }
+}
+
+#[tokio::test]
+async fn expired_leases_are_reaped_and_retried_but_heartbeats_keep_a_run() {
+    for db in testkit::databases("sched_reaper").await {
+        let db = &db.conn;
+        let s = create(
+            db,
+            ScheduleDef {
+                max_attempts: 2,
+                retry_backoff_seconds: 10,
+                ..def("leased", "0 * * * *", "UTC")
+            },
+            t("2026-06-01T00:30:00Z"),
+        )
+        .await;
+        let now = t("2026-06-01T01:00:00Z");
+        tick_at(db, now).await;
+        let run = queue::claim_next(db, now, "dead-instance", LEASE, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(run.lease_expires_at, Some(now + LEASE));
+        let stale = TimeDelta::minutes(10);
+
+        // A heartbeat at +40 s extends the lease: not reaped at +90 s.
+        assert!(
+            queue::heartbeat(
+                db,
+                run.id,
+                "dead-instance",
+                now + TimeDelta::seconds(40),
+                LEASE
+            )
+            .await
+            .unwrap()
+        );
+        let r = reaper::reap_once(db, now + TimeDelta::seconds(90), stale)
+            .await
+            .unwrap();
+        assert!(r.interrupted.is_empty());
+        // Another owner cannot renew it.
+        assert!(
+            !queue::heartbeat(db, run.id, "other", now + TimeDelta::seconds(91), LEASE)
+                .await
+                .unwrap()
+        );
+
+        // Then the instance dies: at +101 s the lease (renewed until +100 s) has expired.
+        let at = now + TimeDelta::seconds(101);
+        let r = reaper::reap_once(db, at, stale).await.unwrap();
+        assert_eq!(r.interrupted.len(), 1);
+        let interrupted = &r.interrupted[0];
+        assert_eq!(interrupted.status, RunStatus::Interrupted);
+        assert!(
+            interrupted
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("dead-instance")
+        );
+        assert_eq!(r.retries.len(), 1);
+        let retry = &r.retries[0];
+        assert_eq!(
+            (retry.attempt, retry.status, retry.run_after),
+            (2, RunStatus::Queued, at + TimeDelta::seconds(10))
+        );
+        assert_eq!(retry.scheduled_for, run.scheduled_for);
+        // Reaping again finds nothing: nothing is reaped (or retried) twice.
+        assert!(
+            reaper::reap_once(db, at + TimeDelta::seconds(1), stale)
+                .await
+                .unwrap()
+                .interrupted
+                .is_empty()
+        );
+        assert_eq!(runs_of(db, s.id).await.len(), 2);
+
+        // A `running` row without a lease (the CLI's) is reaped once silent for long.
+        let cli = store::create_run(
+            db,
+            store::NewRun::manual(Source::Lever, SearchParams::default(), RunTrigger::Cli),
+        )
+        .await
+        .unwrap();
+        store::mark_running(db, cli.id, "cli").await.unwrap();
+        let r = reaper::reap_once(db, Utc::now() + TimeDelta::minutes(11), stale)
+            .await
+            .unwrap();
+        assert!(r.interrupted.iter().any(|x| x.id == cli.id));
+    }
+}
+
+#[tokio::test]
+async fn claims_respect_the_per_source_limit_and_run_after() {
+    for db in testkit::databases("sched_claims").await {
+        let db = &db.conn;
+        let now = t("2026-06-01T00:00:00Z");
+        let mk = |source: Source, after: DateTime<Utc>| queue::NewQueuedRun {
+            source,
+            params: serde_json::json!({"target": "x"}),
+            trigger: RunTrigger::Manual,
+            schedule_id: None,
+            scheduled_for: None,
+            attempt: 1,
+            run_after: after,
+            status: RunStatus::Queued,
+            error: None,
+        };
+        for _ in 0..3 {
+            queue::enqueue(db, mk(Source::Greenhouse, now), now)
+                .await
+                .unwrap();
+        }
+        let lever = queue::enqueue(db, mk(Source::Lever, now + TimeDelta::seconds(30)), now)
+            .await
+            .unwrap();
+        let first = queue::claim_next(db, now, "a", LEASE, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.source, Source::Greenhouse);
+        assert_eq!(first.status, RunStatus::Running);
+        assert_eq!(first.lease_owner.as_deref(), Some("a"));
+        // One greenhouse run at a time; the lever run is not due yet.
+        assert!(
+            queue::claim_next(db, now, "b", LEASE, 1)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            queue::next_run_after(db).await.unwrap(),
+            Some(now),
+            "earliest queued run_after"
+        );
+        let later = now + TimeDelta::seconds(30);
+        let second = queue::claim_next(db, later, "b", LEASE, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.id, lever.id);
+        // With a limit of 2, a second greenhouse run may start.
+        let third = queue::claim_next(db, later, "b", LEASE, 2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(third.source, Source::Greenhouse);
+    }
+}
+
+async fn insert_run(db: &impl ConnectionTrait, schedule_id: Option<i64>, finished: DateTime<Utc>) {
+    let backend = db.get_database_backend();
+    db.execute_raw(queue::statement(
+        backend,
+        "INSERT INTO ingest_runs (source, params, trigger, schedule_id, status, attempt, \
+         queued_at, run_after, finished_at) \
+         VALUES ('greenhouse', '{}', 'schedule', $1, 'succeeded', 1, $2, $2, $2)",
+        vec![schedule_id.into(), finished.into()],
+    ))
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn retention_deletes_old_runs_in_batches_keeping_the_newest_per_schedule() {
+    for db in testkit::databases("sched_retention").await {
+        let db = &db.conn;
+        let now = t("2026-09-01T00:00:00Z");
+        let busy = create(db, def("busy", "* * * * *", "UTC"), now).await;
+        let rare = create(db, def("rare", "0 0 1 * *", "UTC"), now).await;
+        // busy: 300 runs, 60 to 31 days old → all old; keep the newest 200.
+        for i in 0..300 {
+            insert_run(
+                db,
+                Some(busy.id),
+                now - TimeDelta::days(60) + TimeDelta::minutes(i),
+            )
+            .await;
+        }
+        // rare: 5 old runs, all kept (fewer than 200).
+        for i in 0..5 {
+            insert_run(db, Some(rare.id), now - TimeDelta::days(300 - i)).await;
+        }
+        // Manual runs: 30 old (deleted), 10 recent (kept).
+        for i in 0..30 {
+            insert_run(db, None, now - TimeDelta::days(40) + TimeDelta::minutes(i)).await;
+        }
+        for i in 0..10 {
+            insert_run(db, None, now - TimeDelta::days(1) + TimeDelta::minutes(i)).await;
+        }
+        let r = Retention {
+            batch: 25,
+            ..Retention::default()
+        };
+        let (deleted, statements) = housekeeping::purge_runs(db, now, r).await.unwrap();
+        assert_eq!(deleted, 100 + 30);
+        assert!(statements >= 130 / 25, "batches of at most 25 rows");
+        let busy_runs = runs_of(db, busy.id).await;
+        assert_eq!(busy_runs.len(), 200);
+        // The kept ones are the newest.
+        assert_eq!(
+            busy_runs[0].finished_at,
+            Some(now - TimeDelta::days(60) + TimeDelta::minutes(100))
+        );
+        assert_eq!(runs_of(db, rare.id).await.len(), 5);
+        let manual = ingest_run::Entity::find()
+            .filter(ingest_run::Column::ScheduleId.is_null())
+            .count(db)
+            .await
+            .unwrap();
+        assert_eq!(manual, 10);
+        // Idempotent.
+        assert_eq!(housekeeping::purge_runs(db, now, r).await.unwrap().0, 0);
+    }
+}
+
+#[tokio::test]
+async fn postings_not_seen_for_n_days_are_closed() {
+    for db in testkit::databases("sched_close").await {
+        let db = &db.conn;
+        let now = t("2026-09-01T00:00:00Z");
+        let backend = db.get_database_backend();
+        for (i, days) in [1, 13, 15, 40, 40].iter().enumerate() {
+            db.execute_raw(queue::statement(
+                backend,
+                "INSERT INTO job_postings (source, external_id, url, title, work_arrangement, \
+                 first_seen_at, last_seen_at, content_hash, created_at, updated_at) VALUES \
+                 ('lever', $1, 'u', 't', 'unknown', $2, $2, 'h', $2, $2)",
+                vec![i.to_string().into(), (now - TimeDelta::days(*days)).into()],
+            ))
+            .await
+            .unwrap();
+        }
+        let r = Retention {
+            close_after_days: 14,
+            batch: 2,
+            ..Retention::default()
+        };
+        let report = housekeeping::housekeep_once(db, now, r).await.unwrap();
+        assert_eq!(report.postings_closed, 3);
+        let closed: Vec<(String, Option<DateTime<Utc>>)> = entity::job_posting::Entity::find()
+            .order_by_asc(entity::job_posting::Column::ExternalId)
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.external_id, p.closed_at))
+            .collect();
+        assert_eq!(
+            closed,
+            [
+                ("0".into(), None),
+                ("1".into(), None),
+                ("2".into(), Some(now)),
+                ("3".into(), Some(now)),
+                ("4".into(), Some(now)),
+            ]
+        );
+        // Already closed ones are not touched again.
+        let again = housekeeping::housekeep_once(db, now + TimeDelta::days(1), r)
+            .await
+            .unwrap();
+        assert_eq!(again.postings_closed, 0);
+    }
+}
+
+/// Another pool on the same database: a second "instance".
+async fn second_pool(db: &TestDb) -> DatabaseConnection {
+    let mut o = sea_orm::ConnectOptions::new(db.url.clone());
+    o.sqlx_logging(false).max_connections(5);
+    Database::connect(o).await.unwrap()
+}
+
+#[tokio::test]
+async fn two_instances_fire_and_run_each_occurrence_exactly_once() {
+    for db in testkit::databases("sched_two").await {
+        let a = db.conn.clone();
+        let b = second_pool(&db).await;
+        let start = t("2026-06-01T00:00:30Z");
+        for i in 0..20 {
+            create(&a, def(&format!("s{i:02}"), "* * * * *", "UTC"), start).await;
+        }
+        let claimed: Arc<std::sync::Mutex<Vec<i64>>> = Arc::default();
+        for minute in 1..=5 {
+            let now =
+                t("2026-06-01T00:00:00Z") + TimeDelta::minutes(minute) + TimeDelta::seconds(1);
+            // Both instances tick at the same moment, twice each.
+            let (ra, rb, rc, rd) = tokio::join!(
+                tick::tick_once(&a, now, TickOptions::default()),
+                tick::tick_once(&b, now, TickOptions::default()),
+                tick::tick_once(&a, now, TickOptions::default()),
+                tick::tick_once(&b, now, TickOptions::default()),
+            );
+            let queued: usize = [ra, rb, rc, rd]
+                .into_iter()
+                .map(|r| r.unwrap().queued.len())
+                .sum();
+            assert_eq!(queued, 20, "minute {minute}");
+            // Both instances' workers drain the queue concurrently.
+            let drain = |db: DatabaseConnection, owner: &'static str| {
+                let claimed = claimed.clone();
+                async move {
+                    while let Some(run) = queue::claim_next(&db, now, owner, LEASE, 100)
+                        .await
+                        .unwrap()
+                    {
+                        claimed.lock().unwrap().push(run.id);
+                        finish(&db, run.id, RunStatus::Succeeded).await;
+                    }
+                }
+            };
+            tokio::join!(
+                drain(a.clone(), "a1"),
+                drain(a.clone(), "a2"),
+                drain(b.clone(), "b1"),
+                drain(b.clone(), "b2")
+            );
+        }
+        let runs = ingest_run::Entity::find().all(&a).await.unwrap();
+        assert_eq!(runs.len(), 100, "{:?}", db.backend);
+        let fires: HashSet<(i64, DateTime<Utc>)> = runs
+            .iter()
+            .map(|r| (r.schedule_id.unwrap(), r.scheduled_for.unwrap()))
+            .collect();
+        assert_eq!(fires.len(), 100, "no duplicate (schedule, occurrence)");
+        assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
+        let claimed = claimed.lock().unwrap().clone();
+        let distinct: HashSet<i64> = claimed.iter().copied().collect();
+        assert_eq!(
+            (claimed.len(), distinct.len()),
+            (100, 100),
+            "each run claimed once"
+        );
+        b.close().await.unwrap();
+    }
+}
+
+/// A local stand-in for boards-api.greenhouse.io. The first `slow_first` board requests
+/// answer only after `delay`; it counts board requests.
+async fn greenhouse_stub(slow_first: usize, delay: Duration) -> (String, Arc<AtomicUsize>) {
+    use axum::routing::get;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new()
+        .route("/robots.txt", get(|| async { "User-agent: *\nAllow: /\n" }))
+        .route(
+            "/v1/boards/{token}/jobs",
+            get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < slow_first {
+                        tokio::time::sleep(delay).await;
+                    }
+                    ([("content-type", "application/json")], GREENHOUSE_BOARD)
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), hits)
+}
+
+fn engine_for(db: &DatabaseConnection, base: &str) -> Engine {
+    jobintel::install_crypto_provider();
+    let fetch = FetchConfig {
+        allow_private_network: true,
+        json_rate_per_sec: 1000.0,
+        max_in_flight_per_host: 16,
+        ..FetchConfig::default()
+    };
+    Engine::new(
+        db.clone(),
+        Fetcher::new(fetch).unwrap(),
+        EventBus::default(),
+        EngineConfig {
+            base_urls: BaseUrls {
+                greenhouse: Some(base.parse().unwrap()),
+                ..BaseUrls::default()
+            },
+            ..EngineConfig::default()
+        },
+    )
+}
+
+fn fast_settings() -> SchedulerSettings {
+    SchedulerSettings {
+        workers: 4,
+        per_source_concurrency: 4,
+        lease: Duration::from_secs(3),
+        reaper_interval: Duration::from_millis(200),
+        scheduler_poll: Duration::from_secs(30),
+        worker_poll: Duration::from_millis(200),
+        ..SchedulerSettings::default()
+    }
+}
+
+async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+#[tokio::test]
+async fn the_worker_pool_runs_fires_promptly_start_delay_p99_under_3s() {
+    let (base, hits) = greenhouse_stub(0, Duration::ZERO).await;
+    for db in testkit::databases("sched_pool").await {
+        let conn = db.conn.clone();
+        let now = Utc::now();
+        // 8 schedules firing every 2 s, on the real clock, for ~7 s.
+        let mut ids = Vec::new();
+        for i in 0..8 {
+            let s = create(
+                &conn,
+                ScheduleDef {
+                    overlap_policy: OverlapPolicy::Skip,
+                    ..def(&format!("fast-{i}"), "*/2 * * * * *", "UTC")
+                },
+                now,
+            )
+            .await;
+            ids.push(s.id);
+        }
+        let shutdown = CancellationToken::new();
+        let scheduler = Scheduler::start_with(
+            conn.clone(),
+            engine_for(&conn, &base),
+            Arc::default(),
+            fast_settings(),
+            Clock::Database,
+            "pool".into(),
+            &shutdown,
+        );
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        shutdown.cancel();
+        scheduler.stop(Duration::from_secs(10)).await;
+
+        let runs = ingest_run::Entity::find()
+            .filter(ingest_run::Column::ScheduleId.is_in(ids.clone()))
+            .all(&conn)
+            .await
+            .unwrap();
+        // Start delay is the scheduler's part: it counts every run a worker started.
+        let started: Vec<_> = runs.iter().filter(|r| r.started_at.is_some()).collect();
+        let mut by_status: std::collections::BTreeMap<&str, usize> = Default::default();
+        for r in &runs {
+            *by_status.entry(r.status.as_str()).or_default() += 1;
+        }
+        eprintln!("{:?}: runs by status {by_status:?}", db.backend);
+        assert!(started.len() >= 16, "{:?}: {by_status:?}", db.backend);
+        // Concurrent runs on SQLite wait for the write lock (IMMEDIATE transactions) instead
+        // of failing with "database is locked".
+        assert!(
+            runs.iter().all(|r| matches!(
+                r.status,
+                RunStatus::Succeeded | RunStatus::Skipped | RunStatus::Queued
+            )),
+            "{:?}: {by_status:?}",
+            db.backend
+        );
+        let mut delays: Vec<f64> = started
+            .iter()
+            .map(|r| (r.started_at.unwrap() - r.scheduled_for.unwrap()).as_seconds_f64())
+            .collect();
+        delays.sort_by(|a, b| a.total_cmp(b));
+        let (p50, p99, max) = (
+            percentile(&delays, 0.5),
+            percentile(&delays, 0.99),
+            delays[delays.len() - 1],
+        );
+        eprintln!(
+            "{:?}: {} runs; start delay (started_at - scheduled_for) p50 {p50:.3}s p99 {p99:.3}s max {max:.3}s",
+            db.backend,
+            delays.len()
+        );
+        assert!(p99 < 3.0, "p99 start delay {p99:.3}s");
+        assert!(delays[0] >= 0.0, "never before the scheduled time");
+        // Runs queued just before the stop wait for the next start; none is left `running`.
+        assert!(
+            runs.iter().all(|r| r.status != RunStatus::Running),
+            "nothing left running after stop: {runs:?}"
+        );
+    }
+    assert!(hits.load(Ordering::SeqCst) > 0);
+}
+
+#[tokio::test]
+async fn shutdown_lets_runs_finish_within_grace_then_interrupts_and_retries_them() {
+    for db in testkit::databases("sched_grace").await {
+        let conn = db.conn.clone();
+        // Slow board: 1.5 s per answer for the first two requests.
+        let (base, hits) = greenhouse_stub(2, Duration::from_millis(1500)).await;
+        let now = Utc::now();
+        let s = create(
+            &conn,
+            ScheduleDef {
+                max_attempts: 2,
+                retry_backoff_seconds: 5,
+                ..def("slow", "0 0 1 1 *", "UTC")
+            },
+            now,
+        )
+        .await;
+        let start = |conn: DatabaseConnection, shutdown: &CancellationToken| {
+            Scheduler::start_with(
+                conn.clone(),
+                engine_for(&conn, &base),
+                Arc::default(),
+                fast_settings(),
+                Clock::Database,
+                "graceful".into(),
+                shutdown,
+            )
+        };
+
+        // Within grace: the run finishes.
+        let shutdown = CancellationToken::new();
+        let scheduler = start(conn.clone(), &shutdown);
+        let run = schedules::run_now(&conn, s.id, Utc::now()).await.unwrap();
+        let h = hits.clone();
+        wait_for("the board request", Duration::from_secs(10), || {
+            let h = h.clone();
+            async move { h.load(Ordering::SeqCst) >= 1 }
+        })
+        .await;
+        shutdown.cancel();
+        scheduler.stop(Duration::from_secs(10)).await;
+        let r = ingest_run::Entity::find_by_id(run.id)
+            .one(&conn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
+
+        // Grace too short: cancelled, recorded as interrupted, retried later.
+        let shutdown = CancellationToken::new();
+        let scheduler = start(conn.clone(), &shutdown);
+        let run = schedules::run_now(&conn, s.id, Utc::now()).await.unwrap();
+        let h = hits.clone();
+        wait_for("the second board request", Duration::from_secs(10), || {
+            let h = h.clone();
+            async move { h.load(Ordering::SeqCst) >= 2 }
+        })
+        .await;
+        shutdown.cancel();
+        let stopping = Instant::now();
+        scheduler.stop(Duration::from_millis(200)).await;
+        assert!(stopping.elapsed() < Duration::from_secs(5));
+        let r = ingest_run::Entity::find_by_id(run.id)
+            .one(&conn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.status, RunStatus::Interrupted, "{r:?}");
+        assert!(r.error.as_deref().unwrap().contains("shut down"), "{r:?}");
+        let runs = runs_of(&conn, s.id).await;
+        let retry = runs.last().unwrap();
+        assert_eq!((retry.attempt, retry.status), (2, RunStatus::Queued));
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_running_run_stops_it() {
+    for db in testkit::databases("sched_cancel").await {
+        let conn = db.conn.clone();
+        let (base, hits) = greenhouse_stub(1, Duration::from_secs(20)).await;
+        let s = create(&conn, def("cancel-me", "0 0 1 1 *", "UTC"), Utc::now()).await;
+        let shutdown = CancellationToken::new();
+        let scheduler = Scheduler::start_with(
+            conn.clone(),
+            engine_for(&conn, &base),
+            Arc::default(),
+            fast_settings(),
+            Clock::Database,
+            "canceller".into(),
+            &shutdown,
+        );
+        let run = schedules::run_now(&conn, s.id, Utc::now()).await.unwrap();
+        let h = hits.clone();
+        wait_for("the board request", Duration::from_secs(10), || {
+            let h = h.clone();
+            async move { h.load(Ordering::SeqCst) >= 1 }
+        })
+        .await;
+        let cancelled = queue::cancel(&conn, run.id, Utc::now()).await.unwrap();
+        assert_eq!(cancelled.status, RunStatus::Cancelled);
+        assert!(jobintel::scheduler::cancel_local(run.id));
+        let c = conn.clone();
+        wait_for("the run to end", Duration::from_secs(10), || {
+            let c = c.clone();
+            async move {
+                ingest_run::Entity::find_by_id(run.id)
+                    .one(&c)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .finished_at
+                    .is_some()
+            }
+        })
+        .await;
+        let r = ingest_run::Entity::find_by_id(run.id)
+            .one(&conn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.status, RunStatus::Cancelled);
+        assert_eq!(
+            runs_of(&conn, s.id).await.len(),
+            1,
+            "cancelled runs are not retried"
+        );
+        shutdown.cancel();
+        scheduler.stop(Duration::from_secs(5)).await;
+    }
+}
+
+/// Start `jobintel serve` with `env`, wait for its listening line, return it and its address.
+fn spawn_serve(env: &[(&str, String)]) -> (Child, String) {
+    let mut cmd = Command::new(BIN);
+    for var in [
+        "DATABASE_URL",
+        "JOBINTEL_BIND",
+        "JOBINTEL_API_TOKEN",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.current_dir(std::env::temp_dir())
+        .arg("serve")
+        .env("JOBINTEL_BIND", "127.0.0.1:0")
+        .env("JOBINTEL_LOG_FORMAT", "json")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if v["message"] == "listening" {
+                // Keep draining so the child never blocks on a full pipe.
+                std::thread::spawn(move || while rx.recv().is_ok() {});
+                return (child, v["addr"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("jobintel serve did not start within 30 s");
+}
+
+async fn gql(addr: &str, token: &str, query: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn count(db: &impl ConnectionTrait, sql: &str) -> i64 {
+    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn kill_9_mid_run_interrupts_and_retries_the_run_without_duplicate_postings() {
+    jobintel::install_crypto_provider();
+    for db in testkit::databases("sched_kill9").await {
+        // The first board request hangs (the instance is killed while waiting on it).
+        let (base, hits) = greenhouse_stub(1, Duration::from_secs(60)).await;
+        let env = vec![
+            ("DATABASE_URL", db.url.clone()),
+            ("JOBINTEL_API_TOKEN", "t0ken".to_owned()),
+            ("JOBINTEL_GREENHOUSE_BASE_URL", base.clone()),
+            ("JOBINTEL_ALLOW_PRIVATE_NETWORK", "true".to_owned()),
+            ("JOBINTEL_LEASE", "2s".to_owned()),
+            ("JOBINTEL_REAPER_INTERVAL", "300ms".to_owned()),
+            ("JOBINTEL_WORKER_POLL", "300ms".to_owned()),
+        ];
+        let (mut a, addr) = spawn_serve(&env);
+        let v = gql(
+            &addr,
+            "t0ken",
+            r#"mutation { createSchedule(input: {name: "acme", source: "greenhouse",
+                target: "acme", cron: "0 0 1 1 *", maxAttempts: 3, retryBackoffSeconds: 1}) { id } }"#,
+        )
+        .await;
+        let id = v["data"]["createSchedule"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let v = gql(
+            &addr,
+            "t0ken",
+            &format!(r#"mutation {{ runScheduleNow(id: "{id}") {{ databaseId status }} }}"#),
+        )
+        .await;
+        assert_eq!(v["data"]["runScheduleNow"]["status"], "QUEUED", "{v}");
+        let run_id = v["data"]["runScheduleNow"]["databaseId"].as_i64().unwrap();
+        let h = hits.clone();
+        wait_for("the board request", Duration::from_secs(15), || {
+            let h = h.clone();
+            async move { h.load(Ordering::SeqCst) >= 1 }
+        })
+        .await;
+        let running = ingest_run::Entity::find_by_id(run_id)
+            .one(&db.conn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(running.status, RunStatus::Running);
+        let owner_a = running.lease_owner.clone().unwrap();
+
+        a.kill().unwrap(); // SIGKILL
+        a.wait().unwrap();
+        let killed_at = Instant::now();
+
+        // A new instance reaps the dead one's run and retries it.
+        let (mut b, _) = spawn_serve(&env);
+        let conn = db.conn.clone();
+        wait_for("the retry to succeed", Duration::from_secs(30), || {
+            let conn = conn.clone();
+            async move {
+                ingest_run::Entity::find()
+                    .filter(ingest_run::Column::Attempt.eq(2))
+                    .filter(ingest_run::Column::Status.eq(RunStatus::Succeeded))
+                    .count(&conn)
+                    .await
+                    .unwrap()
+                    == 1
+            }
+        })
+        .await;
+        let recovered_in = killed_at.elapsed();
+        let first = ingest_run::Entity::find_by_id(run_id)
+            .one(&db.conn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.status, RunStatus::Interrupted, "{first:?}");
+        assert!(
+            first.error.as_deref().unwrap().contains(&owner_a),
+            "{first:?}"
+        );
+        let runs = ingest_run::Entity::find()
+            .order_by_asc(ingest_run::Column::Id)
+            .all(&db.conn)
+            .await
+            .unwrap();
+        assert_eq!(runs.len(), 2, "{runs:?}");
+        assert_ne!(runs[1].lease_owner.as_deref(), Some(owner_a.as_str()));
+        assert_eq!(runs[1].jobs_new, 2);
+        assert_eq!(
+            count(&db.conn, "SELECT COUNT(*) FROM job_postings").await,
+            2
+        );
+        assert_eq!(
+            count(
+                &db.conn,
+                "SELECT COUNT(*) FROM (SELECT source, external_id FROM job_postings \
+                 GROUP BY source, external_id HAVING COUNT(*) > 1) d"
+            )
+            .await,
+            0
+        );
+        assert_eq!(
+            count(
+                &db.conn,
+                "SELECT COUNT(*) FROM ingest_runs WHERE status = 'running'"
+            )
+            .await,
+            0
+        );
+        eprintln!(
+            "{:?}: killed run {run_id} interrupted and its retry succeeded {:.1}s after kill -9",
+            db.backend,
+            recovered_in.as_secs_f64()
+        );
+
+        let status = Command::new("kill")
+            .args(["-TERM", &b.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let exit = loop {
+            if let Some(s) = b.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "no exit within 15 s of SIGTERM");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(exit.code(), Some(0));
+    }
+}
