@@ -434,6 +434,52 @@ impl RunCtx<'_> {
         Ok(())
     }
 
+    /// The postings of a listing page not seen earlier in this run (promoted cards repeat).
+    fn first_seen(
+        seen: &mut HashSet<String>,
+        postings: Vec<NormalizedPosting>,
+    ) -> Vec<NormalizedPosting> {
+        postings
+            .into_iter()
+            .filter(|p| seen.insert(p.external_id.clone()))
+            .collect()
+    }
+
+    /// Hydrate a listing page and store it: postings not stored before get their detail page
+    /// (`detail_url`, merged by `apply`); postings already stored get what their detail page
+    /// gave last time from their row, so a re-listing costs no request and is not a change.
+    /// A detail page that fails or cannot be read leaves the card as it is; a robots.txt
+    /// refusal stops detail fetches for the rest of the run (`details_allowed`).
+    async fn store_with_details(
+        &mut self,
+        mut fresh: Vec<NormalizedPosting>,
+        details_allowed: &mut bool,
+        detail_url: impl Fn(&str) -> Url,
+        apply: impl Fn(&mut NormalizedPosting, &FetchedPage, &Url) -> Result<(), RunError>,
+    ) -> Result<(), RunError> {
+        let ids: Vec<String> = fresh.iter().map(|p| p.external_id.clone()).collect();
+        let known = store::known_external_ids(&self.engine.db, self.source, &ids).await?;
+        for p in fresh.iter_mut().filter(|p| !known.contains(&p.external_id)) {
+            if !*details_allowed {
+                break;
+            }
+            let url = detail_url(&p.external_id);
+            match self.get(&url, &RequestOptions::html()).await {
+                Ok(page) => apply(p, &page, &url)?,
+                Err(RunError::Fetch(FetchError::RobotsDisallowed { reason, .. })) => {
+                    tracing::warn!(%reason, "robots.txt disallows job pages; storing cards only");
+                    *details_allowed = false;
+                }
+                Err(RunError::Fetch(e)) => {
+                    tracing::warn!(error = %e, "job page failed; keeping the search card");
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        self.carry_over_details(&mut fresh, &known).await?;
+        self.store(fresh).await
+    }
+
     async fn run_seek(&mut self, params: &SearchParams) -> Result<(), RunError> {
         let country = params.country.clone().unwrap_or_else(|| "au".into());
         let base = self.engine.base(Source::Seek, &country);
@@ -454,43 +500,28 @@ impl RunCtx<'_> {
             if parsed.card_count == 0 {
                 break;
             }
-            let mut fresh: Vec<NormalizedPosting> = parsed
-                .postings
-                .into_iter()
-                .filter(|p| seen.insert(p.external_id.clone()))
-                .collect();
+            let fresh = Self::first_seen(&mut seen, parsed.postings);
             if fresh.is_empty() {
                 tracing::info!(page, "no new ids on this page; stopping");
                 break;
             }
-            let ids: Vec<String> = fresh.iter().map(|p| p.external_id.clone()).collect();
-            let known = store::known_external_ids(&self.engine.db, Source::Seek, &ids).await?;
-            for p in fresh.iter_mut().filter(|p| !known.contains(&p.external_id)) {
-                if !details_allowed {
-                    break;
-                }
-                let detail_url = seek::job_page_url(&base, &p.external_id);
-                match self.get(&detail_url, &RequestOptions::html()).await {
-                    Ok(page) => match seek::parse_job_page(&page.text()) {
+            self.store_with_details(
+                fresh,
+                &mut details_allowed,
+                |id| seek::job_page_url(&base, id),
+                |p, page, url| {
+                    match seek::parse_job_page(&page.text()) {
                         Ok(detail) => seek::apply_detail(p, detail),
                         Err(e) => tracing::warn!(
-                            url = %crate::fetch::redact_url(&detail_url),
+                            url = %crate::fetch::redact_url(url),
                             error = %e,
                             "job page unreadable; keeping the search card"
                         ),
-                    },
-                    Err(RunError::Fetch(FetchError::RobotsDisallowed { reason, .. })) => {
-                        tracing::warn!(%reason, "robots.txt disallows job pages; storing cards only");
-                        details_allowed = false;
                     }
-                    Err(RunError::Fetch(e)) => {
-                        tracing::warn!(error = %e, "job page failed; keeping the search card");
-                    }
-                    Err(other) => return Err(other),
-                }
-            }
-            self.carry_over_details(&mut fresh, &known).await?;
-            self.store(fresh).await?;
+                    Ok(())
+                },
+            )
+            .await?;
             let total = parsed.total_count.map(|t| t as usize).unwrap_or(usize::MAX);
             if seen.len() >= SEEK_RESULT_CAP.min(total) {
                 break;
@@ -509,12 +540,7 @@ impl RunCtx<'_> {
             let resp = self.get(&url, &RequestOptions::html()).await?;
             self.counters.pages_fetched += 1;
             let text = resp.text();
-            if indeed::is_challenge(resp.status, &text) {
-                return Err(RunError::Blocked(format!(
-                    "{} answered with a bot challenge page; not retrying",
-                    crate::fetch::redact_url(&url)
-                )));
-            }
+            challenge_check(resp.status, &text, &url)?;
             let parsed = indeed::parse_search_page(&text, &base, &country).map_err(|source| {
                 RunError::Parse {
                     what: "Indeed search page",
@@ -525,49 +551,27 @@ impl RunCtx<'_> {
             if parsed.card_count == 0 {
                 break;
             }
-            let mut fresh: Vec<NormalizedPosting> = parsed
-                .postings
-                .into_iter()
-                .filter(|p| seen.insert(p.external_id.clone()))
-                .collect();
+            let fresh = Self::first_seen(&mut seen, parsed.postings);
             if fresh.is_empty() {
                 break;
             }
-            let ids: Vec<String> = fresh.iter().map(|p| p.external_id.clone()).collect();
-            let known = store::known_external_ids(&self.engine.db, Source::Indeed, &ids).await?;
-            for p in fresh.iter_mut().filter(|p| !known.contains(&p.external_id)) {
-                if !details_allowed {
-                    break;
-                }
-                let detail_url = indeed::job_page_url(&base, &p.external_id);
-                match self.get(&detail_url, &RequestOptions::html()).await {
-                    Ok(page) => {
-                        let body = page.text();
-                        if indeed::is_challenge(page.status, &body) {
-                            return Err(RunError::Blocked(format!(
-                                "{} answered with a bot challenge page; not retrying",
-                                crate::fetch::redact_url(&detail_url)
-                            )));
-                        }
-                        match indeed::parse_job_page(&body) {
-                            Ok(detail) => indeed::apply_detail(p, detail),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "job page unreadable; keeping the card")
-                            }
+            self.store_with_details(
+                fresh,
+                &mut details_allowed,
+                |id| indeed::job_page_url(&base, id),
+                |p, page, url| {
+                    let body = page.text();
+                    challenge_check(page.status, &body, url)?;
+                    match indeed::parse_job_page(&body) {
+                        Ok(detail) => indeed::apply_detail(p, detail),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "job page unreadable; keeping the card")
                         }
                     }
-                    Err(RunError::Fetch(FetchError::RobotsDisallowed { reason, .. })) => {
-                        tracing::warn!(%reason, "robots.txt disallows job pages; storing cards only");
-                        details_allowed = false;
-                    }
-                    Err(RunError::Fetch(e)) => {
-                        tracing::warn!(error = %e, "job page failed; keeping the card");
-                    }
-                    Err(other) => return Err(other),
-                }
-            }
-            self.carry_over_details(&mut fresh, &known).await?;
-            self.store(fresh).await?;
+                    Ok(())
+                },
+            )
+            .await?;
             if !parsed.has_next {
                 break;
             }
@@ -702,3 +706,15 @@ fn carry_over_from_row(p: &mut NormalizedPosting, row: &job_posting::Model) {
 
 /// How long a `running` run's lease lasts without a heartbeat (used by the worker pool).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// Indeed's own challenge pages (some come back as HTTP 200 with markers the generic check in
+/// the fetcher does not know) stop the run as `blocked`.
+fn challenge_check(status: u16, body: &str, url: &Url) -> Result<(), RunError> {
+    if indeed::is_challenge(status, body) {
+        return Err(RunError::Blocked(format!(
+            "{} answered with a bot challenge page; not retrying",
+            crate::fetch::redact_url(url)
+        )));
+    }
+    Ok(())
+}
