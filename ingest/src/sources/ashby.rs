@@ -10,6 +10,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::ParseError;
+use super::common::{deserialize_each, non_empty_owned as non_empty, url_with_path};
 use crate::model::{
     Location, NormalizedPosting, Salary, SalaryPeriod, Source, WorkArrangement, WorkType,
 };
@@ -21,14 +22,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.ashbyhq.com";
 /// `{base}/posting-api/job-board/{board}?includeCompensation=true`, keeping any path prefix
 /// `base` has. `board` is percent-encoded as one path segment.
 pub fn job_board_url(base: &Url, board: &str) -> Url {
-    let mut url = base.clone();
-    if let Ok(mut segments) = url.path_segments_mut() {
-        segments
-            .pop_if_empty()
-            .extend(["posting-api", "job-board", board]);
-    }
+    let mut url = url_with_path(base, &["posting-api", "job-board", board]);
     url.set_query(Some("includeCompensation=true"));
-    url.set_fragment(None);
     url
 }
 
@@ -42,9 +37,8 @@ pub fn parse_job_board(body: &[u8], board: &str) -> Result<Vec<NormalizedPosting
         ));
     };
     let mut postings = Vec::with_capacity(jobs.len());
-    for (i, raw) in jobs.iter().enumerate() {
-        let job = Job::deserialize(raw)
-            .map_err(|e| ParseError::Shape(format!("ashby jobs[{i}]: {e}")))?;
+    for item in deserialize_each::<Job>(jobs, "ashby jobs") {
+        let (job, raw) = item?;
         if job.is_listed != Some(false) {
             postings.push(job.into_posting(raw.clone(), board));
         }
@@ -266,23 +260,15 @@ fn period_from_interval(interval: &str) -> Option<SalaryPeriod> {
     }
 }
 
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::SalarySource;
+    use crate::sources::test_support::{assert_built_url, read_fixture};
     use chrono::{TimeZone, Utc};
 
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/ats/ashby_posting_api_job_board.json"
-    );
-
     fn fixture() -> Vec<u8> {
-        std::fs::read(FIXTURE).expect("ashby fixture")
+        read_fixture("ats/ashby_posting_api_job_board.json")
     }
 
     fn fixture_doc() -> Value {
@@ -304,19 +290,21 @@ mod tests {
 
     #[test]
     fn job_board_url_keeps_the_live_path_and_query() {
-        let base = Url::parse(DEFAULT_BASE_URL).unwrap();
-        assert_eq!(
-            job_board_url(&base, "comand-ai").as_str(),
-            "https://api.ashbyhq.com/posting-api/job-board/comand-ai?includeCompensation=true"
+        assert_built_url(
+            job_board_url,
+            DEFAULT_BASE_URL,
+            "comand-ai",
+            "https://api.ashbyhq.com/posting-api/job-board/comand-ai?includeCompensation=true",
         );
     }
 
     #[test]
     fn job_board_url_keeps_a_test_servers_path_prefix_and_encodes_the_board() {
-        let base = Url::parse("http://127.0.0.1:8080/ashby/").unwrap();
-        assert_eq!(
-            job_board_url(&base, "Acme Inc").as_str(),
-            "http://127.0.0.1:8080/ashby/posting-api/job-board/Acme%20Inc?includeCompensation=true"
+        assert_built_url(
+            job_board_url,
+            "http://127.0.0.1:8080/ashby/",
+            "Acme Inc",
+            "http://127.0.0.1:8080/ashby/posting-api/job-board/Acme%20Inc?includeCompensation=true",
         );
     }
 

@@ -13,6 +13,9 @@ use serde_json::Value;
 use url::Url;
 
 use super::ParseError;
+use super::common::{
+    describe_unexpected, deserialize_each, non_empty_owned as non_empty, url_with_path,
+};
 use crate::model::{Location, NormalizedPosting, Salary, SalaryPeriod, Source, WorkArrangement};
 use crate::normalize::{self, salary};
 
@@ -23,14 +26,8 @@ pub const DEFAULT_BASE_URL: &str = "https://boards-api.greenhouse.io";
 ///
 /// `token` is percent-encoded as one path segment (a `/` in it cannot escape the segment).
 pub fn board_url(base: &Url, token: &str) -> Url {
-    let mut url = base.clone();
-    if let Ok(mut segments) = url.path_segments_mut() {
-        segments
-            .pop_if_empty()
-            .extend(["v1", "boards", token, "jobs"]);
-    }
+    let mut url = url_with_path(base, &["v1", "boards", token, "jobs"]);
     url.set_query(Some("content=true"));
-    url.set_fragment(None);
     url
 }
 
@@ -39,25 +36,16 @@ pub fn board_url(base: &Url, token: &str) -> Url {
 pub fn parse_board(body: &[u8], token: &str) -> Result<Vec<NormalizedPosting>, ParseError> {
     let doc: Value = serde_json::from_slice(body)?;
     let Some(jobs) = doc.get("jobs").and_then(Value::as_array) else {
-        return Err(ParseError::Shape(describe_unexpected(&doc)));
+        // Greenhouse errors look like `{"status": 404, "error": "..."}`.
+        return Err(ParseError::Shape(describe_unexpected(
+            &doc,
+            "greenhouse",
+            "greenhouse board without a `jobs` array",
+        )));
     };
-    jobs.iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            let job = Job::deserialize(raw)
-                .map_err(|e| ParseError::Shape(format!("greenhouse jobs[{i}]: {e}")))?;
-            Ok(job.into_posting(raw.clone(), token))
-        })
+    deserialize_each::<Job>(jobs, "greenhouse jobs")
+        .map(|item| item.map(|(job, raw)| job.into_posting(raw.clone(), token)))
         .collect()
-}
-
-/// What to say about a body that has no `jobs` array (Greenhouse errors look like
-/// `{"status": 404, "error": "..."}`).
-fn describe_unexpected(doc: &Value) -> String {
-    match doc.get("error").and_then(Value::as_str) {
-        Some(error) => format!("greenhouse answered with an error: {error}"),
-        None => "greenhouse board without a `jobs` array".to_owned(),
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,23 +300,15 @@ fn period_from_title(title: &str) -> SalaryPeriod {
     }
 }
 
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::SalarySource;
+    use crate::sources::test_support::{assert_built_url, read_fixture};
     use chrono::{TimeZone, Utc};
 
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/ats/greenhouse_boards_api_jobs_content_true.json"
-    );
-
     fn fixture() -> Vec<u8> {
-        std::fs::read(FIXTURE).expect("greenhouse fixture")
+        read_fixture("ats/greenhouse_boards_api_jobs_content_true.json")
     }
 
     fn parse_fixture() -> Vec<NormalizedPosting> {
@@ -337,19 +317,21 @@ mod tests {
 
     #[test]
     fn board_url_keeps_the_live_path_and_query() {
-        let base = Url::parse(DEFAULT_BASE_URL).unwrap();
-        assert_eq!(
-            board_url(&base, "helsing").as_str(),
-            "https://boards-api.greenhouse.io/v1/boards/helsing/jobs?content=true"
+        assert_built_url(
+            board_url,
+            DEFAULT_BASE_URL,
+            "helsing",
+            "https://boards-api.greenhouse.io/v1/boards/helsing/jobs?content=true",
         );
     }
 
     #[test]
     fn board_url_keeps_a_test_servers_path_prefix_and_encodes_the_token() {
-        let base = Url::parse("http://127.0.0.1:4000/mock/greenhouse/").unwrap();
-        assert_eq!(
-            board_url(&base, "a b/c?d").as_str(),
-            "http://127.0.0.1:4000/mock/greenhouse/v1/boards/a%20b%2Fc%3Fd/jobs?content=true"
+        assert_built_url(
+            board_url,
+            "http://127.0.0.1:4000/mock/greenhouse/",
+            "a b/c?d",
+            "http://127.0.0.1:4000/mock/greenhouse/v1/boards/a%20b%2Fc%3Fd/jobs?content=true",
         );
     }
 

@@ -12,14 +12,15 @@
 //!
 //! Indeed's private GraphQL API (the mobile app's key) is deliberately not used.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use scraper::{Html, Selector};
 use serde_json::Value;
 use url::Url;
 
 use super::ParseError;
+use super::common::{
+    apply_description_and_expiry, non_empty, unique_by_external_id, url_with_path,
+};
 use super::embedded_json::{self, skip_whitespace, value_after_equals};
 use crate::model::{
     Location, NormalizedPosting, Salary, SalaryPeriod, SalarySource, SearchParams, Source,
@@ -28,7 +29,7 @@ use crate::model::{
 use crate::normalize::salary::{parse_salary_text, period_from_label, structured_salary};
 use crate::normalize::{
     country_code, datetime_from_epoch_millis, html_to_text, parse_datetime, parse_location,
-    sanitize_html, work_arrangement_from_label, work_type_from_label,
+    work_arrangement_from_label, work_type_from_label,
 };
 
 /// Indeed Australia, the default site.
@@ -69,21 +70,10 @@ pub fn default_currency(country: &str) -> Option<&'static str> {
     Some(currency)
 }
 
-/// `base` with `segment` appended to its path (a base with a path prefix keeps it).
-fn url_with_path(base: &Url, segment: &str) -> Url {
-    let mut url = base.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    if let Ok(mut path) = url.path_segments_mut() {
-        path.pop_if_empty().push(segment);
-    }
-    url
-}
-
 /// `{base}/jobs?q=…&l=…&start=N`: `q` always (empty when there are no keywords), `l` when a
 /// location is given, `start` only past the first page.
 pub fn search_url(base: &Url, params: &SearchParams, start: u32) -> Url {
-    let mut url = url_with_path(base, "jobs");
+    let mut url = url_with_path(base, &["jobs"]);
     {
         let mut query = url.query_pairs_mut();
         query.append_pair("q", params.keywords.as_deref().unwrap_or("").trim());
@@ -99,13 +89,9 @@ pub fn search_url(base: &Url, params: &SearchParams, start: u32) -> Url {
 
 /// `{base}/viewjob?jk={jobkey}`.
 pub fn job_page_url(base: &Url, jobkey: &str) -> Url {
-    let mut url = url_with_path(base, "viewjob");
+    let mut url = url_with_path(base, &["viewjob"]);
     url.query_pairs_mut().append_pair("jk", jobkey);
     url
-}
-
-fn non_empty(s: Option<&str>) -> Option<&str> {
-    s.map(str::trim).filter(|s| !s.is_empty())
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -243,12 +229,11 @@ pub fn parse_search_page(
                     .into(),
             )
         })?;
-    let mut seen = HashSet::new();
-    let postings = cards
-        .iter()
-        .filter_map(|card| posting_from_card(card, base, country))
-        .filter(|p| seen.insert(p.external_id.clone()))
-        .collect();
+    let postings = unique_by_external_id(
+        cards
+            .iter()
+            .filter_map(|card| posting_from_card(card, base, country)),
+    );
     Ok(IndeedSearchPage {
         postings,
         card_count: cards.len(),
@@ -620,14 +605,11 @@ fn canonical_job_key(document: &Html) -> Option<String> {
 /// (sanitised), the expiry date, a structured salary when the card had none, and any field the card
 /// lacked. Fields the card had are kept.
 pub fn apply_detail(posting: &mut NormalizedPosting, detail: IndeedJobDetail) {
-    if let Some(html) = detail.description_html.as_deref() {
-        let clean = sanitize_html(html);
-        posting.description_text = Some(html_to_text(&clean));
-        posting.description_html = Some(clean);
-    }
-    if detail.expires_at.is_some() {
-        posting.expires_at = detail.expires_at;
-    }
+    apply_description_and_expiry(
+        posting,
+        detail.description_html.as_deref(),
+        detail.expires_at,
+    );
     posting.posted_at = posting.posted_at.or(detail.posted_at);
     if posting.title.trim().is_empty()
         && let Some(title) = detail.title
@@ -660,9 +642,8 @@ pub fn apply_detail(posting: &mut NormalizedPosting, detail: IndeedJobDetail) {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-
     use super::*;
+    use crate::sources::test_support::{posting_with_id, utc};
 
     const SEARCH_PAGE: &str = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -690,14 +671,7 @@ mod tests {
     }
 
     fn posting<'a>(page: &'a IndeedSearchPage, jobkey: &str) -> &'a NormalizedPosting {
-        page.postings
-            .iter()
-            .find(|p| p.external_id == jobkey)
-            .unwrap_or_else(|| panic!("no posting {jobkey}"))
-    }
-
-    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+        posting_with_id(&page.postings, jobkey)
     }
 
     /// A page with only the job-cards script, for shape tests.

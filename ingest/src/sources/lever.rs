@@ -10,6 +10,9 @@ use serde_json::Value;
 use url::Url;
 
 use super::ParseError;
+use super::common::{
+    describe_unexpected, deserialize_each, non_empty_owned as non_empty, url_with_path,
+};
 use crate::model::{Location, NormalizedPosting, Salary, SalaryPeriod, Source, WorkArrangement};
 use crate::normalize::{self, salary};
 
@@ -20,12 +23,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.lever.co";
 ///
 /// `site` is percent-encoded as one path segment.
 pub fn postings_url(base: &Url, site: &str) -> Url {
-    let mut url = base.clone();
-    if let Ok(mut segments) = url.path_segments_mut() {
-        segments.pop_if_empty().extend(["v0", "postings", site]);
-    }
+    let mut url = url_with_path(base, &["v0", "postings", site]);
     url.set_query(Some("mode=json"));
-    url.set_fragment(None);
     url
 }
 
@@ -34,26 +33,16 @@ pub fn postings_url(base: &Url, site: &str) -> Url {
 pub fn parse_postings(body: &[u8], site: &str) -> Result<Vec<NormalizedPosting>, ParseError> {
     let doc: Value = serde_json::from_slice(body)?;
     let Some(items) = doc.as_array() else {
-        return Err(ParseError::Shape(describe_unexpected(&doc)));
+        // An unknown site answers `{"ok": false, "error": "Document not found"}`.
+        return Err(ParseError::Shape(describe_unexpected(
+            &doc,
+            "lever",
+            "lever postings response is not an array",
+        )));
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            let posting = Posting::deserialize(raw)
-                .map_err(|e| ParseError::Shape(format!("lever postings[{i}]: {e}")))?;
-            Ok(posting.into_posting(raw.clone(), site))
-        })
+    deserialize_each::<Posting>(items, "lever postings")
+        .map(|item| item.map(|(posting, raw)| posting.into_posting(raw.clone(), site)))
         .collect()
-}
-
-/// What to say about a body that is not an array (an unknown site answers
-/// `{"ok": false, "error": "Document not found"}`).
-fn describe_unexpected(doc: &Value) -> String {
-    match doc.get("error").and_then(Value::as_str) {
-        Some(error) => format!("lever answered with an error: {error}"),
-        None => "lever postings response is not an array".to_owned(),
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -306,23 +295,15 @@ fn escape_html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{SalarySource, WorkType};
+    use crate::sources::test_support::{assert_built_url, read_fixture};
     use chrono::{TimeZone, Utc};
 
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/ats/lever_postings_api.json"
-    );
-
     fn fixture() -> Vec<u8> {
-        std::fs::read(FIXTURE).expect("lever fixture")
+        read_fixture("ats/lever_postings_api.json")
     }
 
     fn parse_fixture() -> Vec<NormalizedPosting> {
@@ -331,19 +312,21 @@ mod tests {
 
     #[test]
     fn postings_url_keeps_the_live_path_and_query() {
-        let base = Url::parse(DEFAULT_BASE_URL).unwrap();
-        assert_eq!(
-            postings_url(&base, "matchgroup").as_str(),
-            "https://api.lever.co/v0/postings/matchgroup?mode=json"
+        assert_built_url(
+            postings_url,
+            DEFAULT_BASE_URL,
+            "matchgroup",
+            "https://api.lever.co/v0/postings/matchgroup?mode=json",
         );
     }
 
     #[test]
     fn postings_url_keeps_a_test_servers_path_prefix_and_encodes_the_site() {
-        let base = Url::parse("http://localhost:9999/lever").unwrap();
-        assert_eq!(
-            postings_url(&base, "a/b").as_str(),
-            "http://localhost:9999/lever/v0/postings/a%2Fb?mode=json"
+        assert_built_url(
+            postings_url,
+            "http://localhost:9999/lever",
+            "a/b",
+            "http://localhost:9999/lever/v0/postings/a%2Fb?mode=json",
         );
     }
 

@@ -13,20 +13,21 @@
 //! `salaryLabel` is free text, text fields may carry `ΓÇô` mojibake, and the redux state is
 //! JavaScript that may contain bare `undefined`.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use scraper::{Html, Selector};
 use serde_json::Value;
 use url::Url;
 
 use super::ParseError;
+use super::common::{
+    apply_description_and_expiry, non_empty, unique_by_external_id, url_with_path,
+};
 use super::embedded_json;
 use super::mojibake;
 use crate::model::{Location, NormalizedPosting, Salary, SearchParams, Source, WorkArrangement};
 use crate::normalize::{
-    html_to_text, parse_datetime, parse_location, salary::parse_salary_text, sanitize_html,
-    work_arrangement_from_label, work_type_from_label,
+    parse_datetime, parse_location, salary::parse_salary_text, work_arrangement_from_label,
+    work_type_from_label,
 };
 
 /// SEEK Australia.
@@ -88,18 +89,6 @@ pub struct SeekFilters {
     pub daterange: Option<u32>,
     /// `KeywordRelevance` or `ListedDate`.
     pub sortmode: Option<String>,
-}
-
-/// `base` with `segments` appended to its path (so a base with a path prefix keeps it) and no
-/// query or fragment.
-fn url_with_path(base: &Url, segments: &[&str]) -> Url {
-    let mut url = base.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    if let Ok(mut path) = url.path_segments_mut() {
-        path.pop_if_empty().extend(segments);
-    }
-    url
 }
 
 /// `{base}/api/jobsearch/v5/search?siteKey=…&sourcesystem=houston&keywords=…&where=…&page=N&pageSize=…`.
@@ -167,10 +156,6 @@ pub fn job_page_url(base: &Url, id: &str) -> Url {
     url_with_path(base, &["job", id])
 }
 
-fn non_empty(s: Option<&str>) -> Option<&str> {
-    s.map(str::trim).filter(|s| !s.is_empty())
-}
-
 /// A trimmed, mojibake-repaired, non-empty string at `v`.
 fn text(v: &Value) -> Option<String> {
     let s = v.as_str()?.trim();
@@ -222,12 +207,11 @@ pub fn parse_search(body: &[u8], base: &Url, country: &str) -> Result<SeekSearch
     let cards = cards
         .as_array()
         .ok_or_else(|| ParseError::Shape("SEEK search response's `data` is not an array".into()))?;
-    let mut seen = HashSet::new();
-    let postings = cards
-        .iter()
-        .filter_map(|card| posting_from_card(card, base, country))
-        .filter(|p| seen.insert(p.external_id.clone()))
-        .collect();
+    let postings = unique_by_external_id(
+        cards
+            .iter()
+            .filter_map(|card| posting_from_card(card, base, country)),
+    );
     Ok(SeekSearchPage {
         postings,
         card_count: cards.len(),
@@ -527,14 +511,11 @@ fn detail_from_html(html: &str) -> Result<SeekJobDetail, ParseError> {
 /// Fill `posting` (from a search card) with what its job page adds: the ad's sanitised HTML and
 /// text, the expiry date, and any field the card lacked. Fields the card had are kept.
 pub fn apply_detail(posting: &mut NormalizedPosting, detail: SeekJobDetail) {
-    if let Some(html) = detail.description_html.as_deref() {
-        let clean = sanitize_html(html);
-        posting.description_text = Some(html_to_text(&clean));
-        posting.description_html = Some(clean);
-    }
-    if detail.expires_at.is_some() {
-        posting.expires_at = detail.expires_at;
-    }
+    apply_description_and_expiry(
+        posting,
+        detail.description_html.as_deref(),
+        detail.expires_at,
+    );
     posting.posted_at = posting.posted_at.or(detail.listed_at);
     // The job page's own site country, else the card's, else SEEK's home market.
     let country = detail
@@ -580,10 +561,9 @@ pub fn apply_detail(posting: &mut NormalizedPosting, detail: SeekJobDetail) {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-
     use super::*;
     use crate::model::{SalaryPeriod, WorkType};
+    use crate::sources::test_support::{posting_with_id, utc};
 
     const PAGE1: &[u8] = include_bytes!(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -619,14 +599,7 @@ mod tests {
     }
 
     fn posting<'a>(page: &'a SeekSearchPage, id: &str) -> &'a NormalizedPosting {
-        page.postings
-            .iter()
-            .find(|p| p.external_id == id)
-            .unwrap_or_else(|| panic!("no posting {id}"))
-    }
-
-    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+        posting_with_id(&page.postings, id)
     }
 
     // --- URL builders -------------------------------------------------------------------------
