@@ -35,13 +35,19 @@ fn rss_kb(pid: u32) -> u64 {
 }
 
 async fn connect(addr: &str) -> Ws {
-    let mut req = format!("ws://{addr}/graphql").into_client_request().unwrap();
+    let mut req = format!("ws://{addr}/graphql")
+        .into_client_request()
+        .unwrap();
     req.headers_mut().insert(
         "sec-websocket-protocol",
         HeaderValue::from_static("graphql-transport-ws"),
     );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("connect");
-    ws.send(Message::text(r#"{"type":"connection_init"}"#)).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connect");
+    ws.send(Message::text(r#"{"type":"connection_init"}"#))
+        .await
+        .unwrap();
     loop {
         if let Some(Ok(Message::Text(t))) = ws.next().await
             && t.contains("connection_ack")
@@ -98,7 +104,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let idle: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let subscribers: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(500);
     let bin = std::env::var("JOBINTEL_BIN").unwrap_or_else(|_| {
@@ -111,11 +120,18 @@ async fn main() {
     let board = board_stub(1000).await;
     let dir = std::env::temp_dir().join(format!("jobintel-ws-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let mut server = std::process::Command::new(&bin)
         .arg("serve")
-        .env("DATABASE_URL", format!("sqlite://{}/b.db?mode=rwc", dir.display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/b.db?mode=rwc", dir.display()),
+        )
         .env("JOBINTEL_BIND", &addr)
         .env("JOBINTEL_GREENHOUSE_BASE_URL", &board)
         .env("JOBINTEL_ALLOW_PRIVATE_NETWORK", "true")
@@ -129,20 +145,33 @@ async fn main() {
     let pid = server.id();
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("http://{addr}/health")).send().await.is_err() {
+    while client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "server did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     // 1. Idle connections.
     let mut warm = connect(&addr).await;
-    subscribe(&mut warm, "subscription { ingestRunEvents(sources: [SEEK]) { kind } }").await;
+    subscribe(
+        &mut warm,
+        "subscription { ingestRunEvents(sources: [SEEK]) { kind } }",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kb(pid);
     let mut conns = Vec::with_capacity(idle);
     for _ in 0..idle {
         let mut ws = connect(&addr).await;
-        subscribe(&mut ws, "subscription { ingestRunEvents(sources: [SEEK]) { kind } }").await;
+        subscribe(
+            &mut ws,
+            "subscription { ingestRunEvents(sources: [SEEK]) { kind } }",
+        )
+        .await;
         conns.push(ws);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -161,7 +190,11 @@ async fn main() {
     let mut subs = Vec::with_capacity(subscribers);
     for _ in 0..subscribers {
         let mut ws = connect(&addr).await;
-        subscribe(&mut ws, "subscription { ingestRunEvents(sources: [GREENHOUSE]) { kind at } }").await;
+        subscribe(
+            &mut ws,
+            "subscription { ingestRunEvents(sources: [GREENHOUSE]) { kind at } }",
+        )
+        .await;
         subs.push(ws);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -171,7 +204,9 @@ async fn main() {
             tokio::spawn(async move {
                 let mut lat = Vec::new();
                 loop {
-                    let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(30), ws.next()).await else {
+                    let Ok(Some(Ok(msg))) =
+                        tokio::time::timeout(Duration::from_secs(30), ws.next()).await
+                    else {
                         break;
                     };
                     let now = chrono::Utc::now();
