@@ -353,7 +353,8 @@ async fn protected_reads_need_the_token_in_connection_init() {
     srv.stop().await;
 }
 
-const ADDED: &str = "subscription($f: JobPostingFilter) { jobPostingAdded(filter: $f) { title company source } }";
+const ADDED: &str =
+    "subscription($f: JobPostingFilter) { jobPostingAdded(filter: $f) { title company source } }";
 const UPDATED: &str = "subscription($f: JobPostingFilter) { jobPostingUpdated(filter: $f) { title salary { min max currency } } }";
 
 async fn subscribe_vars(ws: &mut Ws, id: &str, query: &str, variables: Value) {
@@ -376,13 +377,25 @@ async fn posting_subscriptions_deliver_matching_new_and_changed_postings() {
         *body.lock().unwrap() = GREENHOUSE_BOARD.to_owned();
         let srv = start_with(&db.conn, settings_for(&base)).await;
         let mut researcher = srv.ws("graphql-transport-ws", json!({})).await;
-        subscribe_vars(&mut researcher, "a", ADDED, json!({"f": {"titleContains": "research", "sources": ["GREENHOUSE"]}})).await;
+        subscribe_vars(
+            &mut researcher,
+            "a",
+            ADDED,
+            json!({"f": {"titleContains": "research", "sources": ["GREENHOUSE"]}}),
+        )
+        .await;
         let mut nobody = srv.ws("graphql-transport-ws", json!({})).await;
         subscribe_vars(&mut nobody, "n", ADDED, json!({"f": {"sources": ["SEEK"]}})).await;
         let mut everything = srv.ws("graphql-transport-ws", json!({})).await;
         subscribe_vars(&mut everything, "e", ADDED, json!({})).await;
         let mut changes = srv.ws("graphql-transport-ws", json!({})).await;
-        subscribe_vars(&mut changes, "u", UPDATED, json!({"f": {"search": "accounts"}})).await;
+        subscribe_vars(
+            &mut changes,
+            "u",
+            UPDATED,
+            json!({"f": {"search": "accounts"}}),
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(100)).await;
 
         let run = queue_greenhouse_run(&srv.state).await;
@@ -396,21 +409,49 @@ async fn posting_subscriptions_deliver_matching_new_and_changed_postings() {
         let mut all = Vec::new();
         for _ in 0..2 {
             let v = next_json(&mut everything).await;
-            all.push(v["payload"]["data"]["jobPostingAdded"]["title"].as_str().unwrap().to_owned());
+            all.push(
+                v["payload"]["data"]["jobPostingAdded"]["title"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
         }
         all.sort();
-        assert_eq!(all, ["AI Research Engineer -  3D Computer Vision", "Accounts Payable Lead"]);
-        assert!(next_json_within(&mut researcher, Duration::from_millis(200)).await.is_none());
-        assert!(next_json_within(&mut nobody, Duration::from_millis(200)).await.is_none());
+        assert_eq!(
+            all,
+            [
+                "AI Research Engineer -  3D Computer Vision",
+                "Accounts Payable Lead"
+            ]
+        );
+        assert!(
+            next_json_within(&mut researcher, Duration::from_millis(200))
+                .await
+                .is_none()
+        );
+        assert!(
+            next_json_within(&mut nobody, Duration::from_millis(200))
+                .await
+                .is_none()
+        );
 
         // Same board, one posting's title changed: an update, not an addition.
-        *body.lock().unwrap() = GREENHOUSE_BOARD.replace("Accounts Payable Lead", "Accounts Payable Lead (Senior)");
+        *body.lock().unwrap() =
+            GREENHOUSE_BOARD.replace("Accounts Payable Lead", "Accounts Payable Lead (Senior)");
         let run = queue_greenhouse_run(&srv.state).await;
         let report = execute(&srv.state, run).await.unwrap();
         assert_eq!(report.counters.jobs_updated, 1, "{:?}", report.counters);
         let v = next_json(&mut changes).await;
-        assert_eq!(v["payload"]["data"]["jobPostingUpdated"]["title"], "Accounts Payable Lead (Senior)", "{v}");
-        assert!(next_json_within(&mut everything, Duration::from_millis(200)).await.is_none(), "an update is not an addition");
+        assert_eq!(
+            v["payload"]["data"]["jobPostingUpdated"]["title"], "Accounts Payable Lead (Senior)",
+            "{v}"
+        );
+        assert!(
+            next_json_within(&mut everything, Duration::from_millis(200))
+                .await
+                .is_none(),
+            "an update is not an addition"
+        );
         srv.stop().await;
     }
 }

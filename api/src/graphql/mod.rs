@@ -5,18 +5,28 @@
 //! - [`types`]: shared objects and enums; [`ids`]: global IDs and cursors.
 //! - [`auth`]: who is calling (bearer token) and the checks mutations and reads use.
 //! - [`metrics`]: an extension counting operations for `/metrics`.
+//! - [`filter`]: `JobPostingFilter` / `JobPostingOrder` and the row-level `matches`;
+//!   [`stats`]: `jobStats`; [`node`]: the Relay `Node` interface; [`loaders`]: DataLoaders;
+//!   [`limits`]: depth, complexity, alias and batch limits, persisted queries.
 
 pub mod auth;
+pub mod filter;
 pub mod ids;
+pub mod limits;
+pub mod loaders;
 pub mod metrics;
+pub mod mutation;
+pub mod node;
 pub mod query;
 pub mod runs;
+pub mod schedules;
+pub mod stats;
 pub mod subscription;
 pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{EmptyMutation, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, Schema, SchemaBuilder};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ingest::engine::Engine;
@@ -27,9 +37,13 @@ use crate::metrics::Metrics;
 
 /// All queries, merged from the domain modules.
 #[derive(MergedObject, Default)]
-pub struct Query(query::PostingQuery, runs::RunQuery);
+pub struct Query(
+    query::PostingQuery,
+    runs::RunQuery,
+    schedules::ScheduleQuery,
+);
 
-pub type Mutation = EmptyMutation;
+pub type Mutation = mutation::Mutation;
 pub type Subscription = subscription::Subscription;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
@@ -59,6 +73,9 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 /// The executable schema.
 pub fn build_schema(ctx: ApiContext, metrics: Arc<Metrics>) -> AppSchema {
     builder()
+        // One extension for limits, persisted queries and DataLoaders: each extension costs
+        // a boxed future per resolved field.
+        .extension(limits::RequestGuard::new(ctx.db.clone()))
         .data(ctx)
         .extension(metrics::OperationMetrics(metrics))
         .finish()

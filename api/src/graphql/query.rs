@@ -1,28 +1,158 @@
-//! Query root. Resolvers are thin: validate arguments, call the service layer, wrap results.
+//! Query root for postings: `jobPostings` (search, filter, order, paginate), `jobPosting`,
+//! `node`, `jobStats` and `sources`. Resolvers are thin: validate arguments, call the service
+//! layer, wrap results.
 
-use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, ID, Object, Result};
+use std::collections::HashSet;
+
+use async_graphql::connection::PageInfo;
+use async_graphql::{Context, ID, Lookahead, Object, Result};
 
 use super::auth::require_reader;
-use super::ids;
-use super::types::{Health, JobPosting};
-use super::{ApiContext, cursor_for_id, id_from_cursor};
-use crate::error::ApiError;
-use crate::service::{self, postings::MAX_PAGE_SIZE};
+use super::filter::{JobPostingFilter, JobPostingOrder};
+use super::limits::{self, PageArgs};
+use super::loaders::Loaders;
+use super::node::{self, Node};
+use super::stats::JobStats;
+use super::types::{Health, JobPosting, JobPostingConnection, JobPostingEdge, SourceInfo};
+use super::{ApiContext, ids};
+use crate::service::{self, postings::Columns, postings::PageRequest, postings::Position};
 
 #[derive(Default)]
 pub struct PostingQuery;
 
-/// Extra fields on the postings connection, computed only when selected.
-pub struct PostingConnectionFields;
-
-#[Object]
-impl PostingConnectionFields {
-    /// Number of postings matching (counted only when this field is selected).
-    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
-        let api = ctx.data_unchecked::<ApiContext>();
-        Ok(service::postings::count_all(&api.db).await?)
+/// The columns a selection of `JobPosting` fields needs (the rest are not read). A field this
+/// table doesn't know (added later, or another type's in a `node` fragment) reads everything.
+pub fn wanted_columns(posting: &Lookahead<'_>) -> Columns {
+    use entity::job_posting::Column as C;
+    let mut cols = Columns::id_only();
+    for field in posting.selection_fields() {
+        for f in field.selection_set() {
+            let add: &[C] = match f.name() {
+                "id" | "databaseId" | "__typename" => &[],
+                "source" => &[C::Source],
+                "externalId" => &[C::ExternalId],
+                "url" => &[C::Url],
+                "applyUrl" => &[C::ApplyUrl],
+                "title" => &[C::Title],
+                "company" => &[C::Company],
+                "companyExternalId" => &[C::CompanyExternalId],
+                "locationRaw" => &[C::LocationRaw],
+                "city" => &[C::City],
+                "region" => &[C::Region],
+                "country" => &[C::Country],
+                "workType" => &[C::WorkType],
+                "workArrangement" => &[C::WorkArrangement],
+                "salary" => &[
+                    C::SalaryText,
+                    C::SalaryMin,
+                    C::SalaryMax,
+                    C::SalaryCurrency,
+                    C::SalaryPeriod,
+                    C::SalaryAnnualMin,
+                    C::SalaryAnnualMax,
+                    C::SalarySource,
+                ],
+                "descriptionHtml" => &[C::DescriptionHtml],
+                "descriptionText" => &[C::DescriptionText],
+                "classification" => &[C::Classification],
+                "postedAt" => &[C::PostedAt],
+                "expiresAt" => &[C::ExpiresAt],
+                "firstSeenAt" => &[C::FirstSeenAt],
+                "lastSeenAt" => &[C::LastSeenAt],
+                "closedAt" | "isOpen" => &[C::ClosedAt],
+                "contentHash" => &[C::ContentHash],
+                "raw" => &[C::Raw],
+                "createdAt" => &[C::CreatedAt],
+                "updatedAt" => &[C::UpdatedAt],
+                "firstRun" => &[C::FirstRunId],
+                "lastRun" => &[C::LastRunId],
+                _ => return Columns::ALL,
+            };
+            for c in add {
+                cols = cols.with(*c);
+            }
+        }
     }
+    cols
+}
+
+/// A page of postings for a connection field (`jobPostings`, `IngestRun.postings`);
+/// `run_id` restricts it to one run's postings.
+pub async fn posting_connection(
+    ctx: &Context<'_>,
+    filter: Option<JobPostingFilter>,
+    order_by: Option<JobPostingOrder>,
+    args: PageArgs,
+    run_id: Option<i64>,
+) -> Result<JobPostingConnection> {
+    require_reader(ctx)?;
+    let api = ctx.data_unchecked::<ApiContext>();
+    let (limit, backward, cursor) = args.resolve()?;
+    let mut filter = filter.unwrap_or_default().to_service()?;
+    filter.run_ids.extend(run_id);
+    let order = JobPostingOrder::to_service(order_by);
+    let cursor = cursor.map(|c| Position::decode(c, order)).transpose()?;
+    let look = ctx.look_ahead();
+    let columns = wanted_columns(&look.field("edges").field("node"))
+        .union(wanted_columns(&look.field("nodes")));
+
+    let page = if limit == 0 {
+        service::postings::Page {
+            rows: Vec::new(),
+            has_more: false,
+        }
+    } else {
+        service::postings::page(
+            &api.db,
+            PageRequest {
+                filter: &filter,
+                order,
+                cursor: cursor.clone(),
+                backward,
+                limit,
+                columns,
+            },
+        )
+        .await?
+    };
+    // Load every run the page refers to in one statement, before the fields ask one by one.
+    let wants_runs = [look.field("edges").field("node"), look.field("nodes")]
+        .iter()
+        .any(|n| n.field("firstRun").exists() || n.field("lastRun").exists());
+    if wants_runs && let Ok(loaders) = ctx.data::<Loaders>() {
+        let ids: HashSet<i64> = page
+            .rows
+            .iter()
+            .flat_map(|(m, _)| [m.first_run_id, m.last_run_id])
+            .flatten()
+            .collect();
+        loaders.runs.load_many(ids).await?;
+    }
+    let edges: Vec<JobPostingEdge> = page
+        .rows
+        .into_iter()
+        .map(|(m, pos)| JobPostingEdge {
+            cursor: pos.encode(),
+            node: JobPosting(m),
+        })
+        .collect();
+    // Relay: the side we walked from reports whether a cursor was given (a row exists there);
+    // the side we walked towards reports whether more rows were found.
+    let (has_previous_page, has_next_page) = if backward {
+        (page.has_more, cursor.is_some())
+    } else {
+        (cursor.is_some(), page.has_more)
+    };
+    Ok(JobPostingConnection {
+        page_info: PageInfo {
+            has_previous_page,
+            has_next_page,
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        },
+        edges,
+        filter,
+    })
 }
 
 #[Object]
@@ -33,43 +163,70 @@ impl PostingQuery {
         service::health::check(&api.db).await.into()
     }
 
-    /// One posting by its ID.
+    /// Any object by its global ID (Relay): a `JobPosting` or an `IngestRun`.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        require_reader(ctx)?;
+        Ok(node::load(ctx, &id).await?)
+    }
+
+    /// One posting by its ID (a bare database id works too).
     async fn job_posting(&self, ctx: &Context<'_>, id: ID) -> Result<Option<JobPosting>> {
         require_reader(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("JobPosting", &id)?;
-        Ok(service::postings::get(&api.db, id).await?.map(JobPosting))
+        let columns = wanted_columns(&ctx.look_ahead());
+        Ok(service::postings::get_with(&api.db, id, columns)
+            .await?
+            .map(JobPosting))
     }
 
-    /// Postings, most recently ingested first (a Relay connection; `first` ≤ 100).
+    /// Postings matching `filter`, in `orderBy` order (default: newest posting first), as a
+    /// Relay connection. Keyset-paginated with opaque cursors: pages never skip or repeat
+    /// postings while ingests add rows. Page forward with `first`/`after`, backward with
+    /// `last`/`before`; pages hold at most 100.
+    #[graphql(complexity = "limits::connection_cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
     async fn job_postings(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Which postings (all when omitted).")] filter: Option<JobPostingFilter>,
+        #[graphql(desc = "Sort order (default: `{field: POSTED_AT, direction: DESC}`).")]
+        order_by: Option<JobPostingOrder>,
+        #[graphql(desc = "Page size from the start, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last edge of the previous page.")] after: Option<String>,
-    ) -> Result<Connection<String, JobPosting, PostingConnectionFields>> {
+        #[graphql(desc = "Page size from the end, at most 100.")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first edge of the next page.")] before: Option<String>,
+    ) -> Result<JobPostingConnection> {
+        posting_connection(
+            ctx,
+            filter,
+            order_by,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+            None,
+        )
+        .await
+    }
+
+    /// Aggregates over the postings matching `filter` (all when omitted): totals, counts by
+    /// source / work type / arrangement / country, top companies and locations, salary
+    /// statistics per currency and postings per day.
+    async fn job_stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which postings to aggregate.")] filter: Option<JobPostingFilter>,
+    ) -> Result<JobStats> {
         require_reader(ctx)?;
-        let api = ctx.data_unchecked::<ApiContext>();
-        let first = match first {
-            None => 20,
-            Some(n) if (0..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
-            Some(n) => {
-                return Err(ApiError::bad_input(format!(
-                    "`first` must be between 0 and {MAX_PAGE_SIZE}, got {n}"
-                ))
-                .into());
-            }
-        };
-        let before_id = after.as_deref().map(id_from_cursor).transpose()?;
-        let mut rows = service::postings::page_by_id_desc(&api.db, before_id, first).await?;
-        let has_next = rows.len() as u64 > first;
-        rows.truncate(first as usize);
-        let mut conn =
-            Connection::with_additional_fields(after.is_some(), has_next, PostingConnectionFields);
-        conn.edges.extend(
-            rows.into_iter()
-                .map(|m| Edge::new(cursor_for_id(m.id), JobPosting(m))),
-        );
-        Ok(conn)
+        Ok(JobStats::new(filter.unwrap_or_default().to_service()?))
+    }
+
+    /// The sources jobintel can ingest from, with the parameters each accepts (for building
+    /// forms).
+    async fn sources(&self) -> Vec<SourceInfo> {
+        SourceInfo::all()
     }
 }

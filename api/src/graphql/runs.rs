@@ -1,14 +1,18 @@
-//! Ingest runs: the `IngestRun` type and the queries that read runs.
+//! Ingest runs: the `IngestRun` type, its postings, and the queries that read runs.
 
-use async_graphql::{Context, Enum, ID, Object, Result};
+use async_graphql::connection::PageInfo;
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::ingest_run;
 
-use super::ApiContext;
 use super::auth::require_reader;
-use super::ids;
-use super::types::Source;
+use super::filter::{JobPostingFilter, JobPostingOrder};
+use super::limits::{self, page_size};
+use super::query::posting_connection;
+use super::types::{JobPostingConnection, Source};
+use super::{ApiContext, cursor_for_id, id_from_cursor, ids};
 use crate::service;
+use crate::service::runs::RunFilter;
 
 /// Lifecycle of an ingest run.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -16,11 +20,15 @@ use crate::service;
 pub enum RunStatus {
     /// Waiting for a worker.
     Queued,
+    /// A worker is executing it.
     Running,
+    /// Finished; every page was fetched and stored.
     Succeeded,
+    /// Stopped by an error (see `error`).
     Failed,
     /// The site answered with a bot challenge; the run stopped instead of retrying into it.
     Blocked,
+    /// Cancelled by a client.
     Cancelled,
     /// The process running it died or shut down before it finished.
     Interrupted,
@@ -43,15 +51,18 @@ pub enum RunTrigger {
 /// One ingest run, from queued to a terminal status, with its counters.
 pub struct IngestRun(pub ingest_run::Model);
 
+/// One ingest run, from queued to a terminal status, with its counters.
 #[Object]
 impl IngestRun {
     /// Opaque global ID.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(ids::encode("IngestRun", self.0.id))
     }
+    /// The numeric database id.
     async fn database_id(&self) -> i64 {
         self.0.id
     }
+    /// What it ingests from.
     async fn source(&self) -> Source {
         self.0.source.into()
     }
@@ -59,9 +70,11 @@ impl IngestRun {
     async fn params(&self) -> &serde_json::Value {
         &self.0.params
     }
+    /// What started it.
     async fn trigger(&self) -> RunTrigger {
         self.0.trigger.into()
     }
+    /// Where it is in its lifecycle.
     async fn status(&self) -> RunStatus {
         self.0.status.into()
     }
@@ -77,12 +90,15 @@ impl IngestRun {
     async fn attempt(&self) -> i32 {
         self.0.attempt
     }
+    /// When it was queued.
     async fn queued_at(&self) -> DateTime<Utc> {
         self.0.queued_at
     }
+    /// When a worker started it.
     async fn started_at(&self) -> Option<DateTime<Utc>> {
         self.0.started_at
     }
+    /// When it reached a terminal status.
     async fn finished_at(&self) -> Option<DateTime<Utc>> {
         self.0.finished_at
     }
@@ -94,6 +110,7 @@ impl IngestRun {
     async fn lease_owner(&self) -> Option<&str> {
         self.0.lease_owner.as_deref()
     }
+    /// Result pages fetched and stored.
     async fn pages_fetched(&self) -> i32 {
         self.0.pages_fetched
     }
@@ -105,21 +122,139 @@ impl IngestRun {
     async fn http_errors(&self) -> i32 {
         self.0.http_errors
     }
+    /// Postings the source listed.
     async fn jobs_found(&self) -> i32 {
         self.0.jobs_found
     }
+    /// Postings stored for the first time.
     async fn jobs_new(&self) -> i32 {
         self.0.jobs_new
     }
+    /// Known postings whose content changed.
     async fn jobs_updated(&self) -> i32 {
         self.0.jobs_updated
     }
+    /// Known postings seen again unchanged.
     async fn jobs_unchanged(&self) -> i32 {
         self.0.jobs_unchanged
     }
     /// Why it did not succeed.
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()
+    }
+    /// Postings this run first or last saw (a posting seen again by a later run counts for
+    /// both runs only while its `lastRun` is this one), filtered and ordered like
+    /// `Query.jobPostings`.
+    #[graphql(complexity = "limits::connection_cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn postings(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which postings (AND-combined with this run).")] filter: Option<
+            JobPostingFilter,
+        >,
+        #[graphql(desc = "Sort order (default: newest posting first).")] order_by: Option<
+            JobPostingOrder,
+        >,
+        #[graphql(desc = "Page size from the start, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, at most 100.")] last: Option<i32>,
+        #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
+    ) -> Result<JobPostingConnection> {
+        posting_connection(
+            ctx,
+            filter,
+            order_by,
+            limits::PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+            Some(self.0.id),
+        )
+        .await
+    }
+}
+
+/// Which ingest runs to list. Fields are AND-combined; a list matches any of its values (an
+/// empty list is ignored).
+#[derive(InputObject, Clone, Debug, Default)]
+pub struct IngestRunFilter {
+    /// Runs in any of these statuses.
+    pub statuses: Option<Vec<RunStatus>>,
+    /// Runs on any of these sources.
+    pub sources: Option<Vec<Source>>,
+    /// Runs started by any of these triggers.
+    pub triggers: Option<Vec<RunTrigger>>,
+    /// Runs fired by this schedule (a `Schedule` ID or its database id).
+    pub schedule_id: Option<ID>,
+}
+
+impl IngestRunFilter {
+    fn to_service(&self) -> Result<RunFilter, crate::error::ApiError> {
+        Ok(RunFilter {
+            statuses: self
+                .statuses
+                .iter()
+                .flatten()
+                .map(|s| (*s).into())
+                .collect(),
+            sources: self.sources.iter().flatten().map(|s| (*s).into()).collect(),
+            triggers: self
+                .triggers
+                .iter()
+                .flatten()
+                .map(|s| (*s).into())
+                .collect(),
+            schedule_id: self
+                .schedule_id
+                .as_ref()
+                .map(|id| ids::decode("Schedule", id))
+                .transpose()?,
+        })
+    }
+}
+
+/// A page of ingest runs, newest first (a Relay connection).
+pub struct IngestRunConnection {
+    edges: Vec<IngestRunEdge>,
+    page_info: PageInfo,
+}
+
+/// A page of ingest runs, newest first (a Relay connection).
+#[Object]
+impl IngestRunConnection {
+    /// The runs of this page with their cursors.
+    async fn edges(&self) -> &[IngestRunEdge] {
+        &self.edges
+    }
+    /// The runs of this page (the edges' nodes, without cursors).
+    async fn nodes(&self) -> Vec<&IngestRun> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+    /// Cursors of the first and last edge, and whether more pages exist.
+    async fn page_info(&self) -> &PageInfo {
+        &self.page_info
+    }
+}
+
+/// One run in a connection, with the cursor to paginate from it.
+pub struct IngestRunEdge {
+    cursor: String,
+    node: IngestRun,
+}
+
+/// One run in a connection, with the cursor to paginate from it.
+#[Object]
+impl IngestRunEdge {
+    /// Opaque cursor: pass it as `after` to continue after this run.
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+    /// The run.
+    async fn node(&self) -> &IngestRun {
+        &self.node
     }
 }
 
@@ -134,5 +269,40 @@ impl RunQuery {
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("IngestRun", &id)?;
         Ok(service::runs::get(&api.db, id).await?.map(IngestRun))
+    }
+
+    /// Ingest runs, newest first (a Relay connection).
+    #[graphql(complexity = "limits::connection_cost(first, None, child_complexity)")]
+    async fn ingest_runs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which runs.")] filter: Option<IngestRunFilter>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge of the previous page.")] after: Option<String>,
+    ) -> Result<IngestRunConnection> {
+        require_reader(ctx)?;
+        let api = ctx.data_unchecked::<ApiContext>();
+        let (limit, _) = page_size(first, None)?;
+        let filter = filter.unwrap_or_default().to_service()?;
+        let before_id = after.as_deref().map(id_from_cursor).transpose()?;
+        let mut rows = service::runs::page(&api.db, &filter, before_id, limit).await?;
+        let has_next_page = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let edges: Vec<IngestRunEdge> = rows
+            .into_iter()
+            .map(|m| IngestRunEdge {
+                cursor: cursor_for_id(m.id),
+                node: IngestRun(m),
+            })
+            .collect();
+        Ok(IngestRunConnection {
+            page_info: PageInfo {
+                has_previous_page: after.is_some(),
+                has_next_page,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+        })
     }
 }

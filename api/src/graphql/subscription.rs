@@ -15,13 +15,13 @@ use ingest::events::IngestEvent;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::ApiContext;
-use super::filter::{JobPostingFilter, matches};
-use super::types::JobPosting;
-use crate::bus::{ChangeKind, PostingChange};
 use super::auth::require_reader;
+use super::filter::{JobPostingFilter, matches};
 use super::ids;
 use super::runs::{IngestRun, RunStatus};
+use super::types::JobPosting;
 use super::types::Source;
+use crate::bus::{ChangeKind, PostingChange};
 use crate::error::ApiError;
 use crate::service;
 

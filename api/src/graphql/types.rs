@@ -1,11 +1,18 @@
 //! GraphQL object and enum types. Enums mirror the stored vocabularies in `entity`.
+//!
+//! Also here: the `JobPosting` object (with its runs loaded through [`super::loaders`]), the
+//! postings connection, and `SourceInfo` (what each source accepts, for building forms).
 
-use async_graphql::{ComplexObject, Enum, ID, Object, SimpleObject};
+use async_graphql::connection::PageInfo;
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::job_posting;
 
 use super::ids;
+use super::loaders::Loaders;
+use super::runs::IngestRun;
 use crate::service::health::HealthReport;
+use crate::service::{self, postings::PostingFilter};
 
 /// Where a posting came from.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -29,12 +36,19 @@ pub enum Source {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "entity::WorkType")]
 pub enum WorkType {
+    /// Permanent full-time.
     FullTime,
+    /// Permanent part-time.
     PartTime,
+    /// Fixed-term contract.
     Contract,
+    /// Casual (paid by the hour, no guaranteed hours).
     Casual,
+    /// Internship or graduate placement.
     Internship,
+    /// Temporary role.
     Temporary,
+    /// Anything the source names differently.
     Other,
 }
 
@@ -42,9 +56,13 @@ pub enum WorkType {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "entity::WorkArrangement")]
 pub enum WorkArrangement {
+    /// At the employer's site.
     OnSite,
+    /// Partly remote.
     Hybrid,
+    /// Fully remote.
     Remote,
+    /// The source does not say.
     Unknown,
 }
 
@@ -52,10 +70,15 @@ pub enum WorkArrangement {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "entity::SalaryPeriod")]
 pub enum SalaryPeriod {
+    /// Per hour.
     Hour,
+    /// Per day.
     Day,
+    /// Per week.
     Week,
+    /// Per month.
     Month,
+    /// Per year.
     Year,
 }
 
@@ -74,15 +97,19 @@ pub enum SalarySource {
 pub struct Salary {
     /// The text as the source showed it.
     pub text: Option<String>,
+    /// Lower figure, per `period`.
     pub min: Option<f64>,
+    /// Upper figure, per `period`.
     pub max: Option<f64>,
     /// ISO 4217 currency code.
     pub currency: Option<String>,
+    /// What `min` and `max` are quoted per.
     pub period: Option<SalaryPeriod>,
     /// `min` as a yearly amount (hours basis: 7.6 h × 5 × 52 for AUD/NZD, 40 h × 52 otherwise).
     pub annual_min: Option<f64>,
     /// `max` as a yearly amount.
     pub annual_max: Option<f64>,
+    /// Whether the numbers came from structured fields or were parsed from the text.
     pub source: Option<SalarySource>,
 }
 
@@ -94,6 +121,7 @@ pub struct Health {
     pub status: String,
     /// jobintel's version.
     pub version: String,
+    /// When this report was made.
     pub timestamp: DateTime<Utc>,
     /// `connected` or `unreachable`.
     pub database: String,
@@ -124,16 +152,18 @@ impl From<HealthReport> for Health {
 /// One job posting, as last seen at its source.
 pub struct JobPosting(pub job_posting::Model);
 
+/// One job posting, as last seen at its source.
 #[Object]
 impl JobPosting {
     /// Opaque global ID.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(ids::encode("JobPosting", self.0.id))
     }
     /// The numeric database id (stable; useful in logs and URLs).
     async fn database_id(&self) -> i64 {
         self.0.id
     }
+    /// Where it came from.
     async fn source(&self) -> Source {
         self.0.source.into()
     }
@@ -149,9 +179,11 @@ impl JobPosting {
     async fn apply_url(&self) -> Option<&str> {
         self.0.apply_url.as_deref()
     }
+    /// The job title.
     async fn title(&self) -> &str {
         &self.0.title
     }
+    /// The employer, as the source names it.
     async fn company(&self) -> Option<&str> {
         self.0.company.as_deref()
     }
@@ -163,6 +195,7 @@ impl JobPosting {
     async fn location_raw(&self) -> Option<&str> {
         self.0.location_raw.as_deref()
     }
+    /// City, when the location could be parsed.
     async fn city(&self) -> Option<&str> {
         self.0.city.as_deref()
     }
@@ -174,9 +207,11 @@ impl JobPosting {
     async fn country(&self) -> Option<&str> {
         self.0.country.as_deref()
     }
+    /// Employment type, when the source says.
     async fn work_type(&self) -> Option<WorkType> {
         self.0.work_type.map(Into::into)
     }
+    /// On-site, hybrid or remote.
     async fn work_arrangement(&self) -> WorkArrangement {
         self.0.work_arrangement.into()
     }
@@ -213,6 +248,7 @@ impl JobPosting {
     async fn posted_at(&self) -> Option<DateTime<Utc>> {
         self.0.posted_at
     }
+    /// When the source says the ad closes.
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.0.expires_at
     }
@@ -240,10 +276,219 @@ impl JobPosting {
     async fn raw(&self) -> Option<&serde_json::Value> {
         self.0.raw.as_ref()
     }
+    /// When the row was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// When the row last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+    /// The ingest run that first found it (`null` once that run has been deleted).
+    async fn first_run(&self, ctx: &Context<'_>) -> Result<Option<IngestRun>> {
+        load_run(ctx, self.0.first_run_id).await
+    }
+    /// The ingest run that last saw it at its source.
+    async fn last_run(&self, ctx: &Context<'_>) -> Result<Option<IngestRun>> {
+        load_run(ctx, self.0.last_run_id).await
+    }
+}
+
+async fn load_run(ctx: &Context<'_>, id: Option<i64>) -> Result<Option<IngestRun>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let loaders = ctx.data::<Loaders>()?;
+    Ok(loaders.runs.load_one(id).await?.map(IngestRun))
+}
+
+/// A page of job postings (a Relay connection).
+pub struct JobPostingConnection {
+    pub edges: Vec<JobPostingEdge>,
+    pub page_info: PageInfo,
+    /// What `totalCount` counts.
+    pub filter: PostingFilter,
+}
+
+/// A page of job postings (a Relay connection).
+#[Object]
+impl JobPostingConnection {
+    /// The postings of this page with their cursors.
+    async fn edges(&self) -> &[JobPostingEdge] {
+        &self.edges
+    }
+    /// The postings of this page (the edges' nodes, without cursors).
+    async fn nodes(&self) -> Vec<&JobPosting> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+    /// Cursors of the first and last edge, and whether more pages exist.
+    async fn page_info(&self) -> &PageInfo {
+        &self.page_info
+    }
+    /// How many postings match the filter in all (counted only when this field is selected).
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        let api = ctx.data_unchecked::<super::ApiContext>();
+        Ok(service::postings::count(&api.db, &self.filter).await?)
+    }
+}
+
+/// One posting in a connection, with the cursor to paginate from it.
+pub struct JobPostingEdge {
+    pub cursor: String,
+    pub node: JobPosting,
+}
+
+/// One posting in a connection, with the cursor to paginate from it.
+#[Object]
+impl JobPostingEdge {
+    /// Opaque cursor: pass it as `after` (or `before`) to continue from this posting.
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+    /// The posting.
+    async fn node(&self) -> &JobPosting {
+        &self.node
+    }
+}
+
+/// A parameter a source accepts when starting an ingest run.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SourceParam {
+    /// Name in `params` (`keywords`, `location`, `target`, `maxPages`, `country`).
+    pub name: String,
+    /// What it means for this source.
+    pub description: String,
+    /// Whether a run is refused without it.
+    pub required: bool,
+    /// The only accepted values, when the set is closed.
+    pub allowed_values: Option<Vec<String>>,
+}
+
+/// A source jobintel can ingest from, and what a run on it needs (to build forms).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SourceInfo {
+    /// The value to pass as `source`.
+    pub source: Source,
+    /// Human-readable name.
+    pub name: String,
+    /// What it ingests.
+    pub description: String,
+    /// Every parameter it accepts.
+    pub params: Vec<SourceParam>,
+    /// At least one of these parameters must be given (empty when there is no such rule).
+    pub requires_one_of: Vec<String>,
+    /// Where it is fetched from unless the operator overrides it; `null` when the `target` URL
+    /// is fetched directly.
+    pub default_base_url: Option<String>,
+    /// The environment variable that overrides the base URL.
+    pub base_url_variable: Option<String>,
+}
+
+fn param(name: &str, description: &str, required: bool) -> SourceParam {
+    SourceParam {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        required,
+        allowed_values: None,
+    }
+}
+
+impl SourceInfo {
+    /// The parameters each source takes, mirroring `ingest::engine::validate_params`.
+    pub fn all() -> Vec<SourceInfo> {
+        use ingest::sources::{ashby, greenhouse, indeed, lever, seek};
+        let max_pages = || param("maxPages", "Most result pages to fetch (1–50).", false);
+        let board = |site: &str| {
+            vec![param(
+                "target",
+                &format!("The board token: the `acme` in {site}/acme."),
+                true,
+            )]
+        };
+        entity::Source::ALL
+            .iter()
+            .map(|s| {
+                let (name, description, params, one_of, base, var) = match s {
+                    entity::Source::Seek => (
+                        "SEEK",
+                        "Job search on seek.com.au / seek.co.nz.",
+                        vec![
+                            param("keywords", "Search words.", false),
+                            param("location", "Where, e.g. `Sydney NSW`.", false),
+                            SourceParam {
+                                allowed_values: Some(vec!["au".into(), "nz".into()]),
+                                ..param("country", "Which SEEK site (default `au`).", false)
+                            },
+                            max_pages(),
+                        ],
+                        vec![],
+                        Some(seek::DEFAULT_BASE_URL_AU.to_owned()),
+                        Some("JOBINTEL_SEEK_BASE_URL"),
+                    ),
+                    entity::Source::Indeed => (
+                        "Indeed",
+                        "Job search on Indeed's country sites.",
+                        vec![
+                            param("keywords", "Search words.", false),
+                            param("location", "Where, e.g. `Melbourne VIC`.", false),
+                            param(
+                                "country",
+                                "Two-letter country site, e.g. `au`, `us` (default `au`).",
+                                false,
+                            ),
+                            max_pages(),
+                        ],
+                        vec!["keywords".to_owned(), "location".to_owned()],
+                        Some(indeed::DEFAULT_BASE_URL.to_owned()),
+                        Some("JOBINTEL_INDEED_BASE_URL"),
+                    ),
+                    entity::Source::Greenhouse => (
+                        "Greenhouse",
+                        "Every job on one company's Greenhouse board.",
+                        board("boards.greenhouse.io"),
+                        vec![],
+                        Some(greenhouse::DEFAULT_BASE_URL.to_owned()),
+                        Some("JOBINTEL_GREENHOUSE_BASE_URL"),
+                    ),
+                    entity::Source::Lever => (
+                        "Lever",
+                        "Every job on one company's Lever board.",
+                        board("jobs.lever.co"),
+                        vec![],
+                        Some(lever::DEFAULT_BASE_URL.to_owned()),
+                        Some("JOBINTEL_LEVER_BASE_URL"),
+                    ),
+                    entity::Source::Ashby => (
+                        "Ashby",
+                        "Every job on one company's Ashby board.",
+                        board("jobs.ashbyhq.com"),
+                        vec![],
+                        Some(ashby::DEFAULT_BASE_URL.to_owned()),
+                        Some("JOBINTEL_ASHBY_BASE_URL"),
+                    ),
+                    entity::Source::Jsonld => (
+                        "JSON-LD",
+                        "schema.org `JobPosting` JSON-LD on any career page.",
+                        vec![param(
+                            "target",
+                            "The career page URL (http or https).",
+                            true,
+                        )],
+                        vec![],
+                        None,
+                        None,
+                    ),
+                };
+                SourceInfo {
+                    source: (*s).into(),
+                    name: name.to_owned(),
+                    description: description.to_owned(),
+                    params,
+                    requires_one_of: one_of,
+                    default_base_url: base,
+                    base_url_variable: var.map(str::to_owned),
+                }
+            })
+            .collect()
     }
 }

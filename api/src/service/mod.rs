@@ -3,4 +3,7 @@
 
 pub mod health;
 pub mod postings;
+pub mod queue;
 pub mod runs;
+pub mod schedules;
+pub mod stats;

@@ -1,0 +1,301 @@
+//! `jobStats`: aggregates over the postings a filter selects. Each field is its own SQL aggregate,
+//! run only when selected (sibling fields run concurrently on the pool).
+
+use async_graphql::{Context, Object, Result, SimpleObject};
+use chrono::{Days, NaiveDate, Utc};
+use tokio::sync::OnceCell;
+
+use super::ApiContext;
+use super::types::{Source, WorkArrangement, WorkType};
+use crate::error::ApiError;
+use crate::service::postings::PostingFilter;
+use crate::service::stats::{self, Facets};
+
+/// Most rows `topCompanies` / `topLocations` return.
+const MAX_TOP: i32 = 100;
+/// Longest range `postingsPerDay` covers.
+const MAX_DAYS: u64 = 366;
+
+/// Aggregates over the postings matching a filter.
+pub struct JobStats {
+    filter: PostingFilter,
+    /// Totals and per-column counts come from one statement, run once for all the fields
+    /// that show them.
+    facets: OnceCell<Facets>,
+}
+
+impl JobStats {
+    pub fn new(filter: PostingFilter) -> Self {
+        JobStats {
+            filter,
+            facets: OnceCell::new(),
+        }
+    }
+
+    async fn facets(&self, ctx: &Context<'_>) -> Result<&Facets> {
+        let api = ctx.data_unchecked::<ApiContext>();
+        Ok(self
+            .facets
+            .get_or_try_init(|| stats::facets(&api.db, &self.filter))
+            .await?)
+    }
+}
+
+/// Postings per source.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SourceCount {
+    /// The source.
+    pub source: Source,
+    /// Postings from it.
+    pub count: u64,
+}
+
+/// Postings per employment type.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct WorkTypeCount {
+    /// The employment type; `null` for postings that don't say.
+    pub work_type: Option<WorkType>,
+    /// Postings of that type.
+    pub count: u64,
+}
+
+/// Postings per work arrangement.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct WorkArrangementCount {
+    /// The arrangement.
+    pub work_arrangement: WorkArrangement,
+    /// Postings with it.
+    pub count: u64,
+}
+
+/// Postings per country.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CountryCount {
+    /// ISO 3166-1 alpha-2 code; `null` for postings whose country is unknown.
+    pub country: Option<String>,
+    /// Postings in it.
+    pub count: u64,
+}
+
+/// Postings per company.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CompanyCount {
+    /// The company name, exactly as stored (usable in `JobPostingFilter.companies`).
+    pub company: String,
+    /// Postings from it.
+    pub count: u64,
+}
+
+/// Postings per location.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct LocationCount {
+    /// City, if known.
+    pub city: Option<String>,
+    /// State or region, if known.
+    pub region: Option<String>,
+    /// ISO 3166-1 alpha-2 country code, if known.
+    pub country: Option<String>,
+    /// Postings there.
+    pub count: u64,
+}
+
+/// Annual salary statistics for one currency, over each posting's annual midpoint (the mean of
+/// its annual min and max, or whichever of the two is known). Postings without an annual
+/// salary or currency are not counted.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SalaryStats {
+    /// ISO 4217 currency code.
+    pub currency: String,
+    /// Postings with an annual salary in this currency.
+    pub count: u64,
+    /// Lowest midpoint.
+    pub min: f64,
+    /// Highest midpoint.
+    pub max: f64,
+    /// Mean midpoint.
+    pub average: f64,
+    /// 25th percentile (linear interpolation, like PostgreSQL's `percentile_cont`).
+    pub p25: f64,
+    /// Median.
+    pub median: f64,
+    /// 75th percentile.
+    pub p75: f64,
+}
+
+/// Postings on one day.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct DayCount {
+    /// The UTC day.
+    pub date: NaiveDate,
+    /// Postings posted that day (first seen that day when the source gave no date).
+    pub count: u64,
+}
+
+fn parse_keys<T: std::str::FromStr>(rows: &[(Option<String>, u64)]) -> Vec<(Option<T>, u64)> {
+    rows.iter()
+        .filter_map(|(k, n)| match k {
+            None => Some((None, *n)),
+            // A value this build doesn't know (written by a newer version): left out.
+            Some(k) => k.parse::<T>().ok().map(|v| (Some(v), *n)),
+        })
+        .collect()
+}
+
+fn top_limit(limit: i32) -> Result<u64, ApiError> {
+    if (1..=MAX_TOP).contains(&limit) {
+        Ok(limit as u64)
+    } else {
+        Err(ApiError::bad_input(format!(
+            "`limit` must be between 1 and {MAX_TOP}, got {limit}"
+        )))
+    }
+}
+
+/// Aggregates over the postings matching a filter; each field is computed only when selected.
+#[Object]
+impl JobStats {
+    /// Postings matching the filter.
+    async fn total(&self, ctx: &Context<'_>) -> Result<u64> {
+        Ok(self.facets(ctx).await?.total)
+    }
+
+    /// Of those, postings still advertised (`closedAt` is null).
+    async fn open(&self, ctx: &Context<'_>) -> Result<u64> {
+        Ok(self.facets(ctx).await?.open)
+    }
+
+    /// Postings per source, most first.
+    async fn by_source(&self, ctx: &Context<'_>) -> Result<Vec<SourceCount>> {
+        let rows = parse_keys::<entity::Source>(&self.facets(ctx).await?.by_source);
+        Ok(rows
+            .into_iter()
+            .filter_map(|(s, count)| {
+                s.map(|s| SourceCount {
+                    source: s.into(),
+                    count,
+                })
+            })
+            .collect())
+    }
+
+    /// Postings per employment type, most first.
+    async fn by_work_type(&self, ctx: &Context<'_>) -> Result<Vec<WorkTypeCount>> {
+        let rows = parse_keys::<entity::WorkType>(&self.facets(ctx).await?.by_work_type);
+        Ok(rows
+            .into_iter()
+            .map(|(w, count)| WorkTypeCount {
+                work_type: w.map(Into::into),
+                count,
+            })
+            .collect())
+    }
+
+    /// Postings per work arrangement, most first.
+    async fn by_work_arrangement(&self, ctx: &Context<'_>) -> Result<Vec<WorkArrangementCount>> {
+        let rows =
+            parse_keys::<entity::WorkArrangement>(&self.facets(ctx).await?.by_work_arrangement);
+        Ok(rows
+            .into_iter()
+            .filter_map(|(w, count)| {
+                w.map(|w| WorkArrangementCount {
+                    work_arrangement: w.into(),
+                    count,
+                })
+            })
+            .collect())
+    }
+
+    /// Postings per country, most first.
+    async fn by_country(&self, ctx: &Context<'_>) -> Result<Vec<CountryCount>> {
+        Ok(self
+            .facets(ctx)
+            .await?
+            .by_country
+            .iter()
+            .map(|(country, count)| CountryCount {
+                country: country.clone(),
+                count: *count,
+            })
+            .collect())
+    }
+
+    /// The companies with the most postings.
+    async fn top_companies(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10, desc = "How many, 1–100.")] limit: i32,
+    ) -> Result<Vec<CompanyCount>> {
+        let api = ctx.data_unchecked::<ApiContext>();
+        let rows = stats::top_companies(&api.db, &self.filter, top_limit(limit)?).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(company, count)| CompanyCount { company, count })
+            .collect())
+    }
+
+    /// The locations (city, region, country) with the most postings.
+    async fn top_locations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10, desc = "How many, 1–100.")] limit: i32,
+    ) -> Result<Vec<LocationCount>> {
+        let api = ctx.data_unchecked::<ApiContext>();
+        let rows = stats::top_locations(&api.db, &self.filter, top_limit(limit)?).await?;
+        Ok(rows
+            .into_iter()
+            .map(|l| LocationCount {
+                city: l.city,
+                region: l.region,
+                country: l.country,
+                count: l.count,
+            })
+            .collect())
+    }
+
+    /// Annual salary statistics per currency, the most common currency first.
+    async fn salary(&self, ctx: &Context<'_>) -> Result<Vec<SalaryStats>> {
+        let api = ctx.data_unchecked::<ApiContext>();
+        Ok(stats::salary(&api.db, &self.filter)
+            .await?
+            .into_iter()
+            .map(|s| SalaryStats {
+                currency: s.currency,
+                count: s.count,
+                min: s.min,
+                max: s.max,
+                average: s.average,
+                p25: s.p25,
+                median: s.p50,
+                p75: s.p75,
+            })
+            .collect())
+    }
+
+    /// Postings per UTC day, by posting date (first-seen date when the source gave none), from
+    /// `from` to `to` inclusive; days without postings are listed with 0.
+    async fn postings_per_day(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "First day (default: 29 days before `to`).")] from: Option<NaiveDate>,
+        #[graphql(desc = "Last day (default: today, UTC). At most 366 days after `from`.")]
+        to: Option<NaiveDate>,
+    ) -> Result<Vec<DayCount>> {
+        let api = ctx.data_unchecked::<ApiContext>();
+        let to = to.unwrap_or_else(|| Utc::now().date_naive());
+        let from = from.unwrap_or_else(|| to.checked_sub_days(Days::new(29)).unwrap_or(to));
+        if from > to {
+            return Err(ApiError::bad_input("`from` must not be after `to`").into());
+        }
+        if (to - from).num_days() as u64 >= MAX_DAYS {
+            return Err(ApiError::bad_input(format!(
+                "`postingsPerDay` covers at most {MAX_DAYS} days"
+            ))
+            .into());
+        }
+        Ok(stats::per_day(&api.db, &self.filter, from, to)
+            .await?
+            .into_iter()
+            .map(|(date, count)| DayCount { date, count })
+            .collect())
+    }
+}

@@ -1,0 +1,289 @@
+//! Aggregates over postings for `jobStats`: every figure comes from SQL aggregates over the rows
+//! a [`PostingFilter`] selects, never from a loop over rows in Rust. With no filter they are
+//! answered from the covering indexes of `m20261127_000002_search`.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use sea_orm::{ConnectionTrait, DbBackend};
+
+use super::postings::{PostingFilter, Sql, push_from_where};
+use crate::error::ApiResult;
+
+/// Totals and counts per value of each low-cardinality column. Each list is largest first,
+/// NULL (unknown) keys included.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facets {
+    pub total: u64,
+    /// Not closed.
+    pub open: u64,
+    pub by_source: Vec<(Option<String>, u64)>,
+    pub by_work_type: Vec<(Option<String>, u64)>,
+    pub by_work_arrangement: Vec<(Option<String>, u64)>,
+    pub by_country: Vec<(Option<String>, u64)>,
+}
+
+/// Postings per city/region/country.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationCount {
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub country: Option<String>,
+    pub count: u64,
+}
+
+/// Annual salary statistics for one currency, over each posting's annual midpoint
+/// (`(annual min + annual max) / 2`, or the one that is known).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SalaryStats {
+    pub currency: String,
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub average: f64,
+    /// Percentiles with linear interpolation (PostgreSQL's `percentile_cont`).
+    pub p25: f64,
+    pub p50: f64,
+    pub p75: f64,
+}
+
+/// The annual midpoint of a posting's salary, NULL when it has none. The index
+/// `idx_job_postings_salary_mid` is built on this exact expression.
+const MIDPOINT: &str = "((COALESCE(p.salary_annual_min, p.salary_annual_max) \
+     + COALESCE(p.salary_annual_max, p.salary_annual_min)) / 2.0)";
+
+fn to_u64(n: i64) -> u64 {
+    n.max(0) as u64
+}
+
+/// Totals and the per-source / work type / arrangement / country counts in ONE statement:
+/// `GROUP BY source, work_type, work_arrangement, country` (the `idx_job_postings_facets` order,
+/// so SQLite aggregates while scanning the index) yields at most a few thousand groups, whose
+/// counts are then added up per column — summing aggregates, not reading rows.
+pub async fn facets(db: &impl ConnectionTrait, filter: &PostingFilter) -> ApiResult<Facets> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(
+        "SELECT p.source AS s, p.work_type AS w, p.work_arrangement AS a, p.country AS c, \
+         COUNT(*) AS n, COUNT(CASE WHEN p.closed_at IS NULL THEN 1 END) AS o",
+    );
+    push_from_where(&mut sql, filter);
+    sql.push(" GROUP BY p.source, p.work_type, p.work_arrangement, p.country");
+    let mut out = Facets::default();
+    let mut maps: [HashMap<Option<String>, u64>; 4] = Default::default();
+    for r in db.query_all_raw(sql.statement()).await? {
+        let n = to_u64(r.try_get("", "n")?);
+        out.total += n;
+        out.open += to_u64(r.try_get("", "o")?);
+        for (map, col) in maps.iter_mut().zip(["s", "w", "a", "c"]) {
+            *map.entry(r.try_get::<Option<String>>("", col)?)
+                .or_insert(0) += n;
+        }
+    }
+    let [s, w, a, c] = maps.map(|m| {
+        let mut v: Vec<(Option<String>, u64)> = m.into_iter().collect();
+        v.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+        v
+    });
+    out.by_source = s;
+    out.by_work_type = w;
+    out.by_work_arrangement = a;
+    out.by_country = c;
+    Ok(out)
+}
+
+/// The `limit` companies with the most postings.
+pub async fn top_companies(
+    db: &impl ConnectionTrait,
+    filter: &PostingFilter,
+    limit: u64,
+) -> ApiResult<Vec<(String, u64)>> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push("SELECT p.company AS k, COUNT(*) AS n");
+    push_from_where(&mut sql, filter);
+    sql.push(" AND p.company IS NOT NULL GROUP BY p.company ORDER BY n DESC, k LIMIT ")
+        .int(limit as i64);
+    db.query_all_raw(sql.statement())
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("", "k")?, to_u64(r.try_get("", "n")?))))
+        .collect()
+}
+
+/// The `limit` locations (city, region, country) with the most postings.
+pub async fn top_locations(
+    db: &impl ConnectionTrait,
+    filter: &PostingFilter,
+    limit: u64,
+) -> ApiResult<Vec<LocationCount>> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push("SELECT p.city AS city, p.region AS region, p.country AS country, COUNT(*) AS n");
+    push_from_where(&mut sql, filter);
+    sql.push(
+        " AND (p.city IS NOT NULL OR p.region IS NOT NULL) \
+         GROUP BY p.city, p.region, p.country ORDER BY n DESC, city, region, country LIMIT ",
+    )
+    .int(limit as i64);
+    db.query_all_raw(sql.statement())
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(LocationCount {
+                city: r.try_get("", "city")?,
+                region: r.try_get("", "region")?,
+                country: r.try_get("", "country")?,
+                count: to_u64(r.try_get("", "n")?),
+            })
+        })
+        .collect()
+}
+
+/// Salary statistics per currency, the most common currency first.
+pub async fn salary(
+    db: &impl ConnectionTrait,
+    filter: &PostingFilter,
+) -> ApiResult<Vec<SalaryStats>> {
+    let backend = db.get_database_backend();
+    let has_salary = format!(" AND p.salary_currency IS NOT NULL AND {MIDPOINT} IS NOT NULL");
+    let pg = backend == DbBackend::Postgres;
+    let mut sql = Sql::new(backend);
+    sql.push(&format!(
+        "SELECT p.salary_currency AS currency, COUNT(*) AS n, MIN({MIDPOINT}) AS mn, \
+         MAX({MIDPOINT}) AS mx, AVG({MIDPOINT}) AS av"
+    ));
+    if pg {
+        sql.push(&format!(
+            ", percentile_cont(0.25) WITHIN GROUP (ORDER BY {MIDPOINT}) AS p25, \
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY {MIDPOINT}) AS p50, \
+             percentile_cont(0.75) WITHIN GROUP (ORDER BY {MIDPOINT}) AS p75"
+        ));
+    }
+    push_from_where(&mut sql, filter);
+    sql.push(&has_salary);
+    sql.push(" GROUP BY p.salary_currency ORDER BY n DESC, currency");
+    let mut stats = Vec::new();
+    for r in db.query_all_raw(sql.statement()).await? {
+        let pct =
+            |name: &str| -> ApiResult<f64> { Ok(if pg { r.try_get("", name)? } else { f64::NAN }) };
+        stats.push(SalaryStats {
+            currency: r.try_get("", "currency")?,
+            count: to_u64(r.try_get("", "n")?),
+            min: r.try_get("", "mn")?,
+            max: r.try_get("", "mx")?,
+            average: r.try_get("", "av")?,
+            p25: pct("p25")?,
+            p50: pct("p50")?,
+            p75: pct("p75")?,
+        });
+    }
+    if pg {
+        return Ok(stats);
+    }
+
+    // SQLite has no percentile_cont. The values at the percentile positions are read from the
+    // `(currency, midpoint)` index with `ORDER BY midpoint LIMIT 1 OFFSET k` (no sort, and no
+    // row reads when unfiltered), all in one compound statement, then interpolated like
+    // percentile_cont: value at p·(n−1), between its two neighbours.
+    let mut wanted: Vec<(usize, u64)> = Vec::new();
+    for (i, s) in stats.iter().enumerate() {
+        for p in [0.25, 0.5, 0.75] {
+            let lo = (p * s.count.saturating_sub(1) as f64).floor() as u64;
+            wanted.push((i, lo));
+            if lo + 1 < s.count {
+                wanted.push((i, lo + 1));
+            }
+        }
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut values: HashMap<(usize, u64), f64> = HashMap::new();
+    // SQLite allows 500 terms in a compound SELECT.
+    for chunk in wanted.chunks(100) {
+        let mut sql = Sql::new(backend);
+        for (j, (i, offset)) in chunk.iter().enumerate() {
+            if j > 0 {
+                sql.push(" UNION ALL ");
+            }
+            sql.push("SELECT ")
+                .bind(*i as i64)
+                .push(" AS i, ")
+                .bind(*offset as i64)
+                .push(&format!(" AS k, (SELECT {MIDPOINT}"));
+            push_from_where(&mut sql, filter);
+            sql.push(&has_salary);
+            sql.push(" AND p.salary_currency = ")
+                .bind(stats[*i].currency.clone())
+                .push(&format!(" ORDER BY {MIDPOINT} LIMIT 1 OFFSET "))
+                .int(*offset as i64)
+                .push(") AS v");
+        }
+        for r in db.query_all_raw(sql.statement()).await? {
+            let (i, k): (i64, i64) = (r.try_get("", "i")?, r.try_get("", "k")?);
+            if let Some(v) = r.try_get::<Option<f64>>("", "v")? {
+                values.insert((i as usize, k as u64), v);
+            }
+        }
+    }
+    for (i, s) in stats.iter_mut().enumerate() {
+        let n = s.count;
+        let at = |p: f64| {
+            let pos = p * n.saturating_sub(1) as f64;
+            let lo = pos.floor();
+            let v_lo = values.get(&(i, lo as u64)).copied().unwrap_or(f64::NAN);
+            let v_hi = values.get(&(i, lo as u64 + 1)).copied().unwrap_or(v_lo);
+            v_lo + (pos - lo) * (v_hi - v_lo)
+        };
+        s.p25 = at(0.25);
+        s.p50 = at(0.5);
+        s.p75 = at(0.75);
+    }
+    Ok(stats)
+}
+
+/// Postings per UTC day from `from` to `to` inclusive, by posting date (first-seen date when the
+/// source gave none). Days without postings are included with 0.
+pub async fn per_day(
+    db: &impl ConnectionTrait,
+    filter: &PostingFilter,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> ApiResult<Vec<(NaiveDate, u64)>> {
+    let backend = db.get_database_backend();
+    let pg = backend == DbBackend::Postgres;
+    // SQLite stores timestamps as RFC 3339 text in UTC: the day is the first ten characters.
+    let day_expr = if pg {
+        "CAST(COALESCE(p.posted_at, p.first_seen_at) AT TIME ZONE 'UTC' AS DATE)"
+    } else {
+        "substr(COALESCE(p.posted_at, p.first_seen_at), 1, 10)"
+    };
+    let start: DateTime<Utc> = from.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    let end: DateTime<Utc> = to
+        .checked_add_days(Days::new(1))
+        .unwrap_or(to)
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
+    let mut sql = Sql::new(backend);
+    sql.push(&format!("SELECT {day_expr} AS d, COUNT(*) AS n"));
+    push_from_where(&mut sql, filter);
+    sql.push(" AND COALESCE(p.posted_at, p.first_seen_at) >= ")
+        .bind(start)
+        .push(" AND COALESCE(p.posted_at, p.first_seen_at) < ")
+        .bind(end)
+        .push(&format!(" GROUP BY {day_expr}"));
+    let mut counts = HashMap::new();
+    for r in db.query_all_raw(sql.statement()).await? {
+        let day = if pg {
+            Some(r.try_get::<NaiveDate>("", "d")?)
+        } else {
+            NaiveDate::parse_from_str(&r.try_get::<String>("", "d")?, "%Y-%m-%d").ok()
+        };
+        if let Some(day) = day {
+            *counts.entry(day).or_insert(0) += to_u64(r.try_get("", "n")?);
+        }
+    }
+    Ok(from
+        .iter_days()
+        .take_while(|d| *d <= to)
+        .map(|d| (d, counts.get(&d).copied().unwrap_or(0)))
+        .collect())
+}
