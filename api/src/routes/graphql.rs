@@ -191,6 +191,13 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
             .into_response();
         };
         return upgrade
+            // tungstenite's defaults (128 KiB read and write buffers per connection) would make
+            // 1,000 idle subscribers cost ~150 MB; protocol messages are small.
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(0)
+            .max_write_buffer_size(1024 * 1024)
+            .max_message_size(state.max_body_bytes)
+            .max_frame_size(state.max_body_bytes)
             .protocols(ALL_WEBSOCKET_PROTOCOLS)
             .on_upgrade(move |socket| async move {
                 serve_websocket(socket, state, protocol, keepalive, caller).await;
