@@ -278,6 +278,10 @@ async fn serve_websocket(
         ping.tick().await;
         loop {
             tokio::select! {
+                // Shutdown first: when it fires, the GraphQL side also ends (its input stops),
+                // and the client must still get the going-away frame.
+                biased;
+                _ = shutdown.cancelled() => break,
                 msg = rx.recv() => match msg {
                     // A client whose socket stays full this long is not reading: close it
                     // rather than hold its messages.
@@ -304,16 +308,15 @@ async fn serve_websocket(
                         break;
                     }
                 }
-                _ = shutdown.cancelled() => {
-                    let _ = ws_sink
-                        .send(Message::Close(Some(CloseFrame {
-                            code: 1001,
-                            reason: "server shutting down".into(),
-                        })))
-                        .await;
-                    break;
-                }
             }
+        }
+        if shutdown.is_cancelled() {
+            let _ = ws_sink
+                .send(Message::Close(Some(CloseFrame {
+                    code: 1001,
+                    reason: "server shutting down".into(),
+                })))
+                .await;
         }
         let _ = ws_sink.close().await;
     };
