@@ -20,7 +20,8 @@ use ingest::fetch::{FetchConfig, FetchError, Fetcher};
 
 use crate::config::Config;
 use crate::graphql::auth::AuthPolicy;
-use crate::graphql::{ApiContext, AppSchema, build_schema};
+use crate::graphql::executor::GraphqlExecutor;
+use crate::graphql::{ApiContext, build_schema};
 use crate::metrics::Metrics;
 use crate::routes;
 
@@ -28,7 +29,7 @@ use crate::routes;
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
-    pub schema: AppSchema,
+    pub schema: GraphqlExecutor,
     pub api: ApiContext,
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server begins shutting down (closes WebSockets, stops workers).

@@ -1,7 +1,5 @@
-//! Everything the read API does around each request, in ONE async-graphql extension
-//! ([`RequestGuard`]): every extension costs a boxed future per resolved field (a page of 20
-//! postings resolves ~350 fields), so limits, persisted queries and the per-request DataLoaders
-//! share one instead of three.
+//! The read API's protective limits. They are applied around each operation by
+//! [`super::executor::GraphqlExecutor`] (complexity by async-graphql's own `limit_complexity`).
 //!
 //! Protecting the server: every rejection is a GraphQL error whose `extensions.code` says which
 //! limit was hit, and whose message gives the limit:
@@ -23,22 +21,9 @@
 //! `GRAPHQL_VALIDATION_FAILED`), and mutations that arrive over GET as a persisted-query hash are
 //! refused (`METHOD_NOT_ALLOWED`).
 
-use std::sync::Arc;
-
-use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-    NextValidation,
-};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{
-    ErrorExtensionValues, Request, ServerError, ServerResult, ValidationResult, Variables,
-};
+use async_graphql::{ErrorExtensionValues, ServerError, ServerResult};
 
-use sea_orm::DatabaseConnection;
-use sha2::{Digest, Sha256};
-
-use super::loaders::Loaders;
 use crate::error::{ApiError, ApiResult};
 use crate::service::postings::MAX_PAGE_SIZE;
 
@@ -60,10 +45,6 @@ pub const MAX_PERSISTED_QUERY_BYTES: usize = 16 * 1024;
 /// Parsed documents the cache holds (least recently used dropped first): at most
 /// 256 × 16 KiB of query text.
 pub const PERSISTED_QUERY_CACHE: usize = 256;
-
-/// Schema data marking a request that arrived over GET: only queries may run.
-#[derive(Debug, Clone, Copy)]
-pub struct ReadOnlyRequest;
 
 /// The Relay pagination arguments of one connection field.
 #[derive(Debug, Clone, Default)]
@@ -129,7 +110,7 @@ pub fn connection_cost(first: Option<i32>, last: Option<i32>, child_complexity: 
 }
 
 /// A request-level error with a code.
-fn coded(code: &str, message: impl Into<String>) -> ServerError {
+pub(crate) fn coded(code: &str, message: impl Into<String>) -> ServerError {
     let mut err = ServerError::new(message, None);
     let mut ext = ErrorExtensionValues::default();
     ext.set("code", code);
@@ -137,19 +118,25 @@ fn coded(code: &str, message: impl Into<String>) -> ServerError {
     err
 }
 
-fn has_code(err: &ServerError) -> bool {
+pub(crate) fn has_code(err: &ServerError) -> bool {
     err.extensions
         .as_ref()
         .is_some_and(|e| e.get("code").is_some())
 }
 
-fn with_code(mut err: ServerError, code: &str) -> ServerError {
-    if !has_code(&err) {
+/// `err` with `code`, unless it has one already.
+pub(crate) fn with_code(mut err: ServerError, code: &str) -> ServerError {
+    set_code(&mut err, code);
+    err
+}
+
+/// Give `err` a code unless it has one already.
+pub(crate) fn set_code(err: &mut ServerError, code: &str) {
+    if !has_code(err) {
         err.extensions
             .get_or_insert_with(ErrorExtensionValues::default)
             .set("code", code);
     }
-    err
 }
 
 /// How deep `set` nests, counting from `depth`; stops counting past `cap` (so fragment cycles,
@@ -197,7 +184,7 @@ fn count_aliases(set: &SelectionSet) -> usize {
 }
 
 /// Check a parsed document against the depth and alias limits (and GET's queries-only rule).
-fn check_document(doc: &ExecutableDocument, read_only: bool) -> ServerResult<()> {
+pub(crate) fn check_document(doc: &ExecutableDocument, read_only: bool) -> ServerResult<()> {
     let mut aliases = doc
         .fragments
         .values()
@@ -226,162 +213,6 @@ fn check_document(doc: &ExecutableDocument, read_only: bool) -> ServerResult<()>
         ));
     }
     Ok(())
-}
-
-/// The read API's extension; see the module docs.
-pub struct RequestGuard {
-    db: DatabaseConnection,
-    /// Parsed documents by the SHA-256 (hex) of their text: persisted queries and the parse
-    /// cache.
-    documents: LruCacheStorage,
-}
-
-impl RequestGuard {
-    pub fn new(db: DatabaseConnection) -> Self {
-        RequestGuard {
-            db,
-            documents: LruCacheStorage::new(PERSISTED_QUERY_CACHE),
-        }
-    }
-}
-
-impl ExtensionFactory for RequestGuard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestGuard {
-            db: self.db.clone(),
-            documents: self.documents.clone(),
-        })
-    }
-}
-
-/// `extensions.persistedQuery` of Apollo's protocol.
-#[derive(serde::Deserialize)]
-struct PersistedQuery {
-    version: i32,
-    #[serde(rename = "sha256Hash")]
-    sha256_hash: String,
-}
-
-fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-impl RequestGuard {
-    /// Apollo automatic persisted queries, and the parse cache for every query text.
-    async fn attach_document(&self, request: &mut Request) -> ServerResult<()> {
-        let persisted = match request.extensions.remove("persistedQuery") {
-            Some(value) => {
-                let pq: PersistedQuery = async_graphql::from_value(value)
-                    .map_err(|_| coded("BAD_REQUEST", "invalid `extensions.persistedQuery`"))?;
-                if pq.version != 1 {
-                    return Err(coded(
-                        "BAD_REQUEST",
-                        format!(
-                            "persisted query version {} is not supported (only 1)",
-                            pq.version
-                        ),
-                    ));
-                }
-                Some(pq.sha256_hash.to_ascii_lowercase())
-            }
-            None => None,
-        };
-        if request.query.is_empty() {
-            let Some(hash) = persisted else {
-                return Ok(());
-            };
-            return match self.documents.get(hash).await {
-                Some(doc) => {
-                    request.set_parsed_query(doc);
-                    Ok(())
-                }
-                // Apollo clients look for this exact message, then resend with the text.
-                None => Err(coded("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")),
-            };
-        }
-        if request.query.len() > MAX_PERSISTED_QUERY_BYTES {
-            if persisted.is_some() {
-                return Err(coded(
-                    "PERSISTED_QUERY_TOO_LARGE",
-                    format!(
-                        "persisted queries may be at most {MAX_PERSISTED_QUERY_BYTES} bytes; send \
-                         this one without `extensions.persistedQuery`"
-                    ),
-                ));
-            }
-            return Ok(()); // parsed as usual, not cached
-        }
-        let hash = sha256_hex(&request.query);
-        if persisted.as_ref().is_some_and(|h| *h != hash) {
-            return Err(coded("BAD_REQUEST", "provided sha does not match query"));
-        }
-        let doc = match self.documents.get(hash.clone()).await {
-            Some(doc) => doc,
-            None => {
-                let doc = async_graphql::parser::parse_query(&request.query)
-                    .map_err(|e| with_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
-                self.documents.set(hash, doc.clone()).await;
-                doc
-            }
-        };
-        request.set_parsed_query(doc);
-        Ok(())
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for RequestGuard {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        request.data.insert(Loaders::new(self.db.clone()));
-        self.attach_document(&mut request).await?;
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next
-            .run(ctx, query, variables)
-            .await
-            .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
-        check_document(&doc, ctx.data_opt::<ReadOnlyRequest>().is_some())?;
-        Ok(doc)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await.map_err(|errs| {
-            errs.into_iter()
-                .map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED"))
-                .collect::<Vec<_>>()
-        })?;
-        if result.complexity > MAX_COMPLEXITY {
-            return Err(vec![coded(
-                "QUERY_TOO_COMPLEX",
-                format!(
-                    "query complexity {} exceeds the limit of {MAX_COMPLEXITY}: ask for smaller \
-                     pages (`first`) or fewer fields",
-                    result.complexity
-                ),
-            )]);
-        }
-        Ok(result)
-    }
 }
 
 #[cfg(test)]

@@ -4,17 +4,18 @@
 //! - [`query`]: health and job postings; [`runs`]: ingest runs.
 //! - [`types`]: shared objects and enums; [`ids`]: global IDs and cursors.
 //! - [`auth`]: who is calling (bearer token) and the checks mutations and reads use.
-//! - [`metrics`]: an extension counting operations for `/metrics`.
+//! - [`executor`]: what runs around every operation (parse cache, persisted queries, limits,
+//!   DataLoaders, error codes, `/metrics` counters).
 //! - [`filter`]: `JobPostingFilter` / `JobPostingOrder` and the row-level `matches`;
 //!   [`stats`]: `jobStats`; [`node`]: the Relay `Node` interface; [`loaders`]: DataLoaders;
 //!   [`limits`]: depth, complexity, alias and batch limits, persisted queries.
 
 pub mod auth;
+pub mod executor;
 pub mod filter;
 pub mod ids;
 pub mod limits;
 pub mod loaders;
-pub mod metrics;
 pub mod mutation;
 pub mod node;
 pub mod query;
@@ -70,15 +71,15 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     )
 }
 
-/// The executable schema.
-pub fn build_schema(ctx: ApiContext, metrics: Arc<Metrics>) -> AppSchema {
-    builder()
-        // One extension for limits, persisted queries and DataLoaders: each extension costs
-        // a boxed future per resolved field.
-        .extension(limits::RequestGuard::new(ctx.db.clone()))
+/// The executable schema, wrapped in what runs around each operation. No async-graphql
+/// extensions: see [`executor`] for why.
+pub fn build_schema(ctx: ApiContext, metrics: Arc<Metrics>) -> executor::GraphqlExecutor {
+    let db = ctx.db.clone();
+    let schema = builder()
+        .limit_complexity(limits::MAX_COMPLEXITY)
         .data(ctx)
-        .extension(metrics::OperationMetrics(metrics))
-        .finish()
+        .finish();
+    executor::GraphqlExecutor::new(schema, db, metrics)
 }
 
 /// The SDL that `schema.graphql` must equal.

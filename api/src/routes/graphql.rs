@@ -225,12 +225,11 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
             .into_response();
         }
     }
-    // A persisted-query hash carries no text to check above: the schema re-checks the
+    // A persisted-query hash carries no text to check above: the executor re-checks the
     // operation type once the document is known.
-    let gql = gql
-        .data(caller)
-        .data(crate::graphql::limits::ReadOnlyRequest);
-    async_graphql_axum::GraphQLResponse::from(state.schema.execute(gql).await).into_response()
+    let gql = gql.data(caller);
+    async_graphql_axum::GraphQLResponse::from(state.schema.execute_read_only(gql).await)
+        .into_response()
 }
 
 fn caller_from(headers: &axum::http::HeaderMap) -> Caller {

@@ -1,0 +1,322 @@
+//! Everything around one GraphQL operation, for every transport (POST, GET, batches and
+//! WebSocket operations): the parse cache and automatic persisted queries, the depth / alias /
+//! GET-only checks, per-request DataLoaders, error codes for request-level failures, and the
+//! operation counters of `/metrics`.
+//!
+//! This is a wrapper around the schema rather than async-graphql extensions on purpose: with any
+//! extension registered, async-graphql resolves EVERY field through its extension chain (a
+//! registry lookup plus one boxed future per extension per field). A page of 20 postings
+//! resolves ~300 fields, and the two extensions this replaced cost about a fifth of the
+//! server's CPU per request (`target/release/bench`, scenario a). Nothing here needs to see
+//! individual fields.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{BatchRequest, BatchResponse, Data, Request, Response, ServerError};
+use futures_util::stream::{self, BoxStream, StreamExt};
+use sea_orm::DatabaseConnection;
+use sha2::{Digest, Sha256};
+
+use super::AppSchema;
+use super::limits::{
+    self, MAX_COMPLEXITY, MAX_PERSISTED_QUERY_BYTES, PERSISTED_QUERY_CACHE, coded, has_code,
+};
+use super::loaders::Loaders;
+use crate::metrics::Metrics;
+
+/// The message async-graphql gives when `limit_complexity` rejects a document.
+const TOO_COMPLEX: &str = "Query is too complex.";
+
+/// The schema plus what runs around each operation; cheap to clone.
+#[derive(Clone)]
+pub struct GraphqlExecutor {
+    schema: AppSchema,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    /// Parsed documents by the SHA-256 (hex) of their text: persisted queries and the parse
+    /// cache for every query text seen.
+    documents: LruCacheStorage,
+    metrics: Arc<Metrics>,
+}
+
+/// `extensions.persistedQuery` of Apollo's protocol.
+#[derive(serde::Deserialize)]
+struct PersistedQuery {
+    version: i32,
+    #[serde(rename = "sha256Hash")]
+    sha256_hash: String,
+}
+
+fn sha256_hex(text: &str) -> String {
+    use std::fmt::Write as _;
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// `query`, `mutation` or `subscription`: the operation the request will run (for metrics).
+fn operation_kind(doc: &ExecutableDocument, name: Option<&str>) -> &'static str {
+    let op = match name {
+        Some(name) => doc
+            .operations
+            .iter()
+            .find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+        None => doc.operations.iter().next(),
+    };
+    match op.map(|(_, op)| op.node.ty) {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => "unknown",
+    }
+}
+
+/// Give request-level errors from async-graphql's validation their codes. Resolver errors
+/// already carry one (see `crate::error`); an error without a code and without a path can only
+/// come from validating the document against the schema and the variables.
+fn code_errors(mut response: Response) -> Response {
+    for err in &mut response.errors {
+        if has_code(err) {
+            continue;
+        }
+        if err.message == TOO_COMPLEX {
+            *err = coded(
+                "QUERY_TOO_COMPLEX",
+                format!(
+                    "query complexity exceeds the limit of {MAX_COMPLEXITY}: ask for smaller \
+                     pages (`first`) or fewer fields"
+                ),
+            );
+        } else if err.path.is_empty() {
+            limits::set_code(err, "GRAPHQL_VALIDATION_FAILED");
+        }
+    }
+    response
+}
+
+impl GraphqlExecutor {
+    pub fn new(schema: AppSchema, db: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
+        GraphqlExecutor {
+            schema,
+            inner: Arc::new(Inner {
+                db,
+                documents: LruCacheStorage::new(PERSISTED_QUERY_CACHE),
+                metrics,
+            }),
+        }
+    }
+
+    /// The schema itself (SDL, introspection in tests).
+    pub fn schema(&self) -> &AppSchema {
+        &self.schema
+    }
+
+    /// Run one operation that arrived over POST or in a batch.
+    pub async fn execute(&self, request: impl Into<Request>) -> Response {
+        self.run(request.into(), false).await
+    }
+
+    /// Run one operation that arrived over GET: queries only.
+    pub async fn execute_read_only(&self, request: Request) -> Response {
+        self.run(request, true).await
+    }
+
+    /// Run a batch; its operations run concurrently, answers in order.
+    pub async fn execute_batch(&self, batch: BatchRequest) -> BatchResponse {
+        match batch {
+            BatchRequest::Single(r) => BatchResponse::Single(self.execute(r).await),
+            BatchRequest::Batch(rs) => BatchResponse::Batch(
+                futures_util::future::join_all(rs.into_iter().map(|r| self.execute(r))).await,
+            ),
+        }
+    }
+
+    /// Run a subscription (or any operation sent over a WebSocket).
+    pub fn execute_stream(&self, request: impl Into<Request>) -> BoxStream<'static, Response> {
+        self.stream(request.into(), None)
+    }
+
+    async fn run(&self, request: Request, read_only: bool) -> Response {
+        let (request, kind) = match self.prepare(request, read_only).await {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                self.inner.metrics.record_graphql("unknown", false);
+                return Response::from_errors(vec![err]);
+            }
+        };
+        let response = code_errors(self.schema.execute(request).await);
+        self.inner.metrics.record_graphql(kind, response.is_ok());
+        response
+    }
+
+    fn stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let this = self.clone();
+        stream::once(async move {
+            match this.prepare(request, false).await {
+                Ok((request, kind)) => {
+                    this.inner.metrics.record_graphql(kind, true);
+                    this.schema
+                        .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+                        .map(code_errors)
+                        .boxed()
+                }
+                Err(err) => {
+                    this.inner.metrics.record_graphql("unknown", false);
+                    stream::once(async move { Response::from_errors(vec![err]) }).boxed()
+                }
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    /// Attach the parsed document (from the cache when possible), check it against the limits,
+    /// and give the request its DataLoaders. Returns the operation kind for metrics.
+    async fn prepare(
+        &self,
+        mut request: Request,
+        read_only: bool,
+    ) -> Result<(Request, &'static str), ServerError> {
+        let doc = self.document(&mut request).await?;
+        limits::check_document(&doc, read_only)?;
+        let kind = operation_kind(&doc, request.operation_name.as_deref());
+        request.set_parsed_query(doc);
+        // Fresh per operation: the loaders cache runs whose counters change while they run.
+        request.data.insert(Loaders::new(self.inner.db.clone()));
+        Ok((request, kind))
+    }
+
+    /// Apollo automatic persisted queries, and the parse cache for every query text.
+    async fn document(&self, request: &mut Request) -> Result<ExecutableDocument, ServerError> {
+        let persisted = match request.extensions.remove("persistedQuery") {
+            Some(value) => {
+                let pq: PersistedQuery = async_graphql::from_value(value)
+                    .map_err(|_| coded("BAD_REQUEST", "invalid `extensions.persistedQuery`"))?;
+                if pq.version != 1 {
+                    return Err(coded(
+                        "BAD_REQUEST",
+                        format!(
+                            "persisted query version {} is not supported (only 1)",
+                            pq.version
+                        ),
+                    ));
+                }
+                Some(pq.sha256_hash.to_ascii_lowercase())
+            }
+            None => None,
+        };
+        let parse = |query: &str| {
+            async_graphql::parser::parse_query(query)
+                .map_err(|e| limits::with_code(e.into(), "GRAPHQL_PARSE_FAILED"))
+        };
+        if request.query.is_empty() {
+            let Some(hash) = persisted else {
+                // async-graphql's own message for an empty document, with a code.
+                return parse("");
+            };
+            return match self.inner.documents.get(hash).await {
+                Some(doc) => Ok(doc),
+                // Apollo clients look for this exact message, then resend with the text.
+                None => Err(coded("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")),
+            };
+        }
+        if request.query.len() > MAX_PERSISTED_QUERY_BYTES {
+            if persisted.is_some() {
+                return Err(coded(
+                    "PERSISTED_QUERY_TOO_LARGE",
+                    format!(
+                        "persisted queries may be at most {MAX_PERSISTED_QUERY_BYTES} bytes; send \
+                         this one without `extensions.persistedQuery`"
+                    ),
+                ));
+            }
+            return parse(&request.query); // not cached
+        }
+        let hash = sha256_hex(&request.query);
+        if persisted.as_ref().is_some_and(|h| *h != hash) {
+            return Err(coded("BAD_REQUEST", "provided sha does not match query"));
+        }
+        if let Some(doc) = self.inner.documents.get(hash.clone()).await {
+            return Ok(doc);
+        }
+        let doc = parse(&request.query)?;
+        self.inner.documents.set(hash, doc.clone()).await;
+        Ok(doc)
+    }
+}
+
+/// For `GraphQLWebSocket`: each operation on a connection goes through the same pipeline.
+impl async_graphql::Executor for GraphqlExecutor {
+    async fn execute(&self, request: Request) -> Response {
+        self.run(request, false).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        self.stream(request, session_data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_kind_follows_the_operation_name() {
+        let doc = async_graphql::parser::parse_query(
+            "query A { a } mutation B { b } subscription C { c }",
+        )
+        .unwrap();
+        assert_eq!(operation_kind(&doc, Some("B")), "mutation");
+        assert_eq!(operation_kind(&doc, Some("C")), "subscription");
+        assert_eq!(operation_kind(&doc, Some("Z")), "unknown");
+        let single = async_graphql::parser::parse_query("{ a }").unwrap();
+        assert_eq!(operation_kind(&single, None), "query");
+    }
+
+    #[test]
+    fn validation_errors_get_codes_and_resolver_errors_keep_theirs() {
+        let mut resolver = coded("NOT_FOUND", "no such posting");
+        resolver.path = vec![async_graphql::PathSegment::Field("jobPosting".into())];
+        let response = Response::from_errors(vec![
+            ServerError::new(TOO_COMPLEX, None),
+            ServerError::new("Unknown field \"nope\" on type \"Query\".", None),
+            resolver,
+        ]);
+        let codes: Vec<String> = code_errors(response)
+            .errors
+            .iter()
+            .map(|e| {
+                e.extensions
+                    .as_ref()
+                    .unwrap()
+                    .get("code")
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "\"QUERY_TOO_COMPLEX\"",
+                "\"GRAPHQL_VALIDATION_FAILED\"",
+                "\"NOT_FOUND\""
+            ]
+        );
+    }
+}
