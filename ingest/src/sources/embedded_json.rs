@@ -7,8 +7,10 @@
 //! `null` without touching the same word inside strings.
 
 use std::borrow::Cow;
+use std::fmt;
 
-use serde_json::Value;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use super::ParseError;
 
@@ -182,21 +184,151 @@ pub fn undefined_to_null(js: &str) -> Cow<'_, str> {
 /// reported at their position in `page`, not in the extracted object.
 pub fn parse_object_at(page: &str, start: usize) -> Result<Value, ParseError> {
     let object = object_at(page, start)?;
-    let offset = object.as_ptr() as usize - page.as_ptr() as usize;
     let json = undefined_to_null(object);
-    serde_json::from_str(&json).map_err(|e| {
-        let mut err = ParseError::from(e);
-        // Positions inside `json` map to `page` exactly unless `undefined` was shortened to `null`,
-        // in which case they are off by a few columns at most: still the right neighbourhood.
-        if let ParseError::Json { line, column, .. } = &mut err {
-            let (object_line, object_column) = line_col(page, offset);
-            if *line == 1 {
-                *column += object_column - 1;
-            }
-            *line += object_line - 1;
+    serde_json::from_str(&json).map_err(|e| error_in_page(page, object, e))
+}
+
+/// [`parse_object_at`] for when only a few values of a large object are read: the result holds
+/// just the values at `paths` (each a list of object keys from the top, not array indexes). The
+/// rest of the object is still checked, so the same input is an error, but it is skipped instead
+/// of being built into a [`Value`]: for a state object of a few hundred KB that is most of the cost.
+///
+/// Reading a listed path (with `value[..]` or `pointer`) gives what reading it from
+/// [`parse_object_at`]'s value would: a key present with something other than an object on the
+/// way to a listed value is kept as `null`, so that the path reads as missing in both, and a
+/// repeated key keeps its last value, as `serde_json` does. Anything not on a listed path is absent.
+pub fn parse_object_paths_at(
+    page: &str,
+    start: usize,
+    paths: &[&[&str]],
+) -> Result<Value, ParseError> {
+    let object = object_at(page, start)?;
+    let json = undefined_to_null(object);
+    let mut deserializer = serde_json::Deserializer::from_str(&json);
+    Pick {
+        paths: paths.to_vec(),
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|value| deserializer.end().map(|()| value))
+    .map_err(|e| error_in_page(page, object, e))
+}
+
+/// `e`, raised while parsing `object` (a slice of `page`), positioned in `page`.
+fn error_in_page(page: &str, object: &str, e: serde_json::Error) -> ParseError {
+    let offset = object.as_ptr() as usize - page.as_ptr() as usize;
+    let mut err = ParseError::from(e);
+    // Positions inside the parsed text map to `page` exactly unless `undefined` was shortened to
+    // `null`, in which case they are off by a few columns at most: still the right neighbourhood.
+    if let ParseError::Json { line, column, .. } = &mut err {
+        let (object_line, object_column) = line_col(page, offset);
+        if *line == 1 {
+            *column += object_column - 1;
         }
-        err
-    })
+        *line += object_line - 1;
+    }
+    err
+}
+
+/// Deserialises a JSON value keeping only the values at `paths` (relative to it); see
+/// [`parse_object_paths_at`]. Anything other than an object becomes `null`.
+struct Pick<'p> {
+    paths: Vec<&'p [&'p str]>,
+}
+
+impl<'de> DeserializeSeed<'de> for Pick<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Pick<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(Key(key)) = map.next_key()? {
+            let rests: Vec<&[&str]> = self
+                .paths
+                .iter()
+                .filter_map(|path| path.split_first())
+                .filter(|(first, _)| **first == key)
+                .map(|(_, rest)| rest)
+                .collect();
+            if rests.is_empty() {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let value = if rests.iter().any(|rest| rest.is_empty()) {
+                map.next_value::<Value>()?
+            } else {
+                map.next_value_seed(Pick { paths: rests })?
+            };
+            out.insert(key.into_owned(), value);
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
+/// An object key, borrowed from the input unless it had escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_owned())))
+            }
+        }
+
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }
 
 #[cfg(test)]
@@ -301,6 +433,60 @@ mod tests {
             }
             other => panic!("expected a JSON error, got {other:?}"),
         }
+    }
+
+    /// Reads `paths` from both parses of `page` and checks they agree.
+    fn assert_picked_like_full(page: &str, paths: &[&[&str]]) {
+        let start = assignment_value_start(page, "window.X").unwrap();
+        let full = parse_object_at(page, start).unwrap();
+        let picked = parse_object_paths_at(page, start, paths).unwrap();
+        for path in paths {
+            let pointer: String = path.iter().map(|k| format!("/{k}")).collect();
+            assert_eq!(
+                picked.pointer(&pointer),
+                full.pointer(&pointer),
+                "{pointer} in {page}"
+            );
+            let index = |v: &Value| path.iter().fold(v.clone(), |v, k| v[*k].clone());
+            assert_eq!(index(&picked), index(&full), "{pointer} in {page}");
+        }
+    }
+
+    #[test]
+    fn picked_paths_read_like_the_full_value() {
+        let paths: &[&[&str]] = &[&["a"], &["b", "c", "d"], &["b", "e"], &["z", "y"]];
+        for page in [
+            r#"window.X = {"a": 1, "b": {"c": {"d": [1, {"x": 2}], "no": 3}, "e": null}, "big": [1, 2, {"d": 4}]};"#,
+            r#"window.X = {"a": {"nested": true}, "b": "not an object", "z": [{"y": 1}]};"#,
+            r#"window.X = {"b": {"c": 5}, "z": {"y": undefined}};"#,
+            r#"window.X = {"a": 1, "a": 2, "b": {"c": {"d": 1}}, "b": {"e": 3}};"#,
+            r#"window.X = {"a": 1, "b": {"c": {"d": 1}}, "b": 7};"#,
+            r#"window.X = {"\u0061": "escaped key", "b": {"c\u0000": 1, "e": "x"}};"#,
+            r#"window.X = {};"#,
+        ] {
+            assert_picked_like_full(page, paths);
+        }
+    }
+
+    #[test]
+    fn unlisted_values_are_left_out() {
+        let page =
+            r#"window.X = {"keep": {"k": 1}, "drop": {"k": 2}, "deep": {"keep": 3, "drop": 4}}"#;
+        let start = assignment_value_start(page, "window.X").unwrap();
+        let picked = parse_object_paths_at(page, start, &[&["keep"], &["deep", "keep"]]).unwrap();
+        assert_eq!(
+            picked,
+            serde_json::json!({"keep": {"k": 1}, "deep": {"keep": 3}})
+        );
+    }
+
+    #[test]
+    fn invalid_json_outside_the_paths_is_still_an_error_at_the_same_place() {
+        let page = "<script>\n  window.X = {\"a\": 1, \"skipped\": [1, tru]};\n</script>";
+        let start = assignment_value_start(page, "window.X").unwrap();
+        let full = parse_object_at(page, start).unwrap_err();
+        let picked = parse_object_paths_at(page, start, &[&["a"]]).unwrap_err();
+        assert_eq!(picked.to_string(), full.to_string());
     }
 
     #[test]
