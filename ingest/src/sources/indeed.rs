@@ -22,6 +22,7 @@ use super::common::{
     apply_description_and_expiry, non_empty, unique_by_external_id, url_with_path,
 };
 use super::embedded_json::{self, skip_whitespace, value_after_equals};
+use super::html_scan;
 use crate::model::{
     Location, NormalizedPosting, Salary, SalaryPeriod, SalarySource, SearchParams, Source,
     WorkArrangement, WorkType,
@@ -395,16 +396,17 @@ impl Default for IndeedJobDetail {
 /// Errors: a page with none of the three (a challenge, a sign-in wall, garbage) →
 /// [`ParseError::Shape`].
 pub fn parse_job_page(html: &str) -> Result<IndeedJobDetail, ParseError> {
-    let document = Html::parse_document(html);
-    let posting = json_ld_job_posting(&document);
-    let description = Selector::parse("#jobDescriptionText").expect("static selector");
-    let description_html = document
-        .select(&description)
-        .next()
-        .map(|node| node.inner_html().trim().to_owned())
+    // No DOM of the whole page: a ~550 KB job page is mostly scripts and styles, and building a
+    // tree for them cost more than everything else here. The scripts are found by a scan and the
+    // description element is parsed on its own (see `html_scan`), with the same results.
+    let posting = json_ld_job_posting(html);
+    let description_html = html_scan::inner_html_by_id(html, "jobDescriptionText")
+        .map(|inner| inner.trim().to_owned())
         .filter(|html| !html.is_empty());
-    let initial = embedded_json::assignment_value_start(html, "window._initialData")
-        .and_then(|start| embedded_json::parse_object_at(html, start).ok());
+    let initial =
+        embedded_json::assignment_value_start(html, "window._initialData").and_then(|start| {
+            embedded_json::parse_object_paths_at(html, start, INITIAL_DATA_READ).ok()
+        });
     let header = initial
         .as_ref()
         .and_then(|d| d.pointer("/jobInfoWrapperModel/jobInfoModel/jobInfoHeaderModel"));
@@ -443,7 +445,7 @@ pub fn parse_job_page(html: &str) -> Result<IndeedJobDetail, ParseError> {
     Ok(IndeedJobDetail {
         job_key: initial_ref
             .and_then(|d| text(&d["jobKey"]))
-            .or_else(|| canonical_job_key(&document)),
+            .or_else(|| canonical_job_key(html)),
         title: ld
             .and_then(|p| text(&p["title"]))
             .or_else(|| header.and_then(|h| text(&h["jobTitle"]))),
@@ -473,14 +475,40 @@ pub fn parse_job_page(html: &str) -> Result<IndeedJobDetail, ParseError> {
     })
 }
 
-/// The first `JobPosting` in the page's JSON-LD scripts (top level, arrays or `@graph`).
-fn json_ld_job_posting(document: &Html) -> Option<Value> {
-    let scripts =
-        Selector::parse(r#"script[type="application/ld+json"]"#).expect("static selector");
-    document.select(&scripts).find_map(|script| {
-        let json: Value = serde_json::from_str(script.inner_html().trim()).ok()?;
-        find_job_posting(&json).cloned()
-    })
+/// What [`parse_job_page`] reads from `window._initialData`; the rest of that object (related
+/// jobs, i18n strings, … often hundreds of KB) is only checked, not built. Keep in step with the
+/// reads there.
+const INITIAL_DATA_READ: &[&[&str]] = &[
+    &["jobKey"],
+    &["salaryInfoModel"],
+    &["jobInfoWrapperModel", "jobInfoModel", "jobInfoHeaderModel"],
+    &[
+        "jobInfoWrapperModel",
+        "jobInfoModel",
+        "jobMetadataHeaderModel",
+        "jobType",
+    ],
+    &[
+        "jobInfoWrapperModel",
+        "jobInfoModel",
+        "sanitizedJobDescription",
+    ],
+];
+
+/// The first `JobPosting` in the page's JSON-LD scripts (top level, arrays or `@graph`): scripts
+/// whose `type` is `application/ld+json` (ASCII case-insensitively, as the CSS attribute selector
+/// this replaces matched it), read strictly.
+fn json_ld_job_posting(html: &str) -> Option<Value> {
+    html_scan::scripts(html)
+        .filter(|script| {
+            script
+                .attr("type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("application/ld+json"))
+        })
+        .find_map(|script| {
+            let json: Value = serde_json::from_str(script.text()?.trim()).ok()?;
+            find_job_posting(&json).cloned()
+        })
 }
 
 fn find_job_posting(v: &Value) -> Option<&Value> {
@@ -591,11 +619,18 @@ fn iso_country(country: &str) -> Option<String> {
     })
 }
 
-/// The `jk` of the page's canonical link.
-fn canonical_job_key(document: &Html) -> Option<String> {
-    let canonical = Selector::parse(r#"link[rel="canonical"]"#).expect("static selector");
-    let href = document.select(&canonical).next()?.value().attr("href")?;
-    let url = Url::parse(href).ok()?;
+/// The `jk` of the page's canonical link: the first `<link>` whose `rel` is `canonical` (ASCII
+/// case-insensitively, as `link[rel="canonical"]` matched it).
+fn canonical_job_key(html: &str) -> Option<String> {
+    let link = html_scan::Tags::new(html).find(|tag| {
+        tag.kind == html_scan::TagKind::Start
+            && tag.is("link")
+            && tag
+                .attr("rel")
+                .is_some_and(|rel| rel.eq_ignore_ascii_case("canonical"))
+    })?;
+    let href = link.attr("href")?;
+    let url = Url::parse(&href).ok()?;
     url.query_pairs()
         .find(|(k, _)| k == "jk")
         .map(|(_, v)| v.into_owned())
