@@ -114,7 +114,13 @@ pub async fn post(
             }
         }
     } else {
-        match serde_json::from_slice::<async_graphql::BatchRequest>(&body) {
+        // `BatchRequest` is an untagged enum: serde would buffer the whole body into a
+        // generic tree and try both shapes. The first byte tells which one it is.
+        let batch = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'[') => serde_json::from_slice(&body).map(async_graphql::BatchRequest::Batch),
+            _ => serde_json::from_slice(&body).map(async_graphql::BatchRequest::Single),
+        };
+        match batch {
             Ok(b) => b,
             Err(e) => {
                 return GraphqlHttpError::new(
