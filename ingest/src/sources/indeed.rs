@@ -1035,6 +1035,19 @@ mod tests {
     }
 
     #[test]
+    fn without_initial_data_the_job_key_comes_from_the_canonical_link() {
+        let html = r#"<html><head><link rel="alternate" href="https://au.indeed.com/viewjob?jk=wrong">
+            <LINK REL=Canonical href="https://au.indeed.com/viewjob?from=x&amp;jk=1234abcd"></head>
+            <body><div id="jobDescriptionText"><p>Pour coffee.</p></div></body></html>"#;
+        let detail = parse_job_page(html).unwrap();
+        assert_eq!(detail.job_key.as_deref(), Some("1234abcd"));
+        assert_eq!(
+            detail.description_html.as_deref(),
+            Some("<p>Pour coffee.</p>")
+        );
+    }
+
+    #[test]
     fn an_address_country_given_by_name_becomes_an_iso_code() {
         let place = serde_json::json!([{"address": {"addressLocality": "Auckland", "addressCountry": {"name": "New Zealand"}}}]);
         let location = location_from_json_ld(&place).unwrap();

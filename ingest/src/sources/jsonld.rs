@@ -985,6 +985,30 @@ mod tests {
     }
 
     #[test]
+    fn json_ld_scripts_are_found_however_their_tags_are_written() {
+        let posting = |id: &str| {
+            format!(r#"{{"@type": "JobPosting", "title": "Cook", "identifier": "{id}"}}"#)
+        };
+        let html = format!(
+            "<SCRIPT TYPE=\"application/ld+json\">{}</SCRIPT>\
+             <script type='application/ld+json; charset=utf-8'>{}</Script >\
+             <script data-note=\"a > b\" type=application/ld+json>{}</script>\
+             <!-- <script type=\"application/ld+json\">{}</script> -->\
+             <style>.x::after {{ content: '<script type=\"application/ld+json\">{}</script>' }}</style>\
+             <script type=\"application/ld+json\">{}",
+            posting("upper"),
+            posting("charset"),
+            posting("unquoted"),
+            posting("in-a-comment"),
+            posting("in-a-style"),
+            posting("never-closed"),
+        );
+        let postings = extract_postings(&html, &page("https://example.com/")).unwrap();
+        let ids: Vec<&str> = postings.iter().map(|p| p.external_id.as_str()).collect();
+        assert_eq!(ids, ["upper", "charset", "unquoted", "never-closed"]);
+    }
+
+    #[test]
     fn json_ld_type_attributes_are_matched_loosely() {
         assert!(is_json_ld(Some("application/ld+json")));
         assert!(is_json_ld(Some("  Application/LD+JSON ")));
