@@ -21,6 +21,9 @@ pub enum DbStartError {
     Migration { url: String, source: DbErr },
 }
 
+/// Bytes of heap all SQLite connections together try to stay under (`PRAGMA soft_heap_limit`).
+const SQLITE_SOFT_HEAP_LIMIT: u64 = 16 * 1024 * 1024;
+
 /// Pool settings for `url`.
 pub fn connect_options(url: &DatabaseUrl, pool_size: u32) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url.expose().to_owned());
@@ -39,6 +42,11 @@ pub fn connect_options(url: &DatabaseUrl, pool_size: u32) -> ConnectOptions {
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                // A cap on what the pooled connections' page and temp caches may hold together
+                // (2 MB each by default, more during big GROUP BYs). Process-wide: past it
+                // SQLite recycles cache pages instead of growing; re-reads come from the OS
+                // page cache.
+                .pragma("soft_heap_limit", SQLITE_SOFT_HEAP_LIMIT.to_string())
         });
     }
     opts
