@@ -33,7 +33,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DbBackend, EntityTrait, NotSet, PaginatorTrait, QuerySelect, TransactionTrait,
+    DbBackend, EntityTrait, PaginatorTrait, QuerySelect, TransactionTrait,
 };
 use serde_json::{Value, json};
 
@@ -60,9 +60,12 @@ struct Args {
     /// Measurement rounds; the median of each figure is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Scenarios to run, e.g. `a,c`.
+    /// Scenarios to run, e.g. `a,c`; `x` posts the body given with `--body`.
     #[arg(long, default_value = "a,b,c,d")]
     scenarios: String,
+    /// A GraphQL request body (JSON) for scenario `x`, to measure variants of a query.
+    #[arg(long)]
+    body: Option<PathBuf>,
     /// The server binary.
     #[arg(long, default_value = "target/release/jobintel")]
     server: PathBuf,
@@ -75,6 +78,14 @@ struct Args {
     /// Only seed; don't start the server.
     #[arg(long)]
     seed_only: bool,
+    /// SQLite: merge the full-text index into one segment (FTS5 `optimize`) even when not
+    /// re-seeding. Seeding always ends with it, as it ends with VACUUM ANALYZE on PostgreSQL.
+    #[arg(long)]
+    fts_optimize: bool,
+    /// SQLite: skip the FTS5 `optimize` after seeding (measures a fragmented index, as left by
+    /// a bulk load).
+    #[arg(long)]
+    no_fts_optimize: bool,
     /// Measure a server that is already running at this base URL (`http://127.0.0.1:8000`)
     /// instead of starting one; RSS is read from `--server-pid` if given.
     #[arg(long)]
@@ -90,6 +101,7 @@ enum Scenario {
     ById,
     Search,
     Stats,
+    Custom,
 }
 
 impl Scenario {
@@ -99,7 +111,8 @@ impl Scenario {
             "b" => Scenario::ById,
             "c" => Scenario::Search,
             "d" => Scenario::Stats,
-            other => bail!("unknown scenario `{other}` (a, b, c or d)"),
+            "x" => Scenario::Custom,
+            other => bail!("unknown scenario `{other}` (a, b, c, d or x)"),
         })
     }
 
@@ -109,6 +122,7 @@ impl Scenario {
             Scenario::ById => "(b) one posting by id",
             Scenario::Search => "(c) search \"engineer\", newest 20",
             Scenario::Stats => "(d) jobStats over everything",
+            Scenario::Custom => "(x) --body",
         }
     }
 }
@@ -127,6 +141,9 @@ const STATS_QUERY: &str = "query { jobStats { total open bySource { source count
     topLocations(limit: 10) { city region country count } \
     salary { currency count min max average p25 median p75 } \
     postingsPerDay { date count } } }";
+
+/// The body of scenario `x` (`--body`).
+static CUSTOM_BODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 const SOURCES: [&str; 6] = ["SEEK", "INDEED", "GREENHOUSE", "LEVER", "ASHBY", "JSONLD"];
 
@@ -159,10 +176,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .split(',')
         .map(Scenario::parse)
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(path) = &args.body {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("while reading {}", path.display()))?;
+        let _ = CUSTOM_BODY.set(text);
+    }
     let url = database_url(&args.database).await?;
     let db = connect(&url).await?;
     Migrator::up(&db, None).await.context("while migrating")?;
-    seed_if_needed(&db, args.rows, args.reseed).await?;
+    let seeded = seed_if_needed(&db, args.rows, args.reseed).await?;
+    let optimize = args.fts_optimize || (seeded && !args.no_fts_optimize);
+    if optimize && db.get_database_backend() == DbBackend::Sqlite {
+        let t = Instant::now();
+        db.execute_unprepared("INSERT INTO job_postings_fts(job_postings_fts) VALUES('optimize')")
+            .await?;
+        println!("FTS5 optimize: {:.1} s", t.elapsed().as_secs_f64());
+    }
     if args.seed_only {
         return Ok(());
     }
@@ -258,7 +287,12 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn seed_if_needed(db: &DatabaseConnection, rows: usize, reseed: bool) -> anyhow::Result<()> {
+/// Whether it seeded.
+async fn seed_if_needed(
+    db: &DatabaseConnection,
+    rows: usize,
+    reseed: bool,
+) -> anyhow::Result<bool> {
     let have = job_posting::Entity::find().count(db).await? as usize;
     // The server's housekeeping closes postings not seen for 14 days and deletes runs older
     // than 30: a seed made days ago would be rewritten under the benchmark. Re-seed then.
@@ -272,7 +306,7 @@ async fn seed_if_needed(db: &DatabaseConnection, rows: usize, reseed: bool) -> a
     let fresh = newest.is_some_and(|t| Utc::now() - t < chrono::Duration::days(2));
     if have == rows && fresh && !reseed {
         println!("database already holds {have} postings: not re-seeding (--reseed to force)");
-        return Ok(());
+        return Ok(false);
     }
     let now = Utc::now();
     let backend = db.get_database_backend();
@@ -333,7 +367,7 @@ async fn seed_if_needed(db: &DatabaseConnection, rows: usize, reseed: bool) -> a
             while i < range.end {
                 let end = (i + batch).min(range.end);
                 let models: Vec<job_posting::ActiveModel> =
-                    (i..end).map(|n| posting(n, runs, now)).collect();
+                    (i..end).map(|n| posting(n, rows, runs, now)).collect();
                 job_posting::Entity::insert_many(models)
                     .exec_without_returning(&txn)
                     .await?;
@@ -348,6 +382,11 @@ async fn seed_if_needed(db: &DatabaseConnection, rows: usize, reseed: bool) -> a
     }
     let inserted = started.elapsed();
     if backend == DbBackend::Postgres {
+        db.execute_unprepared(
+            "SELECT setval(pg_get_serial_sequence('job_postings', 'id'), \
+             (SELECT MAX(id) FROM job_postings))",
+        )
+        .await?;
         db.execute_unprepared("VACUUM ANALYZE job_postings").await?;
         db.execute_unprepared("VACUUM ANALYZE job_posting_search")
             .await?;
@@ -366,7 +405,7 @@ async fn seed_if_needed(db: &DatabaseConnection, rows: usize, reseed: bool) -> a
             "WAL checkpoint"
         }
     );
-    Ok(())
+    Ok(true)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -606,7 +645,7 @@ fn weighted<'a, T>(rng: &mut StdRng, items: &'a [(T, u32)]) -> &'a T {
 }
 
 /// Posting number `n` of the seed (deterministic).
-fn posting(n: usize, runs: i64, now: DateTime<Utc>) -> job_posting::ActiveModel {
+fn posting(n: usize, rows: usize, runs: i64, now: DateTime<Utc>) -> job_posting::ActiveModel {
     let mut rng = StdRng::seed_from_u64(n as u64 ^ 0x6a0b_1e7e);
     let source = *weighted(
         &mut rng,
@@ -740,13 +779,15 @@ fn posting(n: usize, runs: i64, now: DateTime<Utc>) -> job_posting::ActiveModel 
     }
     html.push_str("</ul>");
 
-    // Dates: the last 120 days, more postings recently; 4% without a posting date. Open
-    // postings were seen in the last 13 days; closed ones stopped being seen 14+ days before
-    // they were closed (what the server's housekeeping does), so it leaves them alone.
+    // Dates: the last 120 days, more postings recently. Ids follow first-seen time, as they do
+    // when postings are ingested over time (posting n+1 was first seen after posting n). The
+    // source's posting date is up to two days earlier; 4% have none. Open postings were seen
+    // in the last 13 days; closed ones stopped being seen 14+ days before they were closed
+    // (what the server's housekeeping does), so it leaves them alone.
     let minutes = |d: i64| chrono::Duration::minutes(d);
-    let age_minutes = (rng.random::<f64>().powf(1.6) * 120.0 * 24.0 * 60.0) as i64;
-    let posted = now - minutes(age_minutes);
-    let first_seen = (posted + minutes(rng.random_range(5..600))).min(now);
+    let u = 1.0 - (n as f64 + 0.5) / rows.max(1) as f64;
+    let first_seen = now - minutes((u.powf(1.6) * 120.0 * 24.0 * 60.0) as i64);
+    let posted = first_seen - minutes(rng.random_range(5..2_880));
     let close_by = now - chrono::Duration::days(15);
     let (last_seen, closed) = if first_seen < close_by && rng.random_bool(0.3) {
         let span = (close_by - first_seen).num_minutes().max(1);
@@ -760,7 +801,8 @@ fn posting(n: usize, runs: i64, now: DateTime<Utc>) -> job_posting::ActiveModel 
     let run_first = 1 + (n as i64 % runs);
     let external_id = format!("{}-{n}", source.as_str());
     job_posting::ActiveModel {
-        id: NotSet,
+        // Explicit, so that two writers still give ids in first-seen order.
+        id: Set(n as i64 + 1),
         source: Set(source),
         external_id: Set(external_id.clone()),
         url: Set(format!(
@@ -887,6 +929,9 @@ fn rss_mb(pid: u32) -> Option<(f64, f64)> {
 // Load
 
 fn body(scenario: Scenario, rng: &mut StdRng, max_id: i64) -> String {
+    if scenario == Scenario::Custom {
+        return CUSTOM_BODY.get().cloned().unwrap_or_default();
+    }
     let v = match scenario {
         Scenario::NewestOfSource => json!({
             "query": LIST_QUERY,
@@ -898,6 +943,7 @@ fn body(scenario: Scenario, rng: &mut StdRng, max_id: i64) -> String {
         }),
         Scenario::Search => json!({ "query": SEARCH_QUERY }),
         Scenario::Stats => json!({ "query": STATS_QUERY }),
+        Scenario::Custom => Value::Null,
     };
     v.to_string()
 }

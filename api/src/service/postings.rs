@@ -780,10 +780,14 @@ async fn search_plan(
     if db.get_database_backend() != DbBackend::Sqlite || order.field == OrderField::Relevance {
         return Ok(SearchPlan::FromMatches);
     }
+    let query = search.fts5(None);
+    if let Some(plan) = plans::get(&query) {
+        return Ok(plan);
+    }
     let mut sql = Sql::new(DbBackend::Sqlite);
     sql.push("SELECT COUNT(*) AS n FROM (")
         .push(FTS_ROWIDS)
-        .bind(search.fts5(None))
+        .bind(query.clone())
         .push(" LIMIT ")
         .int(COMMON_MATCHES)
         .push(")");
@@ -791,11 +795,52 @@ async fn search_plan(
         Some(r) => r.try_get("", "n")?,
         None => 0,
     };
-    Ok(if n >= COMMON_MATCHES {
+    let plan = if n >= COMMON_MATCHES {
         SearchPlan::ProbeEachRow
     } else {
         SearchPlan::FromMatches
-    })
+    };
+    plans::put(query, plan);
+    Ok(plan)
+}
+
+/// Recently chosen SQLite search plans, so a popular search is counted once a minute rather
+/// than on every page (counting up to 2,000 matches costs more than the page itself). Only the
+/// speed of a query depends on this, never its result.
+mod plans {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    use super::SearchPlan;
+
+    const TTL: Duration = Duration::from_secs(60);
+    const MAX_ENTRIES: usize = 1024;
+
+    type Plans = Mutex<HashMap<String, (Instant, SearchPlan)>>;
+
+    fn plans() -> &'static Plans {
+        static PLANS: OnceLock<Plans> = OnceLock::new();
+        PLANS.get_or_init(Default::default)
+    }
+
+    pub(super) fn get(query: &str) -> Option<SearchPlan> {
+        let map = plans().lock().unwrap_or_else(|p| p.into_inner());
+        map.get(query)
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, plan)| *plan)
+    }
+
+    pub(super) fn put(query: String, plan: SearchPlan) {
+        let mut map = plans().lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_ENTRIES {
+            map.retain(|_, (at, _)| at.elapsed() < TTL);
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+        }
+        map.insert(query, (Instant::now(), plan));
+    }
 }
 
 /// How many postings match `filter`.
