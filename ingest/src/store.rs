@@ -8,11 +8,11 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entity::{RunStatus, RunTrigger, Source, ingest_run, job_posting};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, NotSet, QueryFilter, QuerySelect, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DbBackend, DbErr, EntityTrait, NotSet, QueryFilter, QuerySelect, QueryTrait,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -190,31 +190,41 @@ fn counters_update(c: &RunCounters) -> sea_orm::UpdateMany<ingest_run::Entity> {
 
 /// Which of `external_ids` are already stored for `source` (to fetch details only for new ones).
 pub async fn known_external_ids(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     source: Source,
     external_ids: &[String],
 ) -> Result<HashSet<String>, DbErr> {
-    let mut stored = HashSet::new();
-    for chunk in external_ids.chunks(IN_CHUNK) {
-        let rows: Vec<String> = job_posting::Entity::find()
-            .select_only()
-            .column(job_posting::Column::ExternalId)
-            .filter(job_posting::Column::Source.eq(source))
-            .filter(
-                job_posting::Column::ExternalId
-                    .is_in(chunk.iter().map(|id| stored_external_id(id))),
-            )
-            .into_tuple()
-            .all(db)
-            .await?;
-        stored.extend(rows);
-    }
+    let ids: Vec<String> = external_ids
+        .iter()
+        .map(|id| stored_external_id(id))
+        .collect();
+    let stored = if db.get_database_backend() == DbBackend::Postgres {
+        // In a transaction only to plan the lookup for the table as it is (see `plan_afresh`).
+        let txn = db.begin().await?;
+        plan_afresh(&txn).await?;
+        let stored = existing_rows(&txn, source, &ids).await?;
+        txn.commit().await?;
+        stored
+    } else {
+        existing_rows(db, source, &ids).await?
+    };
     // Answer in the caller's ids, which may be longer than the stored ones.
     Ok(external_ids
         .iter()
-        .filter(|id| stored.contains(&stored_external_id(id)))
+        .filter(|id| stored.contains_key(&stored_external_id(id)))
         .cloned()
         .collect())
+}
+
+/// PostgreSQL: plan the rest of this transaction's statements for the table as it is now.
+/// After five executions PostgreSQL may switch a prepared statement to a generic plan and keep
+/// it for the connection's life; one chosen during the first pages of a first ingest, while the
+/// table is nearly empty, reads every row of a source per lookup once the table has grown.
+/// Planning these statements takes well under a millisecond.
+async fn plan_afresh(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+        .await?;
+    Ok(())
 }
 
 /// What storing one page did.
@@ -229,6 +239,10 @@ pub struct PageOutcome {
 
 /// Upsert one page of postings in one transaction. Postings repeated within the page count once
 /// (the last copy wins).
+///
+/// A page costs one lookup of the stored hashes, one multi-row INSERT (with RETURNING) of the
+/// new postings, one UPDATE per changed posting and one UPDATE of all the unchanged ones; a
+/// second lookup only for the rows a concurrent run inserted in between.
 pub async fn upsert_page(
     db: &DatabaseConnection,
     run_id: i64,
@@ -261,68 +275,197 @@ pub async fn upsert_page(
             ..TransactionOptions::default()
         })
         .await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        plan_afresh(&txn).await?;
+    }
     for source in sources {
-        // (the id as stored, the posting)
-        let page: Vec<(&str, &NormalizedPosting)> = order
+        // (the id as stored, the posting, its content hash)
+        let page: Vec<(&str, &NormalizedPosting, String)> = order
             .iter()
             .filter(|(s, _)| *s == source)
-            .map(|k| (k.1.as_str(), by_key[k]))
+            .map(|k| (k.1.as_str(), by_key[k], content_hash(by_key[k])))
             .collect();
-        let ids: Vec<String> = page.iter().map(|(id, _)| (*id).to_owned()).collect();
+        let ids: Vec<String> = page.iter().map(|(id, _, _)| (*id).to_owned()).collect();
         let existing = existing_rows(&txn, source, &ids).await?;
 
         let mut fresh = Vec::new();
+        let mut changed: Vec<(i64, &NormalizedPosting, &str)> = Vec::new();
         let mut unchanged_ids = Vec::new();
-        for (external_id, p) in &page {
-            let hash = content_hash(p);
+        for (external_id, p, hash) in &page {
             match existing.get(*external_id) {
-                None => fresh.push((*external_id, *p, hash)),
-                Some((id, old_hash)) if *old_hash == hash => unchanged_ids.push(*id),
-                Some((id, _)) => {
-                    update_posting(&txn, *id, p, &hash, run_id, now).await?;
-                    outcome.updated.push(*id);
+                None => fresh.push((*external_id, *p, hash.as_str())),
+                Some((id, old_hash)) if old_hash == hash => unchanged_ids.push(*id),
+                Some((id, _)) => changed.push((*id, *p, hash.as_str())),
+            }
+        }
+
+        let inserted = insert_fresh(&txn, &fresh, run_id, now).await?;
+        // Rows another run inserted between our SELECT and INSERT were skipped by ON CONFLICT
+        // (and are missing from RETURNING): those are not ours to count as new. Look them up
+        // again (READ COMMITTED: the statement sees the other run's committed row) and treat
+        // them like rows that were there before.
+        let mut conflicted = Vec::new();
+        for (external_id, p, hash) in &fresh {
+            match inserted.get(*external_id) {
+                Some(id) => outcome.new.push(*id),
+                None => conflicted.push((*external_id, *p, *hash)),
+            }
+        }
+        if !conflicted.is_empty() {
+            let ids: Vec<String> = conflicted
+                .iter()
+                .map(|(id, _, _)| (*id).to_owned())
+                .collect();
+            let after = existing_rows(&txn, source, &ids).await?;
+            for (external_id, p, hash) in conflicted {
+                match after.get(external_id) {
+                    None => {}
+                    Some((id, stored_hash)) if stored_hash == hash => unchanged_ids.push(*id),
+                    Some((id, _)) => changed.push((*id, p, hash)),
                 }
             }
         }
 
-        for chunk in fresh.chunks(INSERT_CHUNK) {
-            let models = chunk
-                .iter()
-                .map(|(_, p, hash)| new_posting(p, hash, run_id, now));
-            job_posting::Entity::insert_many(models)
-                .on_conflict(
-                    OnConflict::columns([
-                        job_posting::Column::Source,
-                        job_posting::Column::ExternalId,
-                    ])
+        update_changed(&txn, &changed, run_id, now).await?;
+        outcome.updated.extend(changed.iter().map(|(id, _, _)| *id));
+        outcome.unchanged += unchanged_ids.len();
+        mark_seen(&txn, &unchanged_ids, run_id, now).await?;
+    }
+    txn.commit().await?;
+    Ok(outcome)
+}
+
+/// `(id, content_hash)` of the stored postings of `source` among `ids` (ids as stored), by
+/// external id.
+async fn existing_rows(
+    db: &impl ConnectionTrait,
+    source: Source,
+    ids: &[String],
+) -> Result<HashMap<String, (i64, String)>, DbErr> {
+    let mut out = HashMap::new();
+    let backend = db.get_database_backend();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let rows: Vec<(i64, String, String)> = if backend == DbBackend::Postgres {
+            // One statement text for every page size (the ids as one array parameter), probing
+            // the unique index once per id. Written as a LATERAL probe rather than
+            // `external_id = ANY(…)`: on a table without statistics yet the planner prices the
+            // ANY list above reading every row of the source through `idx_job_postings_facets`
+            // (30–50 ms a page at 10,000 rows). Callers plan it afresh (`plan_afresh`): the
+            // planner rightly prefers that index while the table is tiny, and such a plan must
+            // not stick.
+            let sql = "SELECT p.id, p.external_id, p.content_hash \
+                       FROM unnest(CAST($2 AS TEXT[])) AS k (external_id) \
+                       CROSS JOIN LATERAL (SELECT id, external_id, content_hash FROM job_postings \
+                       WHERE source = $1 AND external_id = k.external_id LIMIT 1) AS p";
+            let stmt = Statement::from_sql_and_values(
+                backend,
+                sql,
+                [
+                    source.as_str().into(),
+                    pg_array(chunk.iter().map(String::as_str)).into(),
+                ],
+            );
+            let mut rows = Vec::with_capacity(chunk.len());
+            for r in db.query_all_raw(stmt).await? {
+                rows.push((
+                    r.try_get("", "id")?,
+                    r.try_get("", "external_id")?,
+                    r.try_get("", "content_hash")?,
+                ));
+            }
+            rows
+        } else {
+            job_posting::Entity::find()
+                .select_only()
+                .column(job_posting::Column::Id)
+                .column(job_posting::Column::ExternalId)
+                .column(job_posting::Column::ContentHash)
+                .filter(job_posting::Column::Source.eq(source))
+                .filter(job_posting::Column::ExternalId.is_in(chunk.iter().cloned()))
+                .into_tuple()
+                .all(db)
+                .await?
+        };
+        out.extend(rows.into_iter().map(|(id, ext, h)| (ext, (id, h))));
+    }
+    Ok(out)
+}
+
+/// Insert `fresh` (external id as stored, posting, hash), skipping any that another run
+/// inserted meanwhile; the ids of the rows inserted, by external id.
+async fn insert_fresh(
+    db: &impl ConnectionTrait,
+    fresh: &[(&str, &NormalizedPosting, &str)],
+    run_id: i64,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, i64>, DbErr> {
+    let mut inserted = HashMap::with_capacity(fresh.len());
+    for chunk in fresh.chunks(INSERT_CHUNK) {
+        let models = chunk
+            .iter()
+            .map(|(_, p, hash)| new_posting(p, hash, run_id, now));
+        // RETURNING lists exactly the rows this statement inserted (not those ON CONFLICT
+        // skipped), so no second lookup is needed to tell ours from a concurrent run's.
+        let mut insert = job_posting::Entity::insert_many(models)
+            .on_conflict(
+                OnConflict::columns([job_posting::Column::Source, job_posting::Column::ExternalId])
                     .do_nothing()
                     .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
+            )
+            .into_query();
+        insert.returning(
+            Query::returning().columns([job_posting::Column::Id, job_posting::Column::ExternalId]),
+        );
+        for r in db.query_all(&insert).await? {
+            inserted.insert(r.try_get("", "external_id")?, r.try_get("", "id")?);
         }
-        if !fresh.is_empty() {
-            // Rows another run inserted between our SELECT and INSERT were skipped by ON
-            // CONFLICT: those are not ours to count as new.
-            let fresh_ids: Vec<String> = fresh.iter().map(|(id, _, _)| (*id).to_owned()).collect();
-            let after = existing_rows_with_run(&txn, source, &fresh_ids).await?;
-            for (external_id, p, hash) in &fresh {
-                let Some((id, stored_hash, first_run)) = after.get(*external_id) else {
-                    continue;
-                };
-                if *first_run == Some(run_id) {
-                    outcome.new.push(*id);
-                } else if stored_hash == hash {
-                    unchanged_ids.push(*id);
-                } else {
-                    update_posting(&txn, *id, p, hash, run_id, now).await?;
-                    outcome.updated.push(*id);
-                }
-            }
-        }
+    }
+    Ok(inserted)
+}
 
-        outcome.unchanged += unchanged_ids.len();
-        for chunk in unchanged_ids.chunks(IN_CHUNK) {
+/// Store the new content of changed postings (id, posting, hash).
+///
+/// One UPDATE per row, in id order (so two runs updating the same postings lock them in the
+/// same order). Not one `UPDATE … FROM (VALUES …)` for all of them: with sqlx 0.9.0, which no
+/// longer sets TCP_NODELAY, a PostgreSQL message of 16–100 KiB (ten rows with their
+/// descriptions) waits ~40 ms for a delayed ACK every time, while a single row (a few KiB)
+/// goes out at once; the per-row round trips cost less than that.
+async fn update_changed(
+    db: &impl ConnectionTrait,
+    changed: &[(i64, &NormalizedPosting, &str)],
+    run_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut changed: Vec<_> = changed.to_vec();
+    changed.sort_by_key(|(id, _, _)| *id);
+    for (id, p, hash) in changed {
+        update_posting(db, id, p, hash, run_id, now).await?;
+    }
+    Ok(())
+}
+
+/// Record that unchanged postings were seen again by this run (and are open again).
+async fn mark_seen(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    run_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    for chunk in ids.chunks(IN_CHUNK) {
+        if backend == DbBackend::Postgres {
+            // An array parameter, for the same reason as in `existing_rows`.
+            let sql = "UPDATE job_postings SET last_seen_at = $1, last_run_id = $2, \
+                       closed_at = NULL WHERE id = ANY(CAST($3 AS BIGINT[]))";
+            let ids: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let values: [Value; 3] = [
+                now.into(),
+                run_id.into(),
+                pg_array(ids.iter().map(String::as_str)).into(),
+            ];
+            db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?;
+        } else {
             job_posting::Entity::update_many()
                 .col_expr(job_posting::Column::LastSeenAt, Expr::value(now))
                 .col_expr(job_posting::Column::LastRunId, Expr::value(run_id))
@@ -331,57 +474,32 @@ pub async fn upsert_page(
                     Expr::value(Option::<DateTime<Utc>>::None),
                 )
                 .filter(job_posting::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&txn)
+                .exec(db)
                 .await?;
         }
     }
-    txn.commit().await?;
-    Ok(outcome)
+    Ok(())
 }
 
-async fn existing_rows(
-    db: &impl ConnectionTrait,
-    source: Source,
-    ids: &[String],
-) -> Result<HashMap<String, (i64, String)>, DbErr> {
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let rows: Vec<(i64, String, String)> = job_posting::Entity::find()
-            .select_only()
-            .column(job_posting::Column::Id)
-            .column(job_posting::Column::ExternalId)
-            .column(job_posting::Column::ContentHash)
-            .filter(job_posting::Column::Source.eq(source))
-            .filter(job_posting::Column::ExternalId.is_in(chunk.iter().cloned()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        out.extend(rows.into_iter().map(|(id, ext, h)| (ext, (id, h))));
+/// A PostgreSQL array literal of `items` (`{"a","b\"c"}`), to bind as one text parameter and
+/// cast in SQL: every element quoted, `"` and `\` escaped, so any string round-trips.
+fn pg_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in item.chars() {
+            if matches!(c, '"' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
     }
-    Ok(out)
-}
-
-async fn existing_rows_with_run(
-    db: &impl ConnectionTrait,
-    source: Source,
-    ids: &[String],
-) -> Result<HashMap<String, (i64, String, Option<i64>)>, DbErr> {
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let rows: Vec<(i64, String, String, Option<i64>)> = job_posting::Entity::find()
-            .select_only()
-            .column(job_posting::Column::Id)
-            .column(job_posting::Column::ExternalId)
-            .column(job_posting::Column::ContentHash)
-            .column(job_posting::Column::FirstRunId)
-            .filter(job_posting::Column::Source.eq(source))
-            .filter(job_posting::Column::ExternalId.is_in(chunk.iter().cloned()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        out.extend(rows.into_iter().map(|(id, ext, h, r)| (ext, (id, h, r))));
-    }
-    Ok(out)
+    out.push('}');
+    out
 }
 
 /// The content columns, shared by insert and update.
@@ -461,7 +579,14 @@ async fn update_posting(
     m.closed_at = Set(None);
     m.last_run_id = Set(Some(run_id));
     m.updated_at = Set(now);
-    m.update(db).await?;
+    // Without RETURNING: `ActiveModel::update` reads the whole row back, descriptions and raw
+    // JSON included (de-TOASTed on PostgreSQL), only for us to drop it.
+    let result = job_posting::Entity::update(m)
+        .exec_without_returning(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(DbErr::RecordNotUpdated);
+    }
     Ok(())
 }
 
@@ -475,4 +600,130 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use entity::WorkArrangement;
+
+    use super::*;
+
+    fn posting(n: usize, title: &str) -> NormalizedPosting {
+        NormalizedPosting {
+            source: Source::Greenhouse,
+            external_id: format!("race-{n}"),
+            url: format!("https://boards.example.com/jobs/{n}"),
+            apply_url: None,
+            title: title.into(),
+            company: Some("Example".into()),
+            company_external_id: None,
+            location: Default::default(),
+            work_type: None,
+            work_arrangement: WorkArrangement::Unknown,
+            salary: Default::default(),
+            description_html: Some(format!("<p>{title} number {n}</p>")),
+            description_text: Some(format!("{title} number {n}")),
+            classification: None,
+            posted_at: None,
+            expires_at: None,
+            raw: serde_json::json!({ "id": n }),
+        }
+    }
+
+    async fn run(db: &DatabaseConnection) -> i64 {
+        create_run(
+            db,
+            NewRun::manual(Source::Greenhouse, SearchParams::default(), RunTrigger::Cli),
+        )
+        .await
+        .unwrap()
+        .id
+    }
+
+    /// Two runs storing the same new postings at the same time: each posting is stored once,
+    /// counted new by exactly one run, and unchanged or updated by the other (whichever way the
+    /// race went: seen by the lookup, or skipped by ON CONFLICT and looked up again).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_racing_on_the_same_new_postings_store_and_count_each_once() {
+        for db in testkit::databases("store_race").await {
+            for (round, other_title) in ["Cook", "Chef", "Cook", "Chef"].iter().enumerate() {
+                let ids = (round * 100)..(round * 100 + 60);
+                let page_a: Vec<_> = ids.clone().map(|n| posting(n, "Cook")).collect();
+                let page_b: Vec<_> = ids.clone().map(|n| posting(n, other_title)).collect();
+                let (run_a, run_b) = (run(&db.conn).await, run(&db.conn).await);
+                let (a, b) = tokio::join!(
+                    upsert_page(&db.conn, run_a, &page_a),
+                    upsert_page(&db.conn, run_b, &page_b)
+                );
+                let (a, b) = (a.unwrap(), b.unwrap());
+                let what = format!("{:?} round {round}: {a:?} / {b:?}", db.backend);
+                for o in [&a, &b] {
+                    assert_eq!(o.new.len() + o.updated.len() + o.unchanged, 60, "{what}");
+                }
+                assert_eq!(a.new.len() + b.new.len(), 60, "{what}");
+                let (updated, unchanged) =
+                    (a.updated.len() + b.updated.len(), a.unchanged + b.unchanged);
+                if *other_title == "Cook" {
+                    assert_eq!((updated, unchanged), (0, 60), "{what}");
+                } else {
+                    assert_eq!((updated, unchanged), (60, 0), "{what}");
+                }
+                let mut new: Vec<i64> = a.new.iter().chain(&b.new).copied().collect();
+                new.sort_unstable();
+                new.dedup();
+                assert_eq!(new.len(), 60, "{what}");
+
+                let stored = job_posting::Entity::find()
+                    .filter(job_posting::Column::Source.eq(Source::Greenhouse))
+                    .filter(
+                        job_posting::Column::ExternalId
+                            .is_in(ids.clone().map(|n| format!("race-{n}"))),
+                    )
+                    .all(&db.conn)
+                    .await
+                    .unwrap();
+                assert_eq!(stored.len(), 60, "{what}");
+            }
+        }
+    }
+
+    /// Ids that need quoting in an array literal are looked up as themselves.
+    #[tokio::test]
+    async fn external_ids_with_quotes_commas_and_braces_are_found_again() {
+        for db in testkit::databases("store_odd_ids").await {
+            let odd = ["a,b", "{c}", "d\"e", "f\\g", "NULL", " h ", "é"];
+            let page: Vec<NormalizedPosting> = odd
+                .iter()
+                .enumerate()
+                .map(|(n, id)| NormalizedPosting {
+                    external_id: (*id).to_owned(),
+                    ..posting(n, "Cook")
+                })
+                .collect();
+            let run_id = run(&db.conn).await;
+            let first = upsert_page(&db.conn, run_id, &page).await.unwrap();
+            assert_eq!(first.new.len(), odd.len(), "{:?}", db.backend);
+            let again = upsert_page(&db.conn, run_id, &page).await.unwrap();
+            assert_eq!(
+                (again.new.len(), again.updated.len(), again.unchanged),
+                (0, 0, odd.len()),
+                "{:?}",
+                db.backend
+            );
+            let ids: Vec<String> = odd.iter().map(|s| (*s).to_owned()).collect();
+            let known = known_external_ids(&db.conn, Source::Greenhouse, &ids)
+                .await
+                .unwrap();
+            assert_eq!(known.len(), odd.len(), "{:?}", db.backend);
+        }
+    }
+
+    #[test]
+    fn pg_array_quotes_every_element() {
+        assert_eq!(
+            pg_array(["a", "b\"c", "d\\e", ""]),
+            r#"{"a","b\"c","d\\e",""}"#
+        );
+        assert_eq!(pg_array([]), "{}");
+    }
 }
