@@ -163,3 +163,114 @@ async fn one_posting_per_source_and_external_id() {
         assert!(dup.is_err(), "{:?}: duplicate accepted", db.backend);
     }
 }
+
+/// Ids of the postings whose full-text entry matches `word`, through each backend's index.
+async fn fts_matches(db: &TestDb, word: &str) -> Vec<i64> {
+    let sql = match db.db_backend() {
+        DbBackend::Sqlite => format!(
+            "SELECT rowid AS id FROM job_postings_fts WHERE job_postings_fts MATCH '{word}' \
+             ORDER BY rowid"
+        ),
+        _ => format!(
+            "SELECT posting_id AS id FROM job_posting_search \
+             WHERE document @@ plainto_tsquery('english', '{word}') ORDER BY posting_id"
+        ),
+    };
+    db.conn
+        .query_all_raw(Statement::from_string(db.db_backend(), sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<i64>("", "id").unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn full_text_follows_updates_of_the_indexed_text_and_the_last_migration_goes_down_and_up() {
+    for db in testkit::databases("fts_updates").await {
+        let insert = "INSERT INTO job_postings (source, external_id, url, title, company, \
+             description_text, description_html, work_arrangement, first_seen_at, last_seen_at, \
+             content_hash, created_at, updated_at) VALUES \
+             ('seek', '1', 'u', 'Chef', 'Bistro', 'Cooking pasta', NULL, 'unknown', \
+             '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'h', '2026-01-01T00:00:00Z', \
+             '2026-01-01T00:00:00Z')";
+        db.conn.execute_unprepared(insert).await.unwrap();
+        let chef = fts_matches(&db, "chef").await;
+        assert_eq!(chef.len(), 1, "{:?}", db.backend);
+
+        // Down and up again on a database with data: the index stays as it was.
+        let last = Migrator::migrations().len() as u32;
+        Migrator::down(&db.conn, Some(1)).await.unwrap();
+        assert_eq!(fts_matches(&db, "chef").await, chef, "{:?}", db.backend);
+        Migrator::up(&db.conn, None).await.unwrap();
+        let applied = Migrator::get_applied_migrations(&db.conn).await.unwrap();
+        assert_eq!(applied.len() as u32, last, "{:?}", db.backend);
+
+        let update = |set: &str| format!("UPDATE job_postings SET {set} WHERE id = {}", chef[0]);
+        // Not indexed: the entry stays.
+        db.conn
+            .execute_unprepared(&update("salary_text = 'More'"))
+            .await
+            .unwrap();
+        assert_eq!(fts_matches(&db, "chef").await, chef, "{:?}", db.backend);
+        // The same text written again: still found.
+        db.conn
+            .execute_unprepared(&update(
+                "title = 'Chef', description_text = 'Cooking pasta'",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(fts_matches(&db, "chef").await, chef, "{:?}", db.backend);
+        // Each indexed column, changed.
+        db.conn
+            .execute_unprepared(&update("title = 'Cook'"))
+            .await
+            .unwrap();
+        assert!(
+            fts_matches(&db, "chef").await.is_empty(),
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(fts_matches(&db, "cook").await, chef, "{:?}", db.backend);
+        db.conn
+            .execute_unprepared(&update("company = 'Trattoria'"))
+            .await
+            .unwrap();
+        assert_eq!(
+            fts_matches(&db, "trattoria").await,
+            chef,
+            "{:?}",
+            db.backend
+        );
+        db.conn
+            .execute_unprepared(&update("description_text = 'Baking bread'"))
+            .await
+            .unwrap();
+        assert!(
+            fts_matches(&db, "pasta").await.is_empty(),
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(fts_matches(&db, "bread").await, chef, "{:?}", db.backend);
+        // The HTML description counts only while there is no text one.
+        db.conn
+            .execute_unprepared(&update("description_html = '<p>Grilling fish</p>'"))
+            .await
+            .unwrap();
+        assert!(
+            fts_matches(&db, "fish").await.is_empty(),
+            "{:?}",
+            db.backend
+        );
+        db.conn
+            .execute_unprepared(&update("description_text = NULL"))
+            .await
+            .unwrap();
+        assert_eq!(fts_matches(&db, "fish").await, chef, "{:?}", db.backend);
+        assert!(
+            fts_matches(&db, "bread").await.is_empty(),
+            "{:?}",
+            db.backend
+        );
+    }
+}

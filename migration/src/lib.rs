@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_tables;
 mod m20261127_000002_search;
 mod m20261127_000003_scheduler;
+mod m20261130_000004_faster_upsert;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_tables::Migration),
             Box::new(m20261127_000002_search::Migration),
             Box::new(m20261127_000003_scheduler::Migration),
+            Box::new(m20261130_000004_faster_upsert::Migration),
         ]
     }
 }
