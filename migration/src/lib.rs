@@ -10,6 +10,7 @@ mod m20261127_000001_create_tables;
 mod m20261127_000002_search;
 mod m20261127_000003_scheduler;
 mod m20261130_000004_faster_upsert;
+mod m20261130_000005_sqlite_day_index;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_search::Migration),
             Box::new(m20261127_000003_scheduler::Migration),
             Box::new(m20261130_000004_faster_upsert::Migration),
+            Box::new(m20261130_000005_sqlite_day_index::Migration),
         ]
     }
 }

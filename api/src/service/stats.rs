@@ -265,11 +265,22 @@ pub async fn per_day(
     let mut sql = Sql::new(backend);
     sql.push(&format!("SELECT {day_expr} AS d, COUNT(*) AS n"));
     push_from_where(&mut sql, filter);
-    sql.push(" AND COALESCE(p.posted_at, p.first_seen_at) >= ")
-        .bind(start)
-        .push(" AND COALESCE(p.posted_at, p.first_seen_at) < ")
-        .bind(end)
-        .push(&format!(" GROUP BY {day_expr}"));
+    if pg {
+        sql.push(" AND COALESCE(p.posted_at, p.first_seen_at) >= ")
+            .bind(start)
+            .push(" AND COALESCE(p.posted_at, p.first_seen_at) < ")
+            .bind(end);
+    } else {
+        // On the day expression itself, so the range is read from `idx_job_postings_day`;
+        // the dates are written into the SQL (digits and `-` only) so that SQLite does not
+        // re-plan the statement for every new binding.
+        sql.push(&format!(
+            " AND {day_expr} >= '{}' AND {day_expr} <= '{}'",
+            from.format("%Y-%m-%d"),
+            to.format("%Y-%m-%d")
+        ));
+    }
+    sql.push(&format!(" GROUP BY {day_expr}"));
     let mut counts = HashMap::new();
     for r in db.query_all_raw(sql.statement()).await? {
         let day = if pg {
