@@ -69,6 +69,13 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
         Mutation::default(),
         Subscription::default(),
     )
+    // async-graphql's generic connections carry no description of their own.
+    .override_output_type_description::<async_graphql::connection::Connection<String, schedules::Schedule>>(
+        "A page of schedules (a Relay connection), oldest first.",
+    )
+    .override_output_type_description::<schedules::ScheduleRunConnection>(
+        "A page of a schedule's runs (a Relay connection), newest first.",
+    )
 }
 
 /// The executable schema, wrapped in what runs around each operation. No async-graphql

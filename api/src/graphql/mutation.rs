@@ -141,10 +141,15 @@ pub struct CreateScheduleInput {
     pub name: String,
     /// seek, indeed, greenhouse, lever, ashby or jsonld (case-insensitive).
     pub source: String,
+    /// Search keywords (SEEK, Indeed).
     pub keywords: Option<String>,
+    /// Where to search (SEEK, Indeed).
     pub location: Option<String>,
+    /// The board token, site, board name or career page URL (Greenhouse, Lever, Ashby, JSON-LD).
     pub target: Option<String>,
+    /// Most search pages per run.
     pub max_pages: Option<i32>,
+    /// `au` or `nz` (SEEK), or Indeed's country.
     pub country: Option<String>,
     /// Cron: 5 fields, or 6 with seconds first (e.g. `0 */6 * * *`). Day-of-month and
     /// day-of-week combine with AND, as in Hangfire.
@@ -158,8 +163,10 @@ pub struct CreateScheduleInput {
     /// Spread starts over up to this many seconds after each fire (0–3600).
     #[graphql(default = 0)]
     pub jitter_seconds: i32,
+    /// What a fire does while the previous run is still queued or running (default SKIP).
     #[graphql(default_with = "OverlapPolicy::Skip")]
     pub overlap_policy: OverlapPolicy,
+    /// What happens to fires missed while no instance ran (default FIRE_ONCE).
     #[graphql(default_with = "MisfirePolicy::FireOnce")]
     pub misfire_policy: MisfirePolicy,
     /// Attempts per fire, the first included (1–20).
@@ -174,21 +181,34 @@ pub struct CreateScheduleInput {
 /// cleared. Pause and resume with `pauseSchedule` / `resumeSchedule`.
 #[derive(InputObject, Debug, Default)]
 pub struct UpdateScheduleInput {
+    /// A new unique name.
     pub name: Option<String>,
+    /// A new source (its required parameters must then be present).
     pub source: Option<String>,
+    /// Search keywords (SEEK, Indeed); `""` clears them.
     pub keywords: Option<String>,
+    /// Where to search (SEEK, Indeed); `""` clears it.
     pub location: Option<String>,
+    /// Board token, site, board name or career page URL; `""` clears it.
     pub target: Option<String>,
+    /// Most search pages per run.
     pub max_pages: Option<i32>,
+    /// `au` or `nz` (SEEK), or Indeed's country; `""` clears it.
     pub country: Option<String>,
     /// A new cron: the schedule next fires at its first occurrence after now (never at once
     /// for occurrences "missed" under the old cron).
     pub cron: Option<String>,
+    /// A new IANA time zone for the cron.
     pub time_zone: Option<String>,
+    /// Spread starts over up to this many seconds after each fire (0–3600).
     pub jitter_seconds: Option<i32>,
+    /// What a fire does while the previous run is still queued or running.
     pub overlap_policy: Option<OverlapPolicy>,
+    /// What happens to fires missed while no instance ran.
     pub misfire_policy: Option<MisfirePolicy>,
+    /// Attempts per fire, the first included (1–20).
     pub max_attempts: Option<i32>,
+    /// Delay before the first retry, doubled for each further attempt (1–86400).
     pub retry_backoff_seconds: Option<i32>,
 }
 

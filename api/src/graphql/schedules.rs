@@ -97,12 +97,15 @@ fn page_size(first: Option<i32>, default: i32) -> Result<u64, ApiError> {
     }
 }
 
+/// A cron schedule stored in the database: the scheduler turns each occurrence into an
+/// ingest run of one source with fixed parameters.
 #[Object]
 impl Schedule {
     /// Opaque global ID.
     async fn id(&self) -> ID {
         ID(ids::encode("Schedule", self.model.id))
     }
+    /// The numeric database id.
     async fn database_id(&self) -> i64 {
         self.model.id
     }
@@ -110,6 +113,7 @@ impl Schedule {
     async fn name(&self) -> &str {
         &self.model.name
     }
+    /// The source every run scrapes.
     async fn source(&self) -> Source {
         self.model.source.into()
     }
@@ -140,9 +144,11 @@ impl Schedule {
     async fn jitter_seconds(&self) -> i32 {
         self.model.jitter_seconds
     }
+    /// What a fire does while the previous run is still queued or running.
     async fn overlap_policy(&self) -> OverlapPolicy {
         self.model.overlap_policy.into()
     }
+    /// What happens to fires missed while no instance was running.
     async fn misfire_policy(&self) -> MisfirePolicy {
         self.model.misfire_policy.into()
     }
@@ -163,9 +169,11 @@ impl Schedule {
     async fn last_fire_at(&self) -> Option<DateTime<Utc>> {
         self.model.last_fire_at
     }
+    /// When it was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at
     }
+    /// When it was last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.model.updated_at
     }

@@ -50,8 +50,10 @@ pub struct IngestRunEvent {
     at: DateTime<Utc>,
 }
 
+/// One step of an ingest run (queued, started, page stored, finished), with the run's counters.
 #[Object]
 impl IngestRunEvent {
+    /// Which step this is.
     async fn kind(&self) -> IngestRunEventKind {
         self.kind
     }
@@ -59,6 +61,7 @@ impl IngestRunEvent {
     async fn run_id(&self) -> ID {
         ID(ids::encode("IngestRun", self.run_id))
     }
+    /// The run's source.
     async fn source(&self) -> Source {
         self.source.into()
     }
@@ -66,18 +69,23 @@ impl IngestRunEvent {
     async fn page(&self) -> Option<u32> {
         self.page
     }
+    /// Pages fetched so far (PAGE_STORED and FINISHED).
     async fn pages_fetched(&self) -> Option<i32> {
         self.counters.map(|c| c.pages_fetched)
     }
+    /// Postings found so far.
     async fn jobs_found(&self) -> Option<i32> {
         self.counters.map(|c| c.jobs_found)
     }
+    /// Postings stored for the first time so far.
     async fn jobs_new(&self) -> Option<i32> {
         self.counters.map(|c| c.jobs_new)
     }
+    /// Postings whose content changed so far.
     async fn jobs_updated(&self) -> Option<i32> {
         self.counters.map(|c| c.jobs_updated)
     }
+    /// Postings seen again unchanged so far.
     async fn jobs_unchanged(&self) -> Option<i32> {
         self.counters.map(|c| c.jobs_unchanged)
     }
@@ -266,6 +274,7 @@ fn posting_stream(
     }))
 }
 
+/// Live updates over a WebSocket (graphql-transport-ws or graphql-ws).
 #[Subscription]
 impl Subscription {
     /// Each new posting matching `filter` (the same filter type as `jobPostings`), as soon as
