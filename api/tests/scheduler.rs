@@ -688,6 +688,46 @@ async fn postings_not_seen_for_n_days_are_closed() {
     }
 }
 
+/// SQLite: housekeeping merges the full-text index that page-by-page ingests leave in many
+/// segments, and search still finds every posting.
+#[tokio::test]
+async fn housekeeping_merges_the_sqlite_full_text_index() {
+    let db = testkit::sqlite("sched_fts_merge").await;
+    let conn = &db.conn;
+    // One transaction per posting, as an ingest's pages arrive: one FTS5 segment each, which
+    // FTS5's automerge folds four at a time (63 = 333 in base 4 leaves nine segments).
+    for i in 0..63 {
+        conn.execute_unprepared(&format!(
+            "INSERT INTO job_postings (source, external_id, url, title, work_arrangement, \
+             first_seen_at, last_seen_at, content_hash, created_at, updated_at) VALUES \
+             ('lever', '{i}', 'u', 'Engineer {i}', 'unknown', '2026-09-01T00:00:00Z', \
+             '2026-09-01T00:00:00Z', 'h', '2026-09-01T00:00:00Z', '2026-09-01T00:00:00Z')"
+        ))
+        .await
+        .unwrap();
+    }
+    let count = |sql: &'static str| async move {
+        conn.query_one_raw(Statement::from_string(sea_orm::DbBackend::Sqlite, sql))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+    };
+    let segments = "SELECT COUNT(DISTINCT segid) AS n FROM job_postings_fts_idx";
+    let matches =
+        "SELECT COUNT(*) AS n FROM job_postings_fts WHERE job_postings_fts MATCH 'engineer'";
+    let before = count(segments).await;
+    assert!(before > 1, "{before} segments");
+    let report =
+        housekeeping::housekeep_once(conn, t("2026-09-02T00:00:00Z"), Retention::default())
+            .await
+            .unwrap();
+    assert!(report.search_merge_steps > 0);
+    assert_eq!(count(segments).await, 1, "from {before} segments");
+    assert_eq!(count(matches).await, 63);
+}
+
 /// Another pool on the same database: a second "instance".
 async fn second_pool(db: &TestDb) -> DatabaseConnection {
     let mut o = sea_orm::ConnectOptions::new(db.url.clone());

@@ -471,11 +471,14 @@ async fn housekeeping_loop(shared: Arc<Shared>, stop: CancellationToken) {
         }
         .await;
         match step {
-            Ok(r) if r.runs_deleted > 0 || r.postings_closed > 0 => tracing::info!(
-                runs_deleted = r.runs_deleted,
-                postings_closed = r.postings_closed,
-                "housekeeping done"
-            ),
+            Ok(r) if r.runs_deleted > 0 || r.postings_closed > 0 || r.search_merge_steps > 0 => {
+                tracing::info!(
+                    runs_deleted = r.runs_deleted,
+                    postings_closed = r.postings_closed,
+                    search_merge_steps = r.search_merge_steps,
+                    "housekeeping done"
+                )
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
         }
