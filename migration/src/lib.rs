@@ -14,6 +14,26 @@ mod m20261130_000005_sqlite_day_index;
 
 pub struct Migrator;
 
+/// Run each statement in order.
+pub(crate) async fn run_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    for sql in statements {
+        db.execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
+
+/// Run `statements` on SQLite; other backends have nothing to do.
+pub(crate) async fn sqlite_only(
+    manager: &SchemaManager<'_>,
+    statements: &[&str],
+) -> Result<(), DbErr> {
+    match manager.get_database_backend() {
+        sea_orm_migration::sea_orm::DbBackend::Sqlite => run_all(manager, statements).await,
+        _ => Ok(()),
+    }
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {

@@ -17,7 +17,6 @@
 //! source) as index-only scans, which the expression indexes cannot.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -49,14 +48,6 @@ const SQLITE_DOWN: &[&str] = &[
      END",
 ];
 
-async fn run_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    for sql in statements {
-        db.execute_unprepared(sql).await?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     /// One transaction on every backend. On SQLite (no transaction by default) each statement
@@ -68,16 +59,10 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Sqlite => run_all(manager, SQLITE_UP).await,
-            _ => Ok(()),
-        }
+        crate::sqlite_only(manager, SQLITE_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Sqlite => run_all(manager, SQLITE_DOWN).await,
-            _ => Ok(()),
-        }
+        crate::sqlite_only(manager, SQLITE_DOWN).await
     }
 }

@@ -9,7 +9,6 @@
 //! indexes; PostgreSQL keeps 000002's, which its range query (on the timestamps) uses.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -26,14 +25,6 @@ const SQLITE_DOWN: &[&str] = &[
     "CREATE INDEX idx_job_postings_day ON job_postings (posted_at, first_seen_at)",
 ];
 
-async fn run_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    for sql in statements {
-        db.execute_unprepared(sql).await?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     /// One transaction, as in 000004: on SQLite each statement could otherwise run on another
@@ -43,16 +34,10 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Sqlite => run_all(manager, SQLITE_UP).await,
-            _ => Ok(()),
-        }
+        crate::sqlite_only(manager, SQLITE_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DbBackend::Sqlite => run_all(manager, SQLITE_DOWN).await,
-            _ => Ok(()),
-        }
+        crate::sqlite_only(manager, SQLITE_DOWN).await
     }
 }
