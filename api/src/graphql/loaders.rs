@@ -2,9 +2,9 @@
 //! query. `JobPosting.firstRun` / `lastRun` on a page of 100 postings is one `IN (…)` query,
 //! not 200 lookups.
 //!
-//! Each request gets fresh loaders (inserted by [`super::limits::RequestGuard`]) whose cache lives as long
-//! as the request: a run's counters change while it runs, and a cache shared across requests
-//! would serve stale ones. Connection resolvers *prime* the loader with every run their page
+//! Each operation gets fresh loaders (inserted by [`super::executor::GraphqlExecutor`]) whose
+//! cache lives as long as the operation: a run's counters change while it runs, and a cache
+//! shared across requests would serve stale ones. Connection resolvers *prime* the loader with every run their page
 //! refers to, so the count of statements does not depend on how fast the executor happens to
 //! walk the page (the loader's 1 ms batching window is a race on a busy machine).
 
