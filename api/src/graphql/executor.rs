@@ -114,11 +114,6 @@ impl GraphqlExecutor {
         }
     }
 
-    /// The schema itself (SDL, introspection in tests).
-    pub fn schema(&self) -> &AppSchema {
-        &self.schema
-    }
-
     /// Run one operation that arrived over POST or in a batch.
     pub async fn execute(&self, request: impl Into<Request>) -> Response {
         self.run(request.into(), false).await

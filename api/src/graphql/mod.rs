@@ -8,7 +8,7 @@
 //!   DataLoaders, error codes, `/metrics` counters).
 //! - [`filter`]: `JobPostingFilter` / `JobPostingOrder` and the row-level `matches`;
 //!   [`stats`]: `jobStats`; [`node`]: the Relay `Node` interface; [`loaders`]: DataLoaders;
-//!   [`limits`]: depth, complexity, alias and batch limits, persisted queries.
+//!   [`limits`]: depth, complexity, alias and batch limits.
 
 pub mod auth;
 pub mod executor;

@@ -54,7 +54,7 @@ const FTS_MERGE_PAGES: u32 = 1000;
 /// Most merge steps per housekeeping pass (~256 MB of index rewritten at most).
 const FTS_MERGE_MAX_STEPS: u64 = 64;
 
-/// Run both chores once.
+/// Run every chore once.
 pub async fn housekeep_once(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
