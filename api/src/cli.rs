@@ -223,12 +223,24 @@ async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
         }
     });
 
+    // PostgreSQL indexes the stored postings' full text in the background (searches are exact
+    // meanwhile); what is left when the run ends is indexed before exiting.
+    let indexing_done = tokio_util::sync::CancellationToken::new();
+    let indexer = tokio::spawn(ingest::search_index::run(
+        conn.clone(),
+        bus.clone(),
+        ingest::search_index::POLL,
+        indexing_done.clone(),
+    ));
+
     let started = std::time::Instant::now();
     let report = engine
         .execute(&run, &cancel)
         .await
         .context("cannot record the run's result")?;
     let _ = progress.await;
+    indexing_done.cancel();
+    let _ = indexer.await;
     let c = report.counters;
     println!(
         "run {} {}: {} in {:.1}s — pages {}, requests {}, http errors {}, found {}, new {}, updated {}, unchanged {}",

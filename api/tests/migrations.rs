@@ -165,24 +165,51 @@ async fn one_posting_per_source_and_external_id() {
 }
 
 /// Ids of the postings whose full-text entry matches `word`, through each backend's index.
+///
+/// PostgreSQL indexes after the write (migration 000006): the answer is checked three ways —
+/// through the view searches read while the change may still be queued, then, after the queue
+/// is drained, through the view again and through the stored index alone.
 async fn fts_matches(db: &TestDb, word: &str) -> Vec<i64> {
-    let sql = match db.db_backend() {
-        DbBackend::Sqlite => format!(
-            "SELECT rowid AS id FROM job_postings_fts WHERE job_postings_fts MATCH '{word}' \
-             ORDER BY rowid"
-        ),
-        _ => format!(
-            "SELECT posting_id AS id FROM job_posting_search \
-             WHERE document @@ plainto_tsquery('english', '{word}') ORDER BY posting_id"
-        ),
+    let ids = |sql: String| async move {
+        db.conn
+            .query_all_raw(Statement::from_string(db.db_backend(), sql))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<i64>("", "id").unwrap())
+            .collect::<Vec<i64>>()
     };
-    db.conn
-        .query_all_raw(Statement::from_string(db.db_backend(), sql))
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.try_get::<i64>("", "id").unwrap())
-        .collect()
+    match db.db_backend() {
+        DbBackend::Sqlite => {
+            ids(format!(
+                "SELECT rowid AS id FROM job_postings_fts WHERE job_postings_fts MATCH '{word}' \
+                 ORDER BY rowid"
+            ))
+            .await
+        }
+        _ => {
+            let query = |table: &str| {
+                format!(
+                    "SELECT posting_id AS id FROM {table} \
+                     WHERE document @@ plainto_tsquery('english', '{word}') ORDER BY posting_id"
+                )
+            };
+            let before = ids(query("job_posting_search_current")).await;
+            ingest::search_index::refresh_all(&db.conn).await.unwrap();
+            assert_eq!(ingest::search_index::queued(&db.conn).await.unwrap(), 0);
+            let after = ids(query("job_posting_search_current")).await;
+            let stored = ids(query("job_posting_search")).await;
+            assert_eq!(
+                before, after,
+                "`{word}`: the view changed when the queue was drained"
+            );
+            assert_eq!(
+                stored, after,
+                "`{word}`: the stored index differs from the view"
+            );
+            after
+        }
+    }
 }
 
 #[tokio::test]
@@ -198,11 +225,28 @@ async fn full_text_follows_updates_of_the_indexed_text_and_the_last_migration_go
         let chef = fts_matches(&db, "chef").await;
         assert_eq!(chef.len(), 1, "{:?}", db.backend);
 
-        // The last two migrations (000004, 000005) down and up again on a database with data:
+        // The last three migrations (000004–000006) down and up again on a database with data:
         // the index stays as it was.
         let last = Migrator::migrations().len() as u32;
-        Migrator::down(&db.conn, Some(2)).await.unwrap();
-        assert_eq!(fts_matches(&db, "chef").await, chef, "{:?}", db.backend);
+        Migrator::down(&db.conn, Some(3)).await.unwrap();
+        if db.db_backend() == DbBackend::Postgres {
+            // No queue nor view before 000006: the stored index alone.
+            let stored = db
+                .conn
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT posting_id AS id FROM job_posting_search \
+                     WHERE document @@ plainto_tsquery('english', 'chef') ORDER BY posting_id",
+                ))
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<i64>("", "id").unwrap())
+                .collect::<Vec<i64>>();
+            assert_eq!(stored, chef);
+        } else {
+            assert_eq!(fts_matches(&db, "chef").await, chef, "{:?}", db.backend);
+        }
         Migrator::up(&db.conn, None).await.unwrap();
         let applied = Migrator::get_applied_migrations(&db.conn).await.unwrap();
         assert_eq!(applied.len() as u32, last, "{:?}", db.backend);
@@ -302,5 +346,45 @@ async fn sqlite_day_index_is_on_the_day_expression_the_stats_query_uses() {
     assert!(
         service.contains("\"substr(COALESCE(p.posted_at, p.first_seen_at), 1, 10)\""),
         "service/stats.rs no longer groups by the indexed day expression"
+    );
+}
+
+/// PostgreSQL compresses the wide columns with lz4 where the server supports it (000006).
+#[tokio::test]
+async fn postgres_compresses_descriptions_with_lz4_where_available() {
+    let Some(_) = testkit::postgres_admin_url() else {
+        return; // PostgreSQL only: SQLite does not compress.
+    };
+    let db = testkit::postgres("lz4").await;
+    let lz4 = db
+        .conn
+        .execute_unprepared("CREATE TEMP TABLE lz4_probe (x TEXT COMPRESSION lz4)")
+        .await
+        .is_ok();
+    let rows = db
+        .conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT attname::text AS name, attcompression::text AS method FROM pg_attribute \
+             WHERE attrelid = 'job_postings'::regclass \
+             AND attname IN ('description_html', 'description_text', 'raw') ORDER BY attname",
+        ))
+        .await
+        .unwrap();
+    let methods: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "name").unwrap(),
+                r.try_get("", "method").unwrap(),
+            )
+        })
+        .collect();
+    let expected = if lz4 { "l" } else { "" };
+    assert_eq!(
+        methods,
+        ["description_html", "description_text", "raw"]
+            .map(|c| (c.to_owned(), expected.to_owned()))
+            .to_vec()
     );
 }

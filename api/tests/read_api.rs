@@ -17,7 +17,8 @@ use ingest::store::{NewRun, create_run};
 use jobintel::graphql::filter::{JobPostingFilter, matches};
 use jobintel::server::{self, AppState, ServerSettings};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, NotSet,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, NotSet,
 };
 use serde_json::{Value, json};
 
@@ -375,33 +376,42 @@ async fn filters_select_exactly_the_matching_postings_alone_and_combined() {
             ),
         ];
         let models = job_posting::Entity::find().all(&db.conn).await.unwrap();
-        for (filter, expected) in cases {
-            let want: BTreeSet<i64> = expected.iter().map(|n| ids[n - 1]).collect();
-            let got = walk_forward(&st, filter.clone(), Value::Null, 100).await;
-            let got_set: BTreeSet<i64> = got.iter().copied().collect();
-            assert_eq!(got_set, want, "{:?} {filter}", db.backend);
-            assert_eq!(got.len(), got_set.len(), "{filter}");
-            let count = data(&st, PAGE, json!({ "filter": filter, "first": 1 })).await;
-            assert_eq!(
-                count["jobPostings"]["totalCount"].as_u64().unwrap() as usize,
-                want.len(),
-                "{filter}"
-            );
-            // The row-level `matches` (used by subscriptions) agrees with the database, except
-            // for searches that match only descriptions (it sees title and company only).
-            let parsed = JobPostingFilter::parse(Some(
-                async_graphql::Value::from_json(filter.clone()).unwrap(),
-            ))
-            .unwrap();
-            let by_matches: BTreeSet<i64> = models
-                .iter()
-                .filter(|m| matches(&parsed, m))
-                .map(|m| m.id)
-                .collect();
-            if filter.get("search").is_none() {
-                assert_eq!(by_matches, want, "matches() disagrees on {filter}");
-            } else {
-                assert!(by_matches.is_subset(&want), "matches() on {filter}");
+        // PostgreSQL: first with the postings still queued for full-text indexing (searches
+        // read the view that computes their documents), then indexed (searches read the index).
+        for indexed in [false, true] {
+            if indexed {
+                ingest::search_index::refresh_all(&db.conn).await.unwrap();
+            } else if db.db_backend() == DbBackend::Postgres {
+                assert_eq!(ingest::search_index::queued(&db.conn).await.unwrap(), 6);
+            }
+            for (filter, expected) in cases.iter().cloned() {
+                let want: BTreeSet<i64> = expected.iter().map(|n| ids[n - 1]).collect();
+                let got = walk_forward(&st, filter.clone(), Value::Null, 100).await;
+                let got_set: BTreeSet<i64> = got.iter().copied().collect();
+                assert_eq!(got_set, want, "{:?} {filter}", db.backend);
+                assert_eq!(got.len(), got_set.len(), "{filter}");
+                let count = data(&st, PAGE, json!({ "filter": filter, "first": 1 })).await;
+                assert_eq!(
+                    count["jobPostings"]["totalCount"].as_u64().unwrap() as usize,
+                    want.len(),
+                    "{filter}"
+                );
+                // The row-level `matches` (used by subscriptions) agrees with the database, except
+                // for searches that match only descriptions (it sees title and company only).
+                let parsed = JobPostingFilter::parse(Some(
+                    async_graphql::Value::from_json(filter.clone()).unwrap(),
+                ))
+                .unwrap();
+                let by_matches: BTreeSet<i64> = models
+                    .iter()
+                    .filter(|m| matches(&parsed, m))
+                    .map(|m| m.id)
+                    .collect();
+                if filter.get("search").is_none() {
+                    assert_eq!(by_matches, want, "matches() disagrees on {filter}");
+                } else {
+                    assert!(by_matches.is_subset(&want), "matches() on {filter}");
+                }
             }
         }
 
@@ -671,47 +681,54 @@ async fn search_ranks_title_matches_above_company_and_description_matches_and_st
         .await;
         let st = state(db.conn.clone());
         let relevance = json!({ "field": "RELEVANCE", "direction": "DESC" });
-        let filter = json!({ "search": "Kubernetes" });
-        let ranked = walk_forward(&st, filter.clone(), relevance.clone(), 10).await;
-        assert_eq!(ranked, vec![ids[1], ids[2], ids[0]], "{:?}", db.backend);
-        // One row per page: the same order, nothing repeated.
-        assert_eq!(
-            walk_forward(&st, filter.clone(), relevance.clone(), 1).await,
-            ranked
-        );
-        assert_eq!(
-            walk_backward(&st, filter.clone(), relevance.clone(), 1).await,
-            ranked
-        );
-        // Newest first by default, stemmed (administrators ~ administrator), every word needed.
-        assert_eq!(
-            walk_forward(&st, filter, Value::Null, 10).await,
-            vec![ids[0], ids[2], ids[1]]
-        );
-        assert_eq!(
-            walk_forward(&st, json!({ "search": "administrators" }), Value::Null, 10).await,
-            vec![ids[1]]
-        );
-        assert_eq!(
-            walk_forward(
+        // PostgreSQL: queued for indexing first, indexed the second time.
+        for indexed in [false, true] {
+            if indexed {
+                ingest::search_index::refresh_all(&db.conn).await.unwrap();
+            }
+            let filter = json!({ "search": "Kubernetes" });
+            let ranked = walk_forward(&st, filter.clone(), relevance.clone(), 10).await;
+            assert_eq!(ranked, vec![ids[1], ids[2], ids[0]], "{:?}", db.backend);
+            // One row per page: the same order, nothing repeated.
+            assert_eq!(
+                walk_forward(&st, filter.clone(), relevance.clone(), 1).await,
+                ranked
+            );
+            assert_eq!(
+                walk_backward(&st, filter.clone(), relevance.clone(), 1).await,
+                ranked
+            );
+            // Newest first by default, stemmed (administrators ~ administrator), every word needed.
+            assert_eq!(
+                walk_forward(&st, filter, Value::Null, 10).await,
+                vec![ids[0], ids[2], ids[1]]
+            );
+            assert_eq!(
+                walk_forward(&st, json!({ "search": "administrators" }), Value::Null, 10).await,
+                vec![ids[1]]
+            );
+            assert_eq!(
+                walk_forward(
+                    &st,
+                    json!({ "search": "kubernetes accountant" }),
+                    Value::Null,
+                    10
+                )
+                .await,
+                Vec::<i64>::new()
+            );
+            // FTS syntax in the input is just words.
+            let v = data(
                 &st,
-                json!({ "search": "kubernetes accountant" }),
-                Value::Null,
-                10
+                PAGE,
+                json!({ "filter": { "search": "\"kubernetes\" OR NEAR(* -" } }),
             )
-            .await,
-            Vec::<i64>::new()
-        );
-        // FTS syntax in the input is just words.
-        let v = data(
-            &st,
-            PAGE,
-            json!({ "filter": { "search": "\"kubernetes\" OR NEAR(* -" } }),
-        )
-        .await;
-        assert_eq!(v["jobPostings"]["totalCount"], 0, "{v}");
+            .await;
+            assert_eq!(v["jobPostings"]["totalCount"], 0, "{v}");
+        }
 
-        // The index follows updates and deletes made by any writer, without application code.
+        // The index follows updates and deletes made by any writer, without application code
+        // (on PostgreSQL: at once through the queue, then in the index itself).
         db.conn
             .execute_unprepared(&format!(
                 "UPDATE job_postings SET title = 'Zebra Keeper' WHERE id = {}",
@@ -719,15 +736,20 @@ async fn search_ranks_title_matches_above_company_and_description_matches_and_st
             ))
             .await
             .unwrap();
-        assert_eq!(
-            walk_forward(&st, json!({ "search": "zebra" }), Value::Null, 10).await,
-            vec![ids[3]]
-        );
-        assert!(
-            walk_forward(&st, json!({ "search": "accountant" }), Value::Null, 10)
-                .await
-                .is_empty()
-        );
+        for indexed in [false, true] {
+            if indexed {
+                ingest::search_index::refresh_all(&db.conn).await.unwrap();
+            }
+            assert_eq!(
+                walk_forward(&st, json!({ "search": "zebra" }), Value::Null, 10).await,
+                vec![ids[3]]
+            );
+            assert!(
+                walk_forward(&st, json!({ "search": "accountant" }), Value::Null, 10)
+                    .await
+                    .is_empty()
+            );
+        }
         db.conn
             .execute_unprepared(&format!("DELETE FROM job_postings WHERE id = {}", ids[3]))
             .await

@@ -352,8 +352,8 @@ async fn seed_if_needed(
         .await?;
     }
 
-    // PostgreSQL computes each row's tsvector in a trigger (CPU-bound): two writers use both
-    // cores. SQLite has one writer.
+    // Two writers use both cores on PostgreSQL (its indexes, and the full-text indexing below,
+    // are CPU-bound). SQLite has one writer.
     let writers = if backend == DbBackend::Postgres { 2 } else { 1 };
     let per_writer = rows.div_ceil(writers);
     let mut tasks = Vec::new();
@@ -387,8 +387,36 @@ async fn seed_if_needed(
              (SELECT MAX(id) FROM job_postings))",
         )
         .await?;
+        // The inserts only queued the postings for full-text indexing (migration 000006); index
+        // them all now, on both cores, as the server's background indexer would.
+        let mut indexers = Vec::new();
+        for _ in 0..2 {
+            let db = db.clone();
+            indexers.push(tokio::spawn(async move {
+                loop {
+                    let row = db
+                        .query_one_raw(sea_orm::Statement::from_string(
+                            DbBackend::Postgres,
+                            "SELECT job_posting_search_refresh(1000) AS n",
+                        ))
+                        .await?;
+                    let n: i32 = match row {
+                        Some(r) => r.try_get("", "n")?,
+                        None => 0,
+                    };
+                    if n == 0 {
+                        return Ok::<_, sea_orm::DbErr>(());
+                    }
+                }
+            }));
+        }
+        for t in indexers {
+            t.await??;
+        }
         db.execute_unprepared("VACUUM ANALYZE job_postings").await?;
         db.execute_unprepared("VACUUM ANALYZE job_posting_search")
+            .await?;
+        db.execute_unprepared("VACUUM ANALYZE job_posting_search_queue")
             .await?;
         db.execute_unprepared("VACUUM ANALYZE ingest_runs").await?;
     } else {

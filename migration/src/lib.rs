@@ -11,6 +11,7 @@ mod m20261127_000002_search;
 mod m20261127_000003_scheduler;
 mod m20261130_000004_faster_upsert;
 mod m20261130_000005_sqlite_day_index;
+mod m20261130_000006_search_queue;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_scheduler::Migration),
             Box::new(m20261130_000004_faster_upsert::Migration),
             Box::new(m20261130_000005_sqlite_day_index::Migration),
+            Box::new(m20261130_000006_search_queue::Migration),
         ]
     }
 }

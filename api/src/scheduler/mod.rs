@@ -9,8 +9,8 @@
 //! - [`reaper`]: interrupts and retries runs whose instance died.
 //! - [`housekeeping`]: run retention and closing postings not seen for a while.
 //!
-//! [`Scheduler::start`] spawns four loops beside the HTTP server — tick, dispatcher, reaper and
-//! housekeeping — each doing one step (callable alone from tests) then sleeping; a failed step
+//! [`Scheduler::start`] spawns five loops beside the HTTP server — tick, dispatcher, reaper,
+//! housekeeping and PostgreSQL's full-text indexer (`ingest::search_index`) — each doing one step (callable alone from tests) then sleeping; a failed step
 //! is logged and the loop goes on. One cancellation token stops them all.
 //!
 //! Idle cost: the tick sleeps until the earliest `next_fire_at` (one indexed `MIN` query) or
@@ -318,6 +318,14 @@ impl Scheduler {
             )),
             tokio::spawn(reaper_loop(shared.clone(), stop.clone())),
             tokio::spawn(housekeeping_loop(shared.clone(), stop.clone())),
+            // PostgreSQL's full-text indexing of what the workers store (returns at once on
+            // SQLite).
+            tokio::spawn(ingest::search_index::run(
+                shared.db.clone(),
+                shared.engine.bus.clone(),
+                ingest::search_index::POLL,
+                stop.clone(),
+            )),
         ];
         tracing::info!(
             owner = %shared.owner,

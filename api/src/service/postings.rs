@@ -6,8 +6,10 @@
 //!
 //! - the sort key of the default order is `COALESCE(p.posted_at, <far past>)`, exactly the
 //!   expression the `idx_job_postings_*posted_key` indexes were built on;
-//! - full-text search is `job_posting_search.document @@ plainto_tsquery(..)` on PostgreSQL and
-//!   an FTS5 `MATCH` on SQLite (see `migration/src/m20261127_000002_search.rs`).
+//! - full-text search is `job_posting_search_current.document @@ plainto_tsquery(..)` on
+//!   PostgreSQL (the index, plus postings still queued for indexing: see
+//!   `migration/src/m20261130_000006_search_queue.rs`) and an FTS5 `MATCH` on SQLite (see
+//!   `migration/src/m20261127_000002_search.rs`).
 //!
 //! Pagination is keyset over `(sort key, id)`: a cursor holds the last row's sort key and id, and
 //! the next page is "rows after that pair". Inserting or deleting rows elsewhere never shifts a
@@ -398,20 +400,26 @@ const FTS_ROWIDS: &str = "SELECT rowid FROM job_postings_fts WHERE job_postings_
 /// Matches at or above which a SQLite search counts as "common" (see [`SearchPlan`]).
 const COMMON_MATCHES: i64 = 2_000;
 
-/// How SQLite combines a full-text search with the rest of a query. (PostgreSQL's planner
-/// makes this choice itself from the tsvector statistics.)
+/// How a full-text search is combined with the rest of a query. (Which index drives it is
+/// PostgreSQL's planner's choice, from the tsvector statistics; SQLite needs to be told.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SearchPlan {
-    /// `p.id IN (FTS matches)`: SQLite starts from the matches and looks each row up. Right for
-    /// rare words; for a word in most rows it reads and sorts nearly the whole table.
+    /// SQLite: `p.id IN (FTS matches)`: SQLite starts from the matches and looks each row up.
+    /// Right for rare words; for a word in most rows it reads and sorts nearly the whole table.
+    /// PostgreSQL: through `job_posting_search_current`, exact whatever is still queued for
+    /// indexing (migration 000006).
     FromMatches,
+    /// PostgreSQL, nothing queued for indexing: `job_posting_search` itself, which the view
+    /// equals then. The planner can walk postings in order and probe the index row by row
+    /// ("newest 20 matching a common word": 0.5 ms, against ~200 ms through the view).
+    IndexOnly,
     /// Walk the rows in the requested order (on its index) and probe FTS5 for each one
     /// (`MATCH … AND rowid = p.id`) until the page is full: a common word fills a page after
     /// a few dozen probes.
     ProbeEachRow,
 }
 
-/// ` FROM job_postings p [JOIN job_posting_search s] WHERE …` for `filter`.
+/// ` FROM job_postings p [JOIN job_posting_search_current s] WHERE …` for `filter`.
 pub(crate) fn push_from_where(sql: &mut Sql, filter: &PostingFilter) {
     push_from_where_with(sql, filter, SearchPlan::FromMatches)
 }
@@ -419,7 +427,11 @@ pub(crate) fn push_from_where(sql: &mut Sql, filter: &PostingFilter) {
 fn push_from_where_with(sql: &mut Sql, filter: &PostingFilter, plan: SearchPlan) {
     sql.push(" FROM job_postings p");
     if sql.is_pg() && filter.search.is_some() {
-        sql.push(" JOIN job_posting_search s ON s.posting_id = p.id");
+        sql.push(if plan == SearchPlan::IndexOnly {
+            " JOIN job_posting_search s ON s.posting_id = p.id"
+        } else {
+            " JOIN job_posting_search_current s ON s.posting_id = p.id"
+        });
     }
     sql.push(" WHERE 1 = 1");
     if let Some(search) = &filter.search {
@@ -766,8 +778,9 @@ pub async fn page(db: &impl ConnectionTrait, req: PageRequest<'_>) -> ApiResult<
     })
 }
 
-/// SQLite: whether the search is common enough to probe row by row in the requested order.
-/// One cheap statement: counts matches up to [`COMMON_MATCHES`].
+/// PostgreSQL: whether anything waits to be indexed (one probe of the queue's primary key).
+/// SQLite: whether the search is common enough to probe row by row in the requested order
+/// (one cheap statement: counts matches up to [`COMMON_MATCHES`]).
 async fn search_plan(
     db: &impl ConnectionTrait,
     filter: &PostingFilter,
@@ -776,8 +789,29 @@ async fn search_plan(
     let Some(search) = &filter.search else {
         return Ok(SearchPlan::FromMatches);
     };
+    if db.get_database_backend() == DbBackend::Postgres {
+        // A posting queued after this probe is one the page query may miss, exactly as if the
+        // request had come a moment earlier (READ COMMITTED gives each statement its own
+        // snapshot anyway).
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT EXISTS (SELECT 1 FROM job_posting_search_queue \
+                 ORDER BY posting_id LIMIT 1) AS queued",
+            ))
+            .await?;
+        let queued: bool = match row {
+            Some(r) => r.try_get("", "queued")?,
+            None => false,
+        };
+        return Ok(if queued {
+            SearchPlan::FromMatches
+        } else {
+            SearchPlan::IndexOnly
+        });
+    }
     // Relevance needs every match's score anyway.
-    if db.get_database_backend() != DbBackend::Sqlite || order.field == OrderField::Relevance {
+    if order.field == OrderField::Relevance {
         return Ok(SearchPlan::FromMatches);
     }
     let query = search.fts5(None);
@@ -857,7 +891,7 @@ pub async fn count(db: &impl ConnectionTrait, filter: &PostingFilter) -> ApiResu
         // has its posting: triggers and a cascading foreign key keep them in step).
         (Some(search), true, true) => {
             sql.push(
-                "SELECT COUNT(*) AS n FROM job_posting_search s \
+                "SELECT COUNT(*) AS n FROM job_posting_search_current s \
                  WHERE s.document @@ plainto_tsquery('english', ",
             )
             .bind(search.plain())
