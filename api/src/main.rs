@@ -57,10 +57,16 @@ fn main() -> ExitCode {
     }
     jobintel::install_crypto_provider();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The server uses every core. The one-shot commands do one thing at a time (an ingest
+    // waits on its polite rate limits, not on CPU): one thread, and one allocator heap fewer
+    // (`jobintel ingest` peak RSS, ingest benchmark `-- rss`: see the README).
+    let mut builder = match cli.command {
+        None | Some(jobintel::config::Command::Serve) => {
+            tokio::runtime::Builder::new_multi_thread()
+        }
+        Some(_) => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

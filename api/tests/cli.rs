@@ -4,6 +4,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sea_orm::ConnectionTrait;
+
 const BIN: &str = env!("CARGO_BIN_EXE_jobintel");
 
 /// A command with a clean environment, so the developer's own settings can't leak in.
@@ -308,6 +310,27 @@ async fn ingest_runs_one_source_prints_a_summary_and_dedupes_on_rerun() {
         );
         // Not a terminal: progress comes as plain log lines.
         assert!(stderr.contains("page stored"), "{stderr}");
+        // PostgreSQL: the postings' full text was indexed before the command exited.
+        assert_eq!(
+            ingest::search_index::queued(&db.conn).await.unwrap(),
+            0,
+            "{:?}",
+            db.backend
+        );
+        if db.db_backend() == sea_orm::DbBackend::Postgres {
+            let indexed = db
+                .conn
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT COUNT(*) AS n FROM job_posting_search",
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap();
+            assert_eq!(indexed, 2);
+        }
 
         let mut again = ingest_cmd(&base, &db.url);
         again.args(["ingest", "greenhouse", "--target", "acme"]);
