@@ -384,7 +384,7 @@ async fn filters_select_exactly_the_matching_postings_alone_and_combined() {
             } else if db.db_backend() == DbBackend::Postgres {
                 assert_eq!(ingest::search_index::queued(&db.conn).await.unwrap(), 6);
             }
-            for (filter, expected) in cases.iter().cloned() {
+            for (filter, expected) in &cases {
                 let want: BTreeSet<i64> = expected.iter().map(|n| ids[n - 1]).collect();
                 let got = walk_forward(&st, filter.clone(), Value::Null, 100).await;
                 let got_set: BTreeSet<i64> = got.iter().copied().collect();
