@@ -121,39 +121,18 @@ async fn drain(db: &DatabaseConnection) {
 
 #[cfg(test)]
 mod tests {
-    use entity::{RunTrigger, Source, WorkArrangement};
+    use entity::{RunTrigger, Source};
     use sea_orm::TransactionTrait;
 
     use super::*;
-    use crate::model::{NormalizedPosting, SearchParams};
+    use crate::model::SearchParams;
+    use crate::store::tests::posting;
     use crate::store::{self, NewRun, RunCounters};
-
-    fn posting(n: usize, title: &str) -> NormalizedPosting {
-        NormalizedPosting {
-            source: Source::Lever,
-            external_id: format!("fts-{n}"),
-            url: format!("https://jobs.example.com/{n}"),
-            apply_url: None,
-            title: title.into(),
-            company: Some("Example".into()),
-            company_external_id: None,
-            location: Default::default(),
-            work_type: None,
-            work_arrangement: WorkArrangement::Unknown,
-            salary: Default::default(),
-            description_html: None,
-            description_text: Some(format!("Posting number {n}")),
-            classification: None,
-            posted_at: None,
-            expires_at: None,
-            raw: serde_json::json!({ "id": n }),
-        }
-    }
 
     async fn store_page(db: &DatabaseConnection, title: &str) -> i64 {
         let run = store::create_run(
             db,
-            NewRun::manual(Source::Lever, SearchParams::default(), RunTrigger::Cli),
+            NewRun::manual(Source::Greenhouse, SearchParams::default(), RunTrigger::Cli),
         )
         .await
         .unwrap();
@@ -199,7 +178,7 @@ mod tests {
     fn page_stored(run_id: i64) -> IngestEvent {
         IngestEvent::PageStored {
             run_id,
-            source: Source::Lever,
+            source: Source::Greenhouse,
             page: 1,
             counters: RunCounters::default(),
             stored_at: chrono::Utc::now(),
@@ -285,7 +264,10 @@ mod tests {
         // title) leaves it queued rather than indexing a title about to be replaced and
         // forgetting the change.
         let reword = |title: &str| {
-            format!("UPDATE job_postings SET title = '{title}' WHERE external_id = 'fts-7'")
+            format!(
+                "UPDATE job_postings SET title = '{title}', description_text = '{title} number 7' \
+                 WHERE external_id = 'race-7'"
+            )
         };
         conn.execute_unprepared(&reword("Baker")).await.unwrap();
         assert_eq!(queued(&conn).await.unwrap(), 1);

@@ -603,12 +603,13 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use entity::WorkArrangement;
 
     use super::*;
 
-    fn posting(n: usize, title: &str) -> NormalizedPosting {
+    /// A Greenhouse posting `race-{n}` titled `title` (also used by `search_index`'s tests).
+    pub(crate) fn posting(n: usize, title: &str) -> NormalizedPosting {
         NormalizedPosting {
             source: Source::Greenhouse,
             external_id: format!("race-{n}"),
