@@ -749,6 +749,11 @@ async fn search_ranks_title_matches_above_company_and_description_matches_and_st
                     .await
                     .is_empty()
             );
+            // A search the queued posting cannot affect (PostgreSQL reads the index alone then).
+            assert_eq!(
+                walk_forward(&st, json!({ "search": "kubernetes" }), Value::Null, 10).await,
+                vec![ids[0], ids[2], ids[1]]
+            );
         }
         db.conn
             .execute_unprepared(&format!("DELETE FROM job_postings WHERE id = {}", ids[3]))
