@@ -11,7 +11,7 @@
 //!   `WHEN` on the indexed text for updates. Still the database's job, for every writer.
 //! - `job_posting_search_refresh(max_rows)` indexes up to `max_rows` queued postings and returns
 //!   how many it took. jobintel calls it in the background after pages are stored and every few
-//!   seconds (`ingest::store::refresh_search_index`); anything may call it.
+//!   seconds (`ingest::search_index`); anything may call it.
 //! - Searches read `job_posting_search_current`: the stored entry of every posting that is not
 //!   queued, and for a queued one its document computed on the spot. A search is therefore exact
 //!   at every moment, indexed or not; what is still queued only costs the search time (~0.25 ms
