@@ -393,21 +393,7 @@ async fn seed_if_needed(
         for _ in 0..2 {
             let db = db.clone();
             indexers.push(tokio::spawn(async move {
-                loop {
-                    let row = db
-                        .query_one_raw(sea_orm::Statement::from_string(
-                            DbBackend::Postgres,
-                            "SELECT job_posting_search_refresh(1000) AS n",
-                        ))
-                        .await?;
-                    let n: i32 = match row {
-                        Some(r) => r.try_get("", "n")?,
-                        None => 0,
-                    };
-                    if n == 0 {
-                        return Ok::<_, sea_orm::DbErr>(());
-                    }
-                }
+                ingest::search_index::refresh_all(&db).await
             }));
         }
         for t in indexers {

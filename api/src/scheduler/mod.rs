@@ -10,8 +10,8 @@
 //! - [`housekeeping`]: run retention and closing postings not seen for a while.
 //!
 //! [`Scheduler::start`] spawns five loops beside the HTTP server — tick, dispatcher, reaper,
-//! housekeeping and PostgreSQL's full-text indexer (`ingest::search_index`) — each doing one step (callable alone from tests) then sleeping; a failed step
-//! is logged and the loop goes on. One cancellation token stops them all.
+//! housekeeping and PostgreSQL's full-text indexer (`ingest::search_index`) — each doing one
+//! step (callable alone from tests) then sleeping; a failed step is logged and the loop goes on. One cancellation token stops them all.
 //!
 //! Idle cost: the tick sleeps until the earliest `next_fire_at` (one indexed `MIN` query) or
 //! the poll interval, whichever comes first, so 10,000 idle schedules cost one small query per
