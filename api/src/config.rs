@@ -136,6 +136,18 @@ pub struct Config {
     )]
     pub shutdown_grace: Duration,
 
+    /// Longest one GraphQL request (a batch, or a query or mutation sent over a WebSocket) may
+    /// run; past it the answer is an error with code `TIMEOUT`. Subscriptions are not limited.
+    #[arg(
+        long,
+        env = "JOBINTEL_REQUEST_TIMEOUT",
+        value_name = "JOBINTEL_REQUEST_TIMEOUT",
+        default_value = "30s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub request_timeout: Duration,
+
     /// Require the API token for queries and subscriptions too, not only mutations.
     #[arg(
         long,

@@ -66,6 +66,8 @@ pub struct ServerSettings {
     pub fanout_capacity: usize,
     /// Browser origins allowed by CORS (`*` for any); empty = same-origin only.
     pub cors_origins: Vec<String>,
+    /// `JOBINTEL_REQUEST_TIMEOUT`.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for ServerSettings {
@@ -86,6 +88,7 @@ impl Default for ServerSettings {
             instance: unique_instance(),
             fanout_capacity: crate::bus::FANOUT_CAPACITY,
             cors_origins: Vec::new(),
+            request_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -114,6 +117,7 @@ impl ServerSettings {
                 .map(|o| o.trim().to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            request_timeout: config.request_timeout,
         }
     }
 }
@@ -148,7 +152,7 @@ impl AppState {
             fanout,
         };
         Ok(AppState {
-            schema: build_schema(api.clone(), metrics.clone()),
+            schema: build_schema(api.clone(), metrics.clone(), settings.request_timeout),
             api,
             db,
             metrics,

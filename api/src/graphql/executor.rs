@@ -1,6 +1,9 @@
 //! Everything around one GraphQL operation, for every transport (POST, GET, batches and
-//! WebSocket operations): the parse cache and automatic persisted queries, the depth / alias /
-//! GET-only checks, per-request DataLoaders, error codes for request-level failures, and the
+//! WebSocket operations): the parse cache and automatic persisted queries, the document checks
+//! (bracket nesting before parsing; then fragment cycles, depth, aliases and cost, each
+//! fragment measured once — see [`super::document`]) that run before async-graphql walks the
+//! document, one cost budget per request (a whole batch, or one WebSocket message), the
+//! request timeout, per-request DataLoaders, error codes for request-level failures, and the
 //! operation counters of `/metrics`.
 //!
 //! This is a wrapper around the schema rather than async-graphql extensions on purpose: with any
@@ -11,6 +14,7 @@
 //! individual fields.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
@@ -20,14 +24,12 @@ use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
 
 use super::AppSchema;
+use super::document::{self, CostModel};
 use super::limits::{
     self, MAX_COMPLEXITY, MAX_PERSISTED_QUERY_BYTES, PERSISTED_QUERY_CACHE, coded, has_code,
 };
 use super::loaders::Loaders;
 use crate::metrics::Metrics;
-
-/// The message async-graphql gives when `limit_complexity` rejects a document.
-const TOO_COMPLEX: &str = "Query is too complex.";
 
 /// The schema plus what runs around each operation; cheap to clone.
 #[derive(Clone)]
@@ -42,6 +44,17 @@ struct Inner {
     /// cache for every query text seen.
     documents: LruCacheStorage,
     metrics: Arc<Metrics>,
+    /// What each field costs, read from the schema's SDL.
+    costs: CostModel,
+    /// `JOBINTEL_REQUEST_TIMEOUT`.
+    request_timeout: Duration,
+}
+
+/// An operation ready to run: its document attached and checked.
+struct Prepared {
+    request: Request,
+    kind: &'static str,
+    cost: usize,
 }
 
 /// `extensions.persistedQuery` of Apollo's protocol.
@@ -87,15 +100,7 @@ fn code_errors(mut response: Response) -> Response {
         if has_code(err) {
             continue;
         }
-        if err.message == TOO_COMPLEX {
-            *err = coded(
-                "QUERY_TOO_COMPLEX",
-                format!(
-                    "query complexity exceeds the limit of {MAX_COMPLEXITY}: ask for smaller \
-                     pages (`first`) or fewer fields"
-                ),
-            );
-        } else if err.path.is_empty() {
+        if err.path.is_empty() {
             limits::set_code(err, "GRAPHQL_VALIDATION_FAILED");
         }
     }
@@ -103,13 +108,21 @@ fn code_errors(mut response: Response) -> Response {
 }
 
 impl GraphqlExecutor {
-    pub fn new(schema: AppSchema, db: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        schema: AppSchema,
+        db: DatabaseConnection,
+        metrics: Arc<Metrics>,
+        request_timeout: Duration,
+    ) -> Self {
+        let costs = CostModel::from_sdl(&schema.sdl());
         GraphqlExecutor {
             schema,
             inner: Arc::new(Inner {
                 db,
                 documents: LruCacheStorage::new(PERSISTED_QUERY_CACHE),
                 metrics,
+                costs,
+                request_timeout,
             }),
         }
     }
@@ -124,14 +137,41 @@ impl GraphqlExecutor {
         self.run(request, true).await
     }
 
-    /// Run a batch; its operations run concurrently, answers in order.
+    /// Run a batch; its operations run concurrently, answers in order. The batch shares one
+    /// cost budget: if the operations together cost more than [`MAX_COMPLEXITY`], none runs.
     pub async fn execute_batch(&self, batch: BatchRequest) -> BatchResponse {
-        match batch {
-            BatchRequest::Single(r) => BatchResponse::Single(self.execute(r).await),
-            BatchRequest::Batch(rs) => BatchResponse::Batch(
-                futures_util::future::join_all(rs.into_iter().map(|r| self.execute(r))).await,
-            ),
+        let rs = match batch {
+            BatchRequest::Single(r) => return BatchResponse::Single(self.execute(r).await),
+            BatchRequest::Batch(rs) => rs,
+        };
+        let mut prepared = Vec::with_capacity(rs.len());
+        let mut total = 0usize;
+        for r in rs {
+            let p = self.prepare(r, false).await;
+            if let Ok(p) = &p {
+                total = total.saturating_add(p.cost);
+            }
+            prepared.push(p);
         }
+        if total > MAX_COMPLEXITY {
+            let err = document::too_complex_cost(total);
+            return BatchResponse::Batch(
+                prepared
+                    .into_iter()
+                    .map(|_| {
+                        self.inner.metrics.record_graphql("unknown", false);
+                        Response::from_errors(vec![err.clone()])
+                    })
+                    .collect(),
+            );
+        }
+        let deadline = tokio::time::Instant::now() + self.inner.request_timeout;
+        BatchResponse::Batch(
+            futures_util::future::join_all(
+                prepared.into_iter().map(|p| self.run_prepared(p, deadline)),
+            )
+            .await,
+        )
     }
 
     /// Run a subscription (or any operation sent over a WebSocket).
@@ -140,14 +180,36 @@ impl GraphqlExecutor {
     }
 
     async fn run(&self, request: Request, read_only: bool) -> Response {
-        let (request, kind) = match self.prepare(request, read_only).await {
+        let deadline = tokio::time::Instant::now() + self.inner.request_timeout;
+        let prepared = self.prepare(request, read_only).await;
+        self.run_prepared(prepared, deadline).await
+    }
+
+    /// Execute a prepared operation, or answer its preparation error; past `deadline` the
+    /// execution is dropped (its database queries with it) and the answer is `TIMEOUT`.
+    async fn run_prepared(
+        &self,
+        prepared: Result<Prepared, ServerError>,
+        deadline: tokio::time::Instant,
+    ) -> Response {
+        let Prepared { request, kind, .. } = match prepared {
             Ok(prepared) => prepared,
             Err(err) => {
                 self.inner.metrics.record_graphql("unknown", false);
                 return Response::from_errors(vec![err]);
             }
         };
-        let response = code_errors(self.schema.execute(request).await);
+        let response = match tokio::time::timeout_at(deadline, self.schema.execute(request)).await {
+            Ok(response) => code_errors(response),
+            Err(_) => Response::from_errors(vec![coded(
+                "TIMEOUT",
+                format!(
+                    "the request ran longer than {:?} (JOBINTEL_REQUEST_TIMEOUT) and was \
+                         stopped",
+                    self.inner.request_timeout
+                ),
+            )]),
+        };
         self.inner.metrics.record_graphql(kind, response.is_ok());
         response
     }
@@ -160,7 +222,7 @@ impl GraphqlExecutor {
         let this = self.clone();
         stream::once(async move {
             match this.prepare(request, false).await {
-                Ok((request, kind)) => {
+                Ok(Prepared { request, kind, .. }) => {
                     this.inner.metrics.record_graphql(kind, true);
                     this.schema
                         .execute_stream_with_session_data(request, session_data.unwrap_or_default())
@@ -177,20 +239,30 @@ impl GraphqlExecutor {
         .boxed()
     }
 
-    /// Attach the parsed document (from the cache when possible), check it against the limits,
-    /// and give the request its DataLoaders. Returns the operation kind for metrics.
+    /// Attach the parsed document (from the cache when possible), measure it against the
+    /// limits (nothing else walks it before this), and give the request its DataLoaders.
     async fn prepare(
         &self,
         mut request: Request,
         read_only: bool,
-    ) -> Result<(Request, &'static str), ServerError> {
+    ) -> Result<Prepared, ServerError> {
         let doc = self.document(&mut request).await?;
-        limits::check_document(&doc, read_only)?;
+        let analysis = document::analyse(
+            &self.inner.costs,
+            &doc,
+            &request.variables,
+            request.operation_name.as_deref(),
+            read_only,
+        )?;
         let kind = operation_kind(&doc, request.operation_name.as_deref());
         request.set_parsed_query(doc);
         // Fresh per operation: the loaders cache runs whose counters change while they run.
         request.data.insert(Loaders::new(self.inner.db.clone()));
-        Ok((request, kind))
+        Ok(Prepared {
+            request,
+            kind,
+            cost: analysis.cost,
+        })
     }
 
     /// Apollo automatic persisted queries, and the parse cache for every query text.
@@ -213,6 +285,8 @@ impl GraphqlExecutor {
             None => None,
         };
         let parse = |query: &str| {
+            // The text's bracket nesting first: the parser recurses once per bracket.
+            document::check_text(query)?;
             async_graphql::parser::parse_query(query)
                 .map_err(|e| limits::with_code(e.into(), "GRAPHQL_PARSE_FAILED"))
         };
@@ -289,7 +363,6 @@ mod tests {
         let mut resolver = coded("NOT_FOUND", "no such posting");
         resolver.path = vec![async_graphql::PathSegment::Field("jobPosting".into())];
         let response = Response::from_errors(vec![
-            ServerError::new(TOO_COMPLEX, None),
             ServerError::new("Unknown field \"nope\" on type \"Query\".", None),
             resolver,
         ]);
@@ -305,13 +378,6 @@ mod tests {
                     .to_string()
             })
             .collect();
-        assert_eq!(
-            codes,
-            [
-                "\"QUERY_TOO_COMPLEX\"",
-                "\"GRAPHQL_VALIDATION_FAILED\"",
-                "\"NOT_FOUND\""
-            ]
-        );
+        assert_eq!(codes, ["\"GRAPHQL_VALIDATION_FAILED\"", "\"NOT_FOUND\""]);
     }
 }

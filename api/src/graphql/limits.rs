@@ -1,5 +1,6 @@
 //! The read API's protective limits. They are applied around each operation by
-//! [`super::executor::GraphqlExecutor`] (complexity by async-graphql's own `limit_complexity`).
+//! [`super::executor::GraphqlExecutor`]; the document walks that enforce the depth, alias and
+//! cost limits live in [`super::document`], which measures each fragment once.
 //!
 //! Protecting the server: every rejection is a GraphQL error whose `extensions.code` says which
 //! limit was hit, and whose message gives the limit:
@@ -9,8 +10,12 @@
 //! | request body (`JOBINTEL_MAX_BODY_BYTES`, in the HTTP layer) | `PAYLOAD_TOO_LARGE` |
 //! | operations in one batch ([`MAX_BATCH`], in the HTTP layer) | `BATCH_TOO_LARGE` |
 //! | field nesting ([`MAX_DEPTH`]; introspection is exempt) | `QUERY_TOO_DEEP` |
-//! | aliases in one document ([`MAX_ALIASES`]) | `TOO_MANY_ALIASES` |
-//! | complexity ([`MAX_COMPLEXITY`]; a connection multiplies what is under it by its page size) | `QUERY_TOO_COMPLEX` |
+//! | bracket nesting in the text ([`MAX_NESTING`], before parsing) | `QUERY_TOO_DEEP` |
+//! | aliases in one operation, fragments counted where spread ([`MAX_ALIASES`]) | `TOO_MANY_ALIASES` |
+//! | cost ([`MAX_COMPLEXITY`]) of one operation, a whole batch, or one WebSocket message: every list field multiplies what is under it by its page size, large texts cost more | `QUERY_TOO_COMPLEX` |
+//! | selections once fragments are expanded ([`MAX_DOCUMENT_SELECTIONS`]) | `QUERY_TOO_COMPLEX` |
+//! | fragment cycles (refused before any walk) | `GRAPHQL_VALIDATION_FAILED` |
+//! | run time (`JOBINTEL_REQUEST_TIMEOUT`) | `TIMEOUT` |
 //! | page size (`first`/`last` ≤ 100) | `BAD_USER_INPUT` |
 //! | persisted query text ([`MAX_PERSISTED_QUERY_BYTES`]) | `PERSISTED_QUERY_TOO_LARGE` |
 //!
@@ -21,8 +26,7 @@
 //! `GRAPHQL_VALIDATION_FAILED`), and mutations that arrive over GET as a persisted-query hash are
 //! refused (`METHOD_NOT_ALLOWED`).
 
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult};
+use async_graphql::{ErrorExtensionValues, ServerError};
 
 use crate::error::{ApiError, ApiResult};
 use crate::service::postings::MAX_PAGE_SIZE;
@@ -30,12 +34,19 @@ use crate::service::postings::MAX_PAGE_SIZE;
 /// Deepest field nesting allowed (`{ a { b } }` is 2). Introspection (`__schema`, `__type`) is
 /// exempt: GraphiQL's introspection query is 13 deep.
 pub const MAX_DEPTH: usize = 10;
-/// Highest query complexity allowed: each field costs 1, and a connection field costs its page
+/// Highest cost allowed for one request (a whole batch, or one WebSocket message): each field
+/// costs 1 (large texts [`super::document::LARGE_TEXT_COST`]), and a list field costs its page
 /// size times what is selected under it. A page of 100 postings with every field and both runs
 /// costs about 10,000; a connection nested in a connection of 100 costs far more.
 pub const MAX_COMPLEXITY: usize = 20_000;
-/// Most aliases in one document.
+/// Most aliases in one operation, a fragment's counted each time it is spread.
 pub const MAX_ALIASES: usize = 30;
+/// Deepest bracket nesting (`{`, `[`, `(`) in a document's text. The parser recurses once per
+/// bracket before its own checks run; 64 is also its own limit for selection sets.
+pub const MAX_NESTING: usize = 64;
+/// Most selections (fields, spreads, inline fragments) in a whole document once every
+/// fragment spread is expanded: what async-graphql's validation walks.
+pub const MAX_DOCUMENT_SELECTIONS: usize = 20_000;
 /// Most operations in one batched request.
 pub const MAX_BATCH: usize = 10;
 /// Page size when neither `first` nor `last` is given.
@@ -100,15 +111,6 @@ impl PageArgs {
     }
 }
 
-/// Complexity of a connection field: its page size times what is selected under it.
-pub fn connection_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
-    let n = first
-        .or(last)
-        .map(|n| n.clamp(1, MAX_PAGE_SIZE as i32) as usize)
-        .unwrap_or(DEFAULT_PAGE_SIZE as usize);
-    1 + n.saturating_mul(child_complexity)
-}
-
 /// A request-level error with a code.
 pub(crate) fn coded(code: &str, message: impl Into<String>) -> ServerError {
     let mut err = ServerError::new(message, None);
@@ -139,121 +141,9 @@ pub(crate) fn set_code(err: &mut ServerError, code: &str) {
     }
 }
 
-/// How deep `set` nests, counting from `depth`; stops counting past `cap` (so fragment cycles,
-/// which validation rejects later, cannot recurse forever).
-fn depth_of(doc: &ExecutableDocument, set: &SelectionSet, depth: usize, cap: usize) -> usize {
-    if depth > cap {
-        return depth;
-    }
-    let mut max = depth;
-    for item in &set.items {
-        let d = match &item.node {
-            Selection::Field(f) => {
-                let name = f.node.name.node.as_str();
-                if depth == 0 && (name == "__schema" || name == "__type") {
-                    continue;
-                }
-                depth_of(doc, &f.node.selection_set.node, depth + 1, cap)
-            }
-            Selection::InlineFragment(frag) => {
-                depth_of(doc, &frag.node.selection_set.node, depth, cap)
-            }
-            Selection::FragmentSpread(spread) => {
-                match doc.fragments.get(&spread.node.fragment_name.node) {
-                    Some(frag) => depth_of(doc, &frag.node.selection_set.node, depth, cap),
-                    None => depth,
-                }
-            }
-        };
-        max = max.max(d);
-    }
-    max
-}
-
-fn count_aliases(set: &SelectionSet) -> usize {
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(f) => {
-                usize::from(f.node.alias.is_some()) + count_aliases(&f.node.selection_set.node)
-            }
-            Selection::InlineFragment(frag) => count_aliases(&frag.node.selection_set.node),
-            Selection::FragmentSpread(_) => 0,
-        })
-        .sum()
-}
-
-/// Check a parsed document against the depth and alias limits (and GET's queries-only rule).
-pub(crate) fn check_document(doc: &ExecutableDocument, read_only: bool) -> ServerResult<()> {
-    let mut aliases = doc
-        .fragments
-        .values()
-        .map(|f| count_aliases(&f.node.selection_set.node))
-        .sum::<usize>();
-    for (_, op) in doc.operations.iter() {
-        if read_only && op.node.ty != OperationType::Query {
-            return Err(coded(
-                "METHOD_NOT_ALLOWED",
-                "only queries may be sent with GET; send mutations with POST",
-            ));
-        }
-        let depth = depth_of(doc, &op.node.selection_set.node, 0, MAX_DEPTH + 1);
-        if depth > MAX_DEPTH {
-            return Err(coded(
-                "QUERY_TOO_DEEP",
-                format!("query nested more than {MAX_DEPTH} levels deep (limit {MAX_DEPTH})"),
-            ));
-        }
-        aliases += count_aliases(&op.node.selection_set.node);
-    }
-    if aliases > MAX_ALIASES {
-        return Err(coded(
-            "TOO_MANY_ALIASES",
-            format!("query uses {aliases} aliases; the limit is {MAX_ALIASES}"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check(q: &str) -> ServerResult<()> {
-        check_document(&async_graphql::parser::parse_query(q).unwrap(), false)
-    }
-
-    fn code(r: ServerResult<()>) -> String {
-        r.unwrap_err()
-            .extensions
-            .unwrap()
-            .get("code")
-            .unwrap()
-            .to_string()
-    }
-
-    #[test]
-    fn depth_counts_through_fragments_but_not_introspection() {
-        assert!(check("{ a { b { c } } }").is_ok());
-        let deep = "{ a { a { a { a { a { a { a { a { a { a { a } } } } } } } } } } }";
-        assert_eq!(code(check(deep)), "\"QUERY_TOO_DEEP\"");
-        let via_fragment = "query { a { ...F } } fragment F on T { a { a { a { a { a { a { a { a { a { a } } } } } } } } } }";
-        assert_eq!(code(check(via_fragment)), "\"QUERY_TOO_DEEP\"");
-        let introspection = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } }";
-        assert!(check(introspection).is_ok());
-    }
-
-    #[test]
-    fn aliases_are_counted_across_the_document() {
-        let q = format!(
-            "{{ {} }}",
-            (0..31)
-                .map(|i| format!("a{i}: health {{ status }}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        assert_eq!(code(check(&q)), "\"TOO_MANY_ALIASES\"");
-    }
 
     #[test]
     fn page_sizes_say_the_limit() {
@@ -262,6 +152,5 @@ mod tests {
         let err = page_size(Some(101), None).unwrap_err();
         assert!(err.message().contains("100"), "{}", err.message());
         assert!(page_size(Some(1), Some(1)).is_err());
-        assert_eq!(connection_cost(Some(100), None, 3), 301);
     }
 }

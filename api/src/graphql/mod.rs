@@ -8,9 +8,11 @@
 //!   DataLoaders, error codes, `/metrics` counters).
 //! - [`filter`]: `JobPostingFilter` / `JobPostingOrder` and the row-level `matches`;
 //!   [`stats`]: `jobStats`; [`node`]: the Relay `Node` interface; [`loaders`]: DataLoaders;
-//!   [`limits`]: depth, complexity, alias and batch limits.
+//!   [`limits`]: depth, complexity, alias and batch limits; [`document`]: the walks that
+//!   measure a document against them (each fragment once).
 
 pub mod auth;
+pub mod document;
 pub mod executor;
 pub mod filter;
 pub mod ids;
@@ -80,13 +82,18 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 
 /// The executable schema, wrapped in what runs around each operation. No async-graphql
 /// extensions: see [`executor`] for why.
-pub fn build_schema(ctx: ApiContext, metrics: Arc<Metrics>) -> executor::GraphqlExecutor {
+pub fn build_schema(
+    ctx: ApiContext,
+    metrics: Arc<Metrics>,
+    request_timeout: std::time::Duration,
+) -> executor::GraphqlExecutor {
     let db = ctx.db.clone();
-    let schema = builder()
-        .limit_complexity(limits::MAX_COMPLEXITY)
-        .data(ctx)
-        .finish();
-    executor::GraphqlExecutor::new(schema, db, metrics)
+    // No `limit_complexity` / `limit_depth` here: async-graphql's visitors follow every
+    // fragment spread afresh, so they would be exponential on hostile documents. The executor
+    // measures each document first (`document::analyse`, each fragment once) and enforces the
+    // cost, depth and alias limits there, for single requests, batches and WebSocket messages.
+    let schema = builder().data(ctx).finish();
+    executor::GraphqlExecutor::new(schema, db, metrics, request_timeout)
 }
 
 /// The SDL that `schema.graphql` must equal.

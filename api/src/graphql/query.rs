@@ -9,7 +9,7 @@ use async_graphql::{Context, ID, Lookahead, Object, Result};
 
 use super::auth::require_reader;
 use super::filter::{JobPostingFilter, JobPostingOrder};
-use super::limits::{self, PageArgs};
+use super::limits::PageArgs;
 use super::loaders::Loaders;
 use super::node::{self, Node};
 use super::stats::JobStats;
@@ -184,7 +184,6 @@ impl PostingQuery {
     /// Relay connection. Keyset-paginated with opaque cursors: pages never skip or repeat
     /// postings while ingests add rows. Page forward with `first`/`after`, backward with
     /// `last`/`before`; pages hold at most 100.
-    #[graphql(complexity = "limits::connection_cost(first, last, child_complexity)")]
     #[allow(clippy::too_many_arguments)]
     async fn job_postings(
         &self,

@@ -145,7 +145,6 @@ impl IngestRun {
     /// Postings this run first or last saw (a posting seen again by a later run counts for
     /// both runs only while its `lastRun` is this one), filtered and ordered like
     /// `Query.jobPostings`.
-    #[graphql(complexity = "limits::connection_cost(first, last, child_complexity)")]
     #[allow(clippy::too_many_arguments)]
     async fn postings(
         &self,
@@ -272,7 +271,6 @@ impl RunQuery {
     }
 
     /// Ingest runs, newest first (a Relay connection).
-    #[graphql(complexity = "limits::connection_cost(first, None, child_complexity)")]
     async fn ingest_runs(
         &self,
         ctx: &Context<'_>,

@@ -217,7 +217,11 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     // GET must be safe to repeat and can be triggered cross-site: queries only.
-    if let Ok(doc) = async_graphql::parser::parse_query(&gql.query) {
+    // Text nested too deep would overflow the parser's stack: the executor answers it.
+    let parsed = crate::graphql::document::check_text(&gql.query)
+        .ok()
+        .and_then(|()| async_graphql::parser::parse_query(&gql.query).ok());
+    if let Some(doc) = parsed {
         let is_query = doc
             .operations
             .iter()
