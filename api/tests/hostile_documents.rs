@@ -256,3 +256,40 @@ async fn a_request_that_runs_past_the_timeout_ends_with_timeout() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn oversized_filters_are_refused_not_sent_to_the_database() {
+    for db in testkit::databases("hostile_filters").await {
+        let server = start(AppState::new(db.conn.clone(), test_settings()).unwrap()).await;
+        // 30,000 companies would be 30,000 bound parameters (SQLite refuses over 32,766),
+        // and fit in a 256 KiB body.
+        let companies: Vec<String> = (0..30_000).map(|i| format!("{i}")).collect();
+        let (_, v) = post(
+            &server,
+            json!({
+                "query": "query($f: JobPostingFilter) { jobPostings(filter: $f) { totalCount } }",
+                "variables": { "f": { "companies": companies } }
+            }),
+        )
+        .await;
+        assert_eq!(code(&v), "BAD_USER_INPUT", "{v}");
+        let statuses: Vec<&str> = (0..5_000).map(|_| "FAILED").collect();
+        let (_, v) = post(
+            &server,
+            json!({
+                "query": "query($s: [RunStatus!]) { ingestRuns(filter: {statuses: $s}) { nodes { id } } }",
+                "variables": { "s": statuses }
+            }),
+        )
+        .await;
+        assert_eq!(code(&v), "BAD_USER_INPUT", "{v}");
+        let (_, v) = post(
+            &server,
+            json!({ "query": format!("{{ jobStats(filter: {{search: \"{}\"}}) {{ total }} }}", "word ".repeat(1_000)) }),
+        )
+        .await;
+        assert_eq!(code(&v), "BAD_USER_INPUT", "{v}");
+        still_serving(&server).await;
+        server.stop().await;
+    }
+}

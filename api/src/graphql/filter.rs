@@ -140,6 +140,7 @@ fn non_empty(s: &Option<String>) -> Option<String> {
 impl JobPostingFilter {
     /// Validate and translate for the service layer.
     pub fn to_service(&self) -> ApiResult<PostingFilter> {
+        self.check_sizes()?;
         let currency = codes(
             &self.salary_currency.clone().map(|c| vec![c]),
             3,
@@ -187,6 +188,67 @@ impl JobPostingFilter {
             open: self.open,
             run_ids,
         })
+    }
+}
+
+/// Most values in one list of a filter: each becomes a bound parameter, and SQLite refuses a
+/// statement with more than 32,766 of them (a 256 KiB request could carry 40,000).
+pub const MAX_FILTER_VALUES: usize = 100;
+/// Longest `search` text: each word is a term of the full-text query.
+pub const MAX_SEARCH_CHARS: usize = 500;
+/// Longest `titleContains` / `locationContains` / company value.
+pub const MAX_CONTAINS_CHARS: usize = 200;
+
+impl JobPostingFilter {
+    /// Bound the work one filter can ask of the database.
+    fn check_sizes(&self) -> ApiResult<()> {
+        let lists = [
+            ("sources", self.sources.as_ref().map_or(0, Vec::len)),
+            ("companies", self.companies.as_ref().map_or(0, Vec::len)),
+            ("countries", self.countries.as_ref().map_or(0, Vec::len)),
+            ("workTypes", self.work_types.as_ref().map_or(0, Vec::len)),
+            (
+                "workArrangements",
+                self.work_arrangements.as_ref().map_or(0, Vec::len),
+            ),
+        ];
+        for (name, n) in lists {
+            if n > MAX_FILTER_VALUES {
+                return Err(ApiError::bad_input(format!(
+                    "`{name}` may list at most {MAX_FILTER_VALUES} values, got {n}"
+                )));
+            }
+        }
+        let texts = [
+            ("search", self.search.as_deref(), MAX_SEARCH_CHARS),
+            (
+                "titleContains",
+                self.title_contains.as_deref(),
+                MAX_CONTAINS_CHARS,
+            ),
+            (
+                "locationContains",
+                self.location_contains.as_deref(),
+                MAX_CONTAINS_CHARS,
+            ),
+        ]
+        .into_iter()
+        .chain(
+            self.companies
+                .iter()
+                .flatten()
+                .map(|c| ("companies", Some(c.as_str()), MAX_CONTAINS_CHARS)),
+        );
+        for (name, text, max) in texts {
+            if let Some(t) = text
+                && t.chars().count() > max
+            {
+                return Err(ApiError::bad_input(format!(
+                    "`{name}` may be at most {max} characters long"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -334,6 +396,27 @@ mod tests {
             created_at: t,
             updated_at: t,
         }
+    }
+
+    #[test]
+    fn oversized_filters_are_refused_with_the_limit() {
+        let many = JobPostingFilter {
+            companies: Some((0..=MAX_FILTER_VALUES).map(|i| format!("c{i}")).collect()),
+            ..Default::default()
+        };
+        let err = many.to_service().unwrap_err();
+        assert!(err.message().contains("at most 100"), "{}", err.message());
+        let long = JobPostingFilter {
+            search: Some("rust ".repeat(200)),
+            ..Default::default()
+        };
+        assert!(long.to_service().unwrap_err().message().contains("500"));
+        let ok = JobPostingFilter {
+            companies: Some((0..MAX_FILTER_VALUES).map(|i| format!("c{i}")).collect()),
+            search: Some("rust engineer".into()),
+            ..Default::default()
+        };
+        assert!(ok.to_service().is_ok());
     }
 
     #[test]

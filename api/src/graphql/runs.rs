@@ -192,6 +192,18 @@ pub struct IngestRunFilter {
 
 impl IngestRunFilter {
     fn to_service(&self) -> Result<RunFilter, crate::error::ApiError> {
+        use super::filter::MAX_FILTER_VALUES;
+        for (name, n) in [
+            ("statuses", self.statuses.as_ref().map_or(0, Vec::len)),
+            ("sources", self.sources.as_ref().map_or(0, Vec::len)),
+            ("triggers", self.triggers.as_ref().map_or(0, Vec::len)),
+        ] {
+            if n > MAX_FILTER_VALUES {
+                return Err(crate::error::ApiError::bad_input(format!(
+                    "`{name}` may list at most {MAX_FILTER_VALUES} values, got {n}"
+                )));
+            }
+        }
         Ok(RunFilter {
             statuses: self
                 .statuses
