@@ -182,7 +182,11 @@ async fn a_legacy_client_gets_application_json_and_200_even_for_request_errors()
         ] {
             let (status, h, v) = post(&srv, &headers, json!({ "query": query }).to_string()).await;
             assert_eq!(status, 200, "{accept:?} {query}: {v}");
-            assert_eq!(content_type(&h), "application/json", "{accept:?}");
+            assert_eq!(
+                content_type(&h),
+                "application/json; charset=utf-8",
+                "{accept:?}"
+            );
             assert_eq!(code(&v), want, "{v}");
         }
     }

@@ -52,7 +52,7 @@ impl ResponseMedia {
             ResponseMedia::GraphqlResponseJson => {
                 HeaderValue::from_static("application/graphql-response+json; charset=utf-8")
             }
-            ResponseMedia::Json => HeaderValue::from_static("application/json"),
+            ResponseMedia::Json => HeaderValue::from_static("application/json; charset=utf-8"),
         }
     }
 
@@ -137,7 +137,7 @@ impl GraphqlHttpError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub fn bad_request(message: impl Into<String>) -> Self {
         GraphqlHttpError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
     }
 

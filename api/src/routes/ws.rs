@@ -140,11 +140,10 @@ pub async fn upgrade(state: AppState, req: Request) -> Response {
     let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
         Ok(p) => p,
         Err(_) => {
-            return (
-                StatusCode::BAD_REQUEST,
+            return GraphqlHttpError::bad_request(
                 "unsupported WebSocket subprotocol: use graphql-transport-ws or graphql-ws",
             )
-                .into_response();
+            .into_response();
         }
     };
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
