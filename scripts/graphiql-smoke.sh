@@ -23,7 +23,10 @@ cp ingest/tests/fixtures/jsonld/jsonld_array_of_two_postings.html "$tmp/careers.
 export DATABASE_URL="sqlite://$tmp/j.db?mode=rwc" JOBINTEL_ALLOW_PRIVATE_NETWORK=true
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$WEB/careers.html" >/dev/null && break; sleep 0.1; done
 "$BIN" ingest jsonld --target "http://127.0.0.1:$WEB/careers.html"
-JOBINTEL_BIND=127.0.0.1:$API "$BIN" serve >"$tmp/serve.log" 2>&1 & srv=$!
+# The subscription page below is served from another origin (the web port): WebSocket
+# upgrades from a foreign Origin are refused unless it is listed.
+JOBINTEL_BIND=127.0.0.1:$API JOBINTEL_CORS_ORIGINS=http://127.0.0.1:$WEB \
+  "$BIN" serve >"$tmp/serve.log" 2>&1 & srv=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$API/health" >/dev/null && break; sleep 0.1; done
 
 # 1. The playground renders from the binary alone (no CDN): GraphiQL's container appears.

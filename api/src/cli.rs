@@ -81,7 +81,7 @@ async fn healthcheck(bind: std::net::SocketAddr) -> Result<(), CliError> {
 
 async fn serve(config: Config) -> Result<(), CliError> {
     // Mutations start scrapes and edit schedules: never open them to the network unguarded.
-    if !config.bind.ip().is_loopback() && config.api_token.is_none() {
+    if !config.bind.ip().is_loopback() && config.api_token().is_none() {
         return Err(CliError::Config(format!(
             "refusing to listen on {} without an API token: mutations would be open to anyone \
              who can reach it. Set JOBINTEL_API_TOKEN (e.g. JOBINTEL_API_TOKEN=$(openssl rand \

@@ -62,12 +62,14 @@ pub struct Config {
     )]
     pub bind: SocketAddr,
 
-    /// Bearer token that mutations require (`Authorization: Bearer <token>`).
+    /// Bearer token that mutations require (`Authorization: Bearer <token>`). Surrounding
+    /// whitespace is ignored (a secrets file's trailing newline); blank means no token.
     #[arg(
         long,
         env = "JOBINTEL_API_TOKEN",
         value_name = "JOBINTEL_API_TOKEN",
         hide_env_values = true,
+        value_parser = parse_api_token,
         global = true
     )]
     pub api_token: Option<Secret>,
@@ -190,6 +192,40 @@ pub struct Config {
         global = true
     )]
     pub cors_origins: Vec<String>,
+
+    /// Host names the server answers to besides its bind address, loopback addresses and
+    /// `localhost` (comma-separated, `name` or `name:port`; `*` for any). The `Host` header is
+    /// checked while bound to loopback (against DNS rebinding), elsewhere only if this is set.
+    #[arg(
+        long,
+        env = "JOBINTEL_ALLOWED_HOSTS",
+        value_name = "JOBINTEL_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Requests to /graphql per client address without the API token: `50/s`, `600/m` or
+    /// `1000/h`, optionally `,burst=N` (default: one period's worth); `off` or `0` disables.
+    #[arg(
+        long,
+        env = "JOBINTEL_RATE_LIMIT",
+        value_name = "JOBINTEL_RATE_LIMIT",
+        default_value = "50/s,burst=100",
+        global = true
+    )]
+    pub rate_limit: RateLimit,
+
+    /// Most WebSocket connections one client address may hold open without the API token in
+    /// the upgrade request (0: no per-address limit).
+    #[arg(
+        long,
+        env = "JOBINTEL_WS_MAX_PER_ADDRESS",
+        value_name = "JOBINTEL_WS_MAX_PER_ADDRESS",
+        default_value_t = 64,
+        global = true
+    )]
+    pub ws_max_per_address: usize,
 
     #[command(flatten)]
     pub ingest: IngestSettings,
@@ -437,6 +473,83 @@ impl FromStr for Secret {
     }
 }
 
+/// `JOBINTEL_API_TOKEN`, trimmed like the token a client presents, so a token read from a file
+/// with a trailing newline still matches. Blank parses to an empty secret, which
+/// [`Config::api_token`] reports as no token.
+fn parse_api_token(s: &str) -> Result<Secret, String> {
+    Ok(Secret(s.trim().to_owned()))
+}
+
+impl Config {
+    /// The configured API token, if any (blank counts as none).
+    pub fn api_token(&self) -> Option<&Secret> {
+        self.api_token.as_ref().filter(|t| !t.expose().is_empty())
+    }
+}
+
+/// A per-client token bucket (`JOBINTEL_RATE_LIMIT`): up to `burst` requests at once, refilled
+/// at `requests` per `per`. `requests == 0` means off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub per: Duration,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    pub const OFF: RateLimit = RateLimit {
+        requests: 0,
+        per: Duration::from_secs(1),
+        burst: 0,
+    };
+
+    /// `None` when the limit is off.
+    pub fn enabled(self) -> Option<RateLimit> {
+        (self.requests > 0).then_some(self)
+    }
+}
+
+impl FromStr for RateLimit {
+    type Err = String;
+
+    /// `50/s`, `600/m`, `1000/h`, each optionally followed by `,burst=N`; `off` or `0`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") || s == "0" {
+            return Ok(RateLimit::OFF);
+        }
+        let usage = || format!("`{s}`: expected e.g. `50/s`, `600/m,burst=100` or `off`");
+        let (rate, burst) = match s.split_once(',') {
+            Some((rate, burst)) => {
+                let n = burst
+                    .trim()
+                    .strip_prefix("burst=")
+                    .and_then(|n| n.trim().parse::<u32>().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(usage)?;
+                (rate, Some(n))
+            }
+            None => (s, None),
+        };
+        let (n, unit) = rate.split_once('/').ok_or_else(usage)?;
+        let requests: u32 = n.trim().parse().map_err(|_| usage())?;
+        let per = match unit.trim() {
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            _ => return Err(usage()),
+        };
+        if requests == 0 {
+            return Ok(RateLimit::OFF);
+        }
+        Ok(RateLimit {
+            requests,
+            per,
+            burst: burst.unwrap_or(requests),
+        })
+    }
+}
+
 /// Which database engine a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbKind {
@@ -632,5 +745,40 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.api_token.is_none());
+        assert_eq!(
+            c.rate_limit,
+            RateLimit {
+                requests: 50,
+                per: Duration::from_secs(1),
+                burst: 100
+            }
+        );
+        assert_eq!(c.ws_max_per_address, 64);
+        assert!(c.allowed_hosts.is_empty());
+    }
+
+    #[test]
+    fn rate_limits_parse_with_and_without_a_burst_and_turn_off() {
+        let per_minute: RateLimit = "600/m".parse().unwrap();
+        assert_eq!(per_minute.requests, 600);
+        assert_eq!(per_minute.per, Duration::from_secs(60));
+        assert_eq!(per_minute.burst, 600);
+        assert_eq!("20/s, burst=5".parse::<RateLimit>().unwrap().burst, 5);
+        assert_eq!("off".parse::<RateLimit>().unwrap().enabled(), None);
+        assert_eq!("0".parse::<RateLimit>().unwrap().enabled(), None);
+        for bad in ["fast", "10/d", "10/s,burst=0", "-1/s", "10/s,5"] {
+            assert!(bad.parse::<RateLimit>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_api_token_is_trimmed_and_a_blank_one_is_no_token() {
+        let parse = |token: &str| {
+            Cli::try_parse_from(["jobintel", "--api-token", token])
+                .unwrap()
+                .config
+        };
+        assert_eq!(parse("s3cret\n").api_token().unwrap().expose(), "s3cret");
+        assert!(parse(" \n").api_token().is_none());
     }
 }

@@ -17,7 +17,7 @@ pub struct Metrics {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct HttpKey {
     route: String,
-    method: String,
+    method: &'static str,
     status: u16,
 }
 
@@ -33,13 +33,22 @@ struct GraphqlKey {
     outcome: &'static str,
 }
 
+/// The `method` label: a fixed set, because a client can send any token as a method and
+/// each new label value would be a series kept forever.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 7] = ["GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("other")
+}
+
 impl Metrics {
+    /// `route` must be a route template (or `unmatched`), never a raw path; `method` is mapped
+    /// by [`method_label`].
     pub fn record_http(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let mut map = self.http.lock().unwrap_or_else(|p| p.into_inner());
         let s = map
             .entry(HttpKey {
                 route: route.to_owned(),
-                method: method.to_owned(),
+                method: method_label(method),
                 status,
             })
             .or_default();
@@ -70,7 +79,7 @@ impl Metrics {
                 out,
                 "jobintel_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{}\"}} {}",
                 escape(&k.route),
-                escape(&k.method),
+                k.method,
                 k.status,
                 s.count
             );
@@ -82,7 +91,7 @@ impl Metrics {
                 out,
                 "jobintel_http_request_duration_seconds_sum{{route=\"{}\",method=\"{}\",status=\"{}\"}} {:.6}",
                 escape(&k.route),
-                escape(&k.method),
+                k.method,
                 k.status,
                 s.seconds
             );
@@ -183,5 +192,22 @@ mod tests {
         );
         assert!(text.contains("jobintel_ingest_runs{status=\"succeeded\"} 3"));
         assert!(text.contains("jobintel_database_up 1"));
+    }
+
+    #[test]
+    fn junk_methods_share_one_label() {
+        let m = Metrics::default();
+        for method in ["BREW", "PROPFIND", "get", "X-1", "POST"] {
+            m.record_http("unmatched", method, 405, Duration::ZERO);
+        }
+        let text = m.render(&Gauges::default());
+        assert!(text.contains(
+            "jobintel_http_requests_total{route=\"unmatched\",method=\"other\",status=\"405\"} 4"
+        ));
+        assert!(text.contains("method=\"POST\""));
+        assert!(
+            !text.contains("BREW") && !text.contains("PROPFIND"),
+            "{text}"
+        );
     }
 }

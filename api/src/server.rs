@@ -1,8 +1,9 @@
 //! The HTTP server: router, shared state and `run(listener, state, shutdown)`.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -18,12 +19,13 @@ use ingest::engine::{Engine, EngineConfig};
 use ingest::events::EventBus;
 use ingest::fetch::{FetchConfig, FetchError, Fetcher};
 
-use crate::config::Config;
+use crate::config::{Config, RateLimit};
 use crate::graphql::auth::AuthPolicy;
 use crate::graphql::executor::GraphqlExecutor;
 use crate::graphql::{ApiContext, build_schema};
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::routes::guard::{self, HostPolicy, RateLimiter};
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -41,8 +43,16 @@ pub struct AppState {
     pub ws_slots: Arc<tokio::sync::Semaphore>,
     pub ws_max_connections: usize,
     pub ws_max_subscriptions: usize,
-    /// `JOBINTEL_CORS_ORIGINS`.
+    /// `JOBINTEL_CORS_ORIGINS` (also the origins allowed to open WebSockets).
     pub cors_origins: Vec<String>,
+    /// `JOBINTEL_ALLOWED_HOSTS`.
+    pub allowed_hosts: Vec<String>,
+    /// `JOBINTEL_RATE_LIMIT`; `None` when off.
+    pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// Anonymous WebSocket connections per client address.
+    pub ws_per_address: Arc<routes::ws::PerAddress>,
+    pub ws_max_per_address: usize,
+    pub ws_init_timeout: Duration,
 }
 
 /// Server settings derived from the configuration (tests start from `Default`).
@@ -68,6 +78,14 @@ pub struct ServerSettings {
     pub cors_origins: Vec<String>,
     /// `JOBINTEL_REQUEST_TIMEOUT`.
     pub request_timeout: std::time::Duration,
+    /// `JOBINTEL_ALLOWED_HOSTS`: `Host` names served besides the bind address and localhost.
+    pub allowed_hosts: Vec<String>,
+    /// `JOBINTEL_RATE_LIMIT` for anonymous `/graphql` requests, per client address.
+    pub rate_limit: RateLimit,
+    /// `JOBINTEL_WS_MAX_PER_ADDRESS` (0: no limit).
+    pub ws_max_per_address: usize,
+    /// How long a WebSocket may wait before `connection_init` (10 s; tests shorten it).
+    pub ws_init_timeout: Duration,
 }
 
 impl Default for ServerSettings {
@@ -89,6 +107,12 @@ impl Default for ServerSettings {
             fanout_capacity: crate::bus::FANOUT_CAPACITY,
             cors_origins: Vec::new(),
             request_timeout: std::time::Duration::from_secs(30),
+            allowed_hosts: Vec::new(),
+            // Off here, unlike the configured default (50/s, burst 100): tests that send many
+            // requests from one address measure what they mean to; rate-limit tests set one.
+            rate_limit: RateLimit::OFF,
+            ws_max_per_address: 64,
+            ws_init_timeout: routes::ws::WS_INIT_TIMEOUT,
         }
     }
 }
@@ -99,7 +123,7 @@ impl ServerSettings {
             pool_max: config.db_pool_size,
             max_body_bytes: config.max_body_bytes,
             auth: AuthPolicy {
-                token: config.api_token.clone(),
+                token: config.api_token().cloned(),
                 protect_reads: config.protect_reads,
                 loopback_only: config.bind.ip().is_loopback(),
             },
@@ -118,6 +142,10 @@ impl ServerSettings {
                 .filter(|o| !o.is_empty())
                 .collect(),
             request_timeout: config.request_timeout,
+            allowed_hosts: config.allowed_hosts.clone(),
+            rate_limit: config.rate_limit,
+            ws_max_per_address: config.ws_max_per_address,
+            ws_init_timeout: routes::ws::WS_INIT_TIMEOUT,
         }
     }
 }
@@ -151,6 +179,21 @@ impl AppState {
             run_queued: Arc::new(tokio::sync::Notify::new()),
             fanout,
         };
+        let rate_limiter = RateLimiter::new(settings.rate_limit).map(Arc::new);
+        if let Some(limiter) = rate_limiter.clone() {
+            // Forget addresses whose bucket has refilled, so the limiter's memory follows the
+            // clients of the last few seconds, not every address ever seen.
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(10));
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = every.tick() => limiter.forget_idle(),
+                    }
+                }
+            });
+        }
         Ok(AppState {
             schema: build_schema(api.clone(), metrics.clone(), settings.request_timeout),
             api,
@@ -163,25 +206,42 @@ impl AppState {
             ws_max_connections: settings.ws_max_connections,
             ws_max_subscriptions: settings.ws_max_subscriptions,
             cors_origins: settings.cors_origins,
+            allowed_hosts: settings.allowed_hosts,
+            rate_limiter,
+            ws_per_address: Arc::default(),
+            ws_max_per_address: settings.ws_max_per_address,
+            ws_init_timeout: settings.ws_init_timeout,
         })
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The application. `bind` is the address the listener is bound to: while it is loopback, the
+/// `Host` header is checked (DNS rebinding; `/health` is exempt for probes). `/graphql` is
+/// rate-limited; `/health`, `/metrics` and GraphiQL are not (they are cheap or static).
+pub fn router(state: AppState, bind: SocketAddr) -> Router {
     let cors = cors_layer(&state.cors_origins);
-    let app = Router::new()
-        .route("/", get(|| async { Redirect::temporary("/graphiql") }))
+    let hosts = Arc::new(HostPolicy::new(bind, &state.allowed_hosts));
+    let graphql = Router::new()
         .route(
             "/graphql",
             get(routes::graphql::get).post(routes::graphql::post),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::rate_limit,
+        ));
+    let app = Router::new()
+        .route("/", get(|| async { Redirect::temporary("/graphiql") }))
+        .merge(graphql)
         .route("/graphiql", get(routes::graphiql::page))
         .route("/graphiql/assets/{name}", get(routes::graphiql::asset))
-        .route("/health", get(routes::health::get))
         .route("/metrics", get(routes::metrics::get))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found: see /graphiql") })
+        .layer(middleware::from_fn_with_state(hosts, guard::check_host))
+        .route("/health", get(routes::health::get))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), record_http));
+        .layer(middleware::from_fn_with_state(state.clone(), record_http))
+        .layer(middleware::from_fn(guard::security_headers));
     let app = match cors {
         Some(cors) => app.layer(cors),
         None => app,
@@ -220,11 +280,11 @@ async fn record_http(State(state): State<AppState>, req: Request, next: Next) ->
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = crate::metrics::method_label(req.method().as_str());
     let resp = next.run(req).await;
     state
         .metrics
-        .record_http(&route, &method, resp.status().as_u16(), started.elapsed());
+        .record_http(&route, method, resp.status().as_u16(), started.elapsed());
     resp
 }
 
@@ -236,16 +296,21 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let token = state.shutdown.clone();
-    let app = router(state);
-    tracing::info!(addr = %listener.local_addr()?, "listening");
+    let bind = listener.local_addr()?;
+    let app = router(state, bind);
+    tracing::info!(addr = %bind, "listening");
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         token.cancel();
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await
+    // The peer address decides who may write without a token and keys the per-address limits.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,33 +1,129 @@
-//! `/graphql`: POST (JSON, batches), GET (`?query=…`, queries only) and the WebSocket upgrade
-//! for subscriptions (graphql-transport-ws and the legacy graphql-ws protocol).
+//! `/graphql` over HTTP, following the GraphQL-over-HTTP specification (working draft): POST
+//! (JSON, batches, or `application/graphql` text), GET (`?query=…`, queries only), and the
+//! WebSocket upgrade ([`super::ws`]).
+//!
+//! Media types. Request bodies must be `application/json`, `application/graphql-response+json`
+//! or `application/graphql` (UTF-8): anything else is 415, so a cross-site form or `text/plain`
+//! `fetch` cannot send an operation without a CORS preflight. The response type follows
+//! `Accept`:
+//!
+//! - `application/graphql-response+json` — the status says what happened: a request error
+//!   (nothing executed: parse, validation, variable coercion or a limit; the body has no
+//!   `data`) is 4xx (400 for unparseable documents and malformed requests, 422 for documents
+//!   that do not validate, 405 for mutations over GET);
+//! - `application/json`, `*/*` or no `Accept` (legacy clients) — 200 for every GraphQL
+//!   response, errors in the body, as before the specification existed;
+//! - neither — 406.
+//!
+//! Requests that are not well-formed GraphQL-over-HTTP requests (bad JSON; `query` missing or
+//! not a string; `variables` or `extensions` not an object; `operationName` not a string) are
+//! 400 whatever `Accept` says. Batches (a JSON array) are our extension: 200, each entry its
+//! own response.
 
-use std::time::Duration;
-
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
 use async_graphql::parser::types::OperationType;
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use axum::extract::{FromRequest, FromRequestParts, Request, State, WebSocketUpgrade};
-use axum::http::{StatusCode, header};
+use async_graphql::{BatchRequest, BatchResponse, ServerError, Variables};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest as _, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
+use serde_json::{Value, json};
 
+use super::guard::peer_of;
 use crate::graphql::auth::Caller;
-use crate::graphql::subscription::SubscriptionBudget;
 use crate::server::AppState;
 
-/// How often the server pings idle WebSocket clients (both protocols) so proxies keep the
-/// connection open and dead peers are noticed.
-const WS_PING_INTERVAL: Duration = Duration::from_secs(20);
-/// How long one send to a client may block before the client counts as not reading.
-const WS_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// `application/graphql-response+json`.
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
-/// A request the GraphQL layer could not even parse: answered in GraphQL's error shape.
+/// The media type of a GraphQL response, chosen from the request's `Accept` header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ResponseMedia {
+    /// `application/graphql-response+json`: HTTP status codes describe request errors.
+    GraphqlResponseJson,
+    /// `application/json`: the legacy contract, 200 for every GraphQL response.
+    #[default]
+    Json,
+}
+
+impl ResponseMedia {
+    fn content_type(self) -> HeaderValue {
+        match self {
+            ResponseMedia::GraphqlResponseJson => {
+                HeaderValue::from_static("application/graphql-response+json; charset=utf-8")
+            }
+            ResponseMedia::Json => HeaderValue::from_static("application/json; charset=utf-8"),
+        }
+    }
+
+    /// The best supported type `Accept` allows, by quality then by the order listed; `None`
+    /// when it allows neither (406). No header, or a wildcard alone, means `application/json`,
+    /// which every client written before the specification understands.
+    pub fn negotiate(headers: &HeaderMap) -> Option<ResponseMedia> {
+        let mut accepts = headers.get_all(header::ACCEPT).iter().peekable();
+        if accepts.peek().is_none() {
+            return Some(ResponseMedia::Json);
+        }
+        // (quality, specificity: 2 exact, 1 `application/*`, 0 `*/*`, position) per type.
+        let mut best: [Option<(f32, u8, usize)>; 2] = [None, None];
+        let ranges = accepts
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','));
+        for (pos, range) in ranges.enumerate() {
+            let mut params = range.split(';');
+            let essence = params.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = params
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0));
+            // Which of ours (0: graphql-response+json, 1: json) the range names, and how
+            // specifically.
+            let matches: &[(usize, u8)] = match essence.as_str() {
+                GRAPHQL_RESPONSE_JSON => &[(0, 2)],
+                "application/json" => &[(1, 2)],
+                "application/*" => &[(0, 1), (1, 1)],
+                "*/*" => &[(0, 0), (1, 0)],
+                _ => continue,
+            };
+            for &(i, specificity) in matches {
+                // The most specific range that names a type decides its quality.
+                if best[i].is_none_or(|(_, s, _)| specificity > s) {
+                    best[i] = Some((q, specificity, pos));
+                }
+            }
+        }
+        let score = |b: Option<(f32, u8, usize)>| b.filter(|(q, _, _)| *q > 0.0);
+        match (score(best[0]), score(best[1])) {
+            (None, None) => None,
+            (Some(_), None) => Some(ResponseMedia::GraphqlResponseJson),
+            (None, Some(_)) => Some(ResponseMedia::Json),
+            (Some((qg, sg, pg)), Some((qj, sj, pj))) => {
+                let graphql_first = if qg != qj {
+                    qg > qj
+                } else if sg != sj {
+                    // `application/graphql-response+json, */*`: the named type wins.
+                    sg > sj
+                } else {
+                    // Named alike: the one listed first; a bare wildcard: legacy JSON.
+                    sg == 2 && pg < pj
+                };
+                Some(if graphql_first {
+                    ResponseMedia::GraphqlResponseJson
+                } else {
+                    ResponseMedia::Json
+                })
+            }
+        }
+    }
+}
+
+/// A request refused before any GraphQL ran, answered in GraphQL's error shape.
 pub struct GraphqlHttpError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    media: ResponseMedia,
+    header: Option<(HeaderName, HeaderValue)>,
 }
 
 impl GraphqlHttpError {
@@ -36,7 +132,29 @@ impl GraphqlHttpError {
             status,
             code,
             message: message.into(),
+            media: ResponseMedia::Json,
+            header: None,
         }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        GraphqlHttpError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    }
+
+    /// Answer in the media type the client asked for (once known).
+    fn media(mut self, media: ResponseMedia) -> Self {
+        self.media = media;
+        self
+    }
+
+    fn mutation_over_get() -> Self {
+        let mut err = GraphqlHttpError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "only queries may be sent with GET; send mutations with POST",
+        );
+        err.header = Some((header::ALLOW, HeaderValue::from_static("POST")));
+        err
     }
 }
 
@@ -45,114 +163,224 @@ impl IntoResponse for GraphqlHttpError {
         let body = json!({
             "errors": [{ "message": self.message, "extensions": { "code": self.code } }]
         });
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, self.media.content_type());
+        if let Some((name, value)) = self.header {
+            resp.headers_mut().insert(name, value);
+        }
+        resp
     }
 }
 
-impl From<async_graphql::ParseRequestError> for GraphqlHttpError {
-    fn from(err: async_graphql::ParseRequestError) -> Self {
-        use async_graphql::ParseRequestError as E;
-        match err {
-            E::PayloadTooLarge => GraphqlHttpError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "request body too large",
+fn not_acceptable() -> GraphqlHttpError {
+    GraphqlHttpError::new(
+        StatusCode::NOT_ACCEPTABLE,
+        "NOT_ACCEPTABLE",
+        "responses are application/graphql-response+json or application/json: accept one",
+    )
+}
+
+/// What a POST body holds, from its `Content-Type`.
+enum BodyKind {
+    Json,
+    GraphqlText,
+}
+
+fn body_kind(headers: &HeaderMap) -> Result<BodyKind, GraphqlHttpError> {
+    let unsupported = |message: &str| {
+        GraphqlHttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            format!(
+                "{message}: send Content-Type: application/json (or application/graphql) in UTF-8"
             ),
-            E::InvalidRequest(e) => GraphqlHttpError::new(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                format!("invalid GraphQL request: {e}"),
-            ),
-            other => GraphqlHttpError::new(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                format!("invalid GraphQL request: {other}"),
-            ),
+        )
+    };
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(unsupported("the request has no Content-Type"));
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| unsupported("unreadable Content-Type"))?;
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    for param in parts {
+        let Some((name, charset)) = param.split_once('=') else {
+            continue;
+        };
+        let charset = charset.trim().trim_matches('"');
+        if name.trim().eq_ignore_ascii_case("charset")
+            && !charset.eq_ignore_ascii_case("utf-8")
+            && !charset.eq_ignore_ascii_case("utf8")
+        {
+            return Err(unsupported(&format!(
+                "charset `{charset}` is not supported"
+            )));
         }
     }
+    match essence.as_str() {
+        "application/json" | GRAPHQL_RESPONSE_JSON => Ok(BodyKind::Json),
+        "application/graphql" => Ok(BodyKind::GraphqlText),
+        _ => Err(unsupported(&format!(
+            "Content-Type `{essence}` is not supported"
+        ))),
+    }
 }
 
-/// POST: JSON (`{"query": …}` or a batch array) or `application/graphql` text. The body is read
-/// through axum's `Bytes` extractor so the configured body limit applies (async-graphql-axum's
-/// own extractor streams the body past it).
-pub async fn post(
-    State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
+/// One operation of a JSON body, each parameter kept as JSON until its type is checked, so a
+/// wrong one gets a message naming it. Unknown properties are ignored, as the spec requires.
+#[derive(serde::Deserialize)]
+struct WireRequest {
+    #[serde(default)]
+    query: Value,
+    #[serde(default, rename = "operationName")]
+    operation_name: Value,
+    #[serde(default)]
+    variables: Value,
+    #[serde(default)]
+    extensions: Value,
+}
+
+impl WireRequest {
+    fn into_request(self) -> Result<async_graphql::Request, GraphqlHttpError> {
+        let extensions = match self.extensions {
+            Value::Null => serde_json::Map::new(),
+            Value::Object(map) => map,
+            _ => {
+                return Err(GraphqlHttpError::bad_request(
+                    "`extensions` must be an object",
+                ));
+            }
+        };
+        let query = match self.query {
+            Value::String(q) => q,
+            // Automatic persisted queries send only the hash once the server knows the text.
+            Value::Null if extensions.contains_key("persistedQuery") => String::new(),
+            Value::Null => {
+                return Err(GraphqlHttpError::bad_request(
+                    "`query` is missing: send the GraphQL document as a string",
+                ));
+            }
+            _ => return Err(GraphqlHttpError::bad_request("`query` must be a string")),
+        };
+        let mut request = async_graphql::Request::new(query);
+        match self.operation_name {
+            Value::Null => {}
+            Value::String(name) => request = request.operation_name(name),
+            _ => {
+                return Err(GraphqlHttpError::bad_request(
+                    "`operationName` must be a string",
+                ));
+            }
+        }
+        match self.variables {
+            Value::Null => {}
+            v @ Value::Object(_) => request = request.variables(Variables::from_json(v)),
+            _ => {
+                return Err(GraphqlHttpError::bad_request(
+                    "`variables` must be an object",
+                ));
+            }
+        }
+        for (name, value) in extensions {
+            let value = async_graphql::Value::from_json(value)
+                .map_err(|e| GraphqlHttpError::bad_request(format!("`extensions`: {e}")))?;
+            request.extensions.0.insert(name, value);
+        }
+        Ok(request)
+    }
+}
+
+/// A JSON body: one request object, or a batch (array) of them.
+fn parse_json_body(body: &[u8]) -> Result<BatchRequest, GraphqlHttpError> {
+    let invalid = |e: serde_json::Error| {
+        GraphqlHttpError::bad_request(format!("invalid GraphQL request: {e}"))
+    };
+    // The first byte tells which shape it is: no generic buffering to try both.
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => {
+            let ops: Vec<WireRequest> = serde_json::from_slice(body).map_err(invalid)?;
+            if ops.is_empty() {
+                return Err(GraphqlHttpError::bad_request("the batch is empty"));
+            }
+            if ops.len() > crate::graphql::limits::MAX_BATCH {
+                return Err(GraphqlHttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    "BATCH_TOO_LARGE",
+                    format!(
+                        "a batch may hold at most {} operations, got {}",
+                        crate::graphql::limits::MAX_BATCH,
+                        ops.len()
+                    ),
+                ));
+            }
+            let ops = ops
+                .into_iter()
+                .map(WireRequest::into_request)
+                .collect::<Result<_, _>>()?;
+            Ok(BatchRequest::Batch(ops))
+        }
+        Some(b'{') => {
+            let op: WireRequest = serde_json::from_slice(body).map_err(invalid)?;
+            Ok(BatchRequest::Single(op.into_request()?))
+        }
+        Some(_) => Err(GraphqlHttpError::bad_request(
+            "invalid GraphQL request: the body must be a JSON object (or an array of them)",
+        )),
+        None => Err(GraphqlHttpError::bad_request(
+            "the request body is empty: send {\"query\": …}",
+        )),
+    }
+}
+
+/// POST. The body is read through axum's `Bytes` extractor so the configured body limit applies
+/// (async-graphql-axum's own extractor streams the body past it).
+pub async fn post(State(state): State<AppState>, req: Request) -> Response {
+    let Some(media) = ResponseMedia::negotiate(req.headers()) else {
+        return not_acceptable().into_response();
+    };
+    let caller = Caller::from_request(req.headers(), peer_of(&req));
+    match read_post(&state, req).await {
+        Ok(batch) => respond(media, state.schema.execute_batch(batch.data(caller)).await),
+        Err(e) => e.media(media).into_response(),
+    }
+}
+
+async fn read_post(state: &AppState, req: Request) -> Result<BatchRequest, GraphqlHttpError> {
+    let kind = body_kind(req.headers())?;
+    let body: Result<Bytes, BytesRejection> = Bytes::from_request(req, &()).await;
     let body = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return GraphqlHttpError::new(
+            return Err(GraphqlHttpError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
                 format!(
                     "request body larger than the {} byte limit (JOBINTEL_MAX_BODY_BYTES)",
                     state.max_body_bytes
                 ),
-            )
-            .into_response();
+            ));
         }
         Err(e) => {
-            return GraphqlHttpError::new(e.status(), "BAD_REQUEST", e.body_text()).into_response();
+            return Err(GraphqlHttpError::new(
+                e.status(),
+                "BAD_REQUEST",
+                e.body_text(),
+            ));
         }
     };
-    let is_graphql_text = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/graphql"));
-    let batch = if is_graphql_text {
-        match std::str::from_utf8(&body) {
-            Ok(q) => async_graphql::BatchRequest::Single(async_graphql::Request::new(q)),
-            Err(_) => {
-                return GraphqlHttpError::new(
-                    StatusCode::BAD_REQUEST,
-                    "BAD_REQUEST",
-                    "request body is not UTF-8",
-                )
-                .into_response();
-            }
-        }
-    } else {
-        // `BatchRequest` is an untagged enum: serde would buffer the whole body into a
-        // generic tree and try both shapes. The first byte tells which one it is.
-        let batch = match body.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'[') => serde_json::from_slice(&body).map(async_graphql::BatchRequest::Batch),
-            _ => serde_json::from_slice(&body).map(async_graphql::BatchRequest::Single),
-        };
-        match batch {
-            Ok(b) => b,
-            Err(e) => {
-                return GraphqlHttpError::new(
-                    StatusCode::BAD_REQUEST,
-                    "BAD_REQUEST",
-                    format!("invalid GraphQL request: {e}"),
-                )
-                .into_response();
-            }
-        }
-    };
-    if let async_graphql::BatchRequest::Batch(ops) = &batch
-        && ops.len() > crate::graphql::limits::MAX_BATCH
-    {
-        return GraphqlHttpError::new(
-            StatusCode::BAD_REQUEST,
-            "BATCH_TOO_LARGE",
-            format!(
-                "a batch may hold at most {} operations, got {}",
-                crate::graphql::limits::MAX_BATCH,
-                ops.len()
-            ),
-        )
-        .into_response();
+    match kind {
+        BodyKind::GraphqlText => match std::str::from_utf8(&body) {
+            Ok(q) => Ok(BatchRequest::Single(async_graphql::Request::new(q))),
+            Err(_) => Err(GraphqlHttpError::bad_request("request body is not UTF-8")),
+        },
+        BodyKind::Json => parse_json_body(&body),
     }
-    let caller = caller_from(&headers);
-    let batch = batch.data(caller);
-    async_graphql_axum::GraphQLResponse::from(state.schema.execute_batch(batch).await)
-        .into_response()
 }
 
-/// GET serves both `?query=` requests and WebSocket upgrades on the same path.
+/// GET: `?query=…&operationName=…&variables={json}&extensions={json}` (empty = absent), queries
+/// only, or a WebSocket upgrade on the same path.
 pub async fn get(State(state): State<AppState>, req: Request) -> Response {
     let wants_upgrade = req
         .headers()
@@ -160,201 +388,231 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if wants_upgrade {
-        let (mut parts, _) = req.into_parts();
-        let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-            Ok(p) => p,
-            Err(_) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    "unsupported WebSocket subprotocol: use graphql-transport-ws or graphql-ws",
-                )
-                    .into_response();
-            }
-        };
-        let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-            Ok(u) => u,
-            Err(e) => return e.into_response(),
-        };
-        let caller = caller_from(&parts.headers);
-        let keepalive = parts
-            .headers
-            .get(header::SEC_WEBSOCKET_PROTOCOL)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.split(',')
-                    .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
-            })
-            .unwrap_or(WebSocketProtocols::GraphQLWS);
-        let Ok(slot) = state.ws_slots.clone().try_acquire_owned() else {
-            return GraphqlHttpError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "LIMIT_EXCEEDED",
-                format!(
-                    "too many WebSocket connections (limit {}, JOBINTEL_WS_MAX_CONNECTIONS); retry later",
-                    state.ws_max_connections
-                ),
-            )
-            .into_response();
-        };
-        return upgrade
-            // tungstenite's defaults (128 KiB read and write buffers per connection) would make
-            // 1,000 idle subscribers cost ~150 MB; protocol messages are small.
-            .read_buffer_size(4 * 1024)
-            .write_buffer_size(0)
-            .max_write_buffer_size(1024 * 1024)
-            .max_message_size(state.max_body_bytes)
-            .max_frame_size(state.max_body_bytes)
-            .protocols(ALL_WEBSOCKET_PROTOCOLS)
-            .on_upgrade(move |socket| async move {
-                serve_websocket(socket, state, protocol, keepalive, caller).await;
-                drop(slot);
-            });
+        return super::ws::upgrade(state, req).await;
     }
-
-    let caller = caller_from(req.headers());
-    let gql = match GraphQLRequest::<GraphqlHttpError>::from_request(req, &()).await {
-        Ok(r) => r.into_inner(),
-        Err(e) => return e.into_response(),
+    let Some(media) = ResponseMedia::negotiate(req.headers()) else {
+        return not_acceptable().into_response();
     };
-    // GET must be safe to repeat and can be triggered cross-site: queries only.
+    let request = match parse_get(req.uri().query().unwrap_or("")) {
+        Ok(r) => r,
+        Err(e) => return e.media(media).into_response(),
+    };
+    // GET must be safe to repeat and can be triggered cross-site: queries only. A
+    // persisted-query hash carries no text to check here: the executor refuses it once the
+    // document is known (METHOD_NOT_ALLOWED, answered as 405 below).
     // Text nested too deep would overflow the parser's stack: the executor answers it.
-    let parsed = crate::graphql::document::check_text(&gql.query)
-        .ok()
-        .and_then(|()| async_graphql::parser::parse_query(&gql.query).ok());
-    if let Some(doc) = parsed {
-        let is_query = doc
+    if crate::graphql::document::check_text(&request.query).is_ok()
+        && let Ok(doc) = async_graphql::parser::parse_query(&request.query)
+        && doc
             .operations
             .iter()
-            .all(|(_, op)| op.node.ty == OperationType::Query);
-        if !is_query {
+            .any(|(_, op)| op.node.ty != OperationType::Query)
+    {
+        return GraphqlHttpError::mutation_over_get()
+            .media(media)
+            .into_response();
+    }
+    let caller = Caller::from_request(req.headers(), peer_of(&req));
+    let response = state.schema.execute_read_only(request.data(caller)).await;
+    respond(media, BatchResponse::Single(response))
+}
+
+fn parse_get(query: &str) -> Result<async_graphql::Request, GraphqlHttpError> {
+    let mut params: [Option<String>; 4] = Default::default();
+    const NAMES: [&str; 4] = ["query", "operationName", "variables", "extensions"];
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if let Some(i) = NAMES.iter().position(|n| *n == name) {
+            params[i].get_or_insert_with(|| value.into_owned());
+        }
+    }
+    let [query, operation_name, variables, extensions] =
+        params.map(|p| p.filter(|v| !v.is_empty()));
+    let json = |name: &str, text: Option<String>| match text {
+        None => Ok(Value::Null),
+        Some(t) => serde_json::from_str::<Value>(&t)
+            .map_err(|e| GraphqlHttpError::bad_request(format!("`{name}` is not valid JSON: {e}"))),
+    };
+    WireRequest {
+        query: query.map_or(Value::Null, Value::String),
+        operation_name: operation_name.map_or(Value::Null, Value::String),
+        variables: json("variables", variables)?,
+        extensions: json("extensions", extensions)?,
+    }
+    .into_request()
+}
+
+/// A request error: nothing was executed (parse, validation, variable coercion, a limit), so
+/// there is no data, and no error has a path into it.
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    !response.errors.is_empty()
+        && response.data == async_graphql::Value::Null
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+fn code_of(err: &ServerError) -> Option<String> {
+    match err.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The status of a request error under `application/graphql-response+json`.
+fn request_error_status(code: Option<&str>) -> StatusCode {
+    match code.unwrap_or("") {
+        "METHOD_NOT_ALLOWED" => StatusCode::METHOD_NOT_ALLOWED,
+        "GRAPHQL_PARSE_FAILED"
+        | "BAD_REQUEST"
+        | "PERSISTED_QUERY_NOT_FOUND"
+        | "PERSISTED_QUERY_TOO_LARGE" => StatusCode::BAD_REQUEST,
+        "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
+        "INTERNAL" => StatusCode::INTERNAL_SERVER_ERROR,
+        "SERVICE_UNAVAILABLE" | "TIMEOUT" => StatusCode::SERVICE_UNAVAILABLE,
+        // Validation, variable coercion and the server's own validation rules (depth,
+        // aliases, complexity, cost).
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// The HTTP response for what the executor returned.
+fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
+    let mut status = StatusCode::OK;
+    let mut extra = HeaderMap::new();
+    if batch.is_ok()
+        && let Some(cache_control) = batch.cache_control().value()
+        && let Ok(value) = HeaderValue::from_str(&cache_control)
+    {
+        extra.insert(header::CACHE_CONTROL, value);
+    }
+    extra.extend(batch.http_headers());
+    let body = match batch {
+        BatchResponse::Single(response) if is_request_error(&response) => {
+            let code = response.errors.first().and_then(code_of);
+            let code_status = request_error_status(code.as_deref());
+            // Mutations over GET are refused with 405 whatever the client accepts: the
+            // specification's one MUST for request errors.
+            if code_status == StatusCode::METHOD_NOT_ALLOWED {
+                extra.insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            if media == ResponseMedia::GraphqlResponseJson
+                || code_status == StatusCode::METHOD_NOT_ALLOWED
+            {
+                status = code_status;
+            }
+            if media == ResponseMedia::GraphqlResponseJson {
+                // A request error has no `data` entry at all.
+                let mut body = json!({ "errors": response.errors });
+                if !response.extensions.is_empty() {
+                    body["extensions"] = json!(response.extensions);
+                }
+                serde_json::to_vec(&body)
+            } else {
+                serde_json::to_vec(&response)
+            }
+        }
+        other => serde_json::to_vec(&other),
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise a GraphQL response");
             return GraphqlHttpError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "only queries may be sent with GET; send mutations with POST",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error",
             )
             .into_response();
         }
-    }
-    // A persisted-query hash carries no text to check above: the executor re-checks the
-    // operation type once the document is known.
-    let gql = gql.data(caller);
-    async_graphql_axum::GraphQLResponse::from(state.schema.execute_read_only(gql).await)
-        .into_response()
-}
-
-fn caller_from(headers: &axum::http::HeaderMap) -> Caller {
-    Caller::from_authorization(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    )
-}
-
-/// The token a WebSocket client sends in `connection_init`: `{"Authorization": "Bearer …"}`
-/// (as GraphiQL and most clients send headers) or `{"token": "…"}`.
-fn caller_from_init(payload: &serde_json::Value) -> Caller {
-    let auth = payload
-        .get("Authorization")
-        .or_else(|| payload.get("authorization"))
-        .and_then(|v| v.as_str());
-    if auth.is_some() {
-        return Caller::from_authorization(auth);
-    }
-    Caller {
-        bearer: payload
-            .get("token")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
-    }
-}
-
-/// Serve one WebSocket connection until the client leaves or the server shuts down; on
-/// shutdown the client gets a close frame with code 1001 (going away).
-async fn serve_websocket(
-    socket: WebSocket,
-    state: AppState,
-    protocol: GraphQLProtocol,
-    keepalive: WebSocketProtocols,
-    caller: Caller,
-) {
-    let (mut ws_sink, ws_stream) = socket.split();
-    // Bounded: a client that stops reading applies backpressure to its own connection only.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(64);
-    let shutdown = state.shutdown.clone();
-
-    let writer = async move {
-        let mut ping = tokio::time::interval(WS_PING_INTERVAL);
-        ping.tick().await;
-        loop {
-            tokio::select! {
-                // Shutdown first: when it fires, the GraphQL side also ends (its input stops),
-                // and the client must still get the going-away frame.
-                biased;
-                _ = shutdown.cancelled() => break,
-                msg = rx.recv() => match msg {
-                    // A client whose socket stays full this long is not reading: close it
-                    // rather than hold its messages.
-                    Some(m) => match tokio::time::timeout(WS_SEND_TIMEOUT, ws_sink.send(m)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => break,
-                        Err(_) => {
-                            tracing::warn!("closing a WebSocket client that stopped reading");
-                            break;
-                        }
-                    },
-                    None => break,
-                },
-                _ = ping.tick() => {
-                    // A WebSocket ping for proxies and browsers, and the protocol's own
-                    // keep-alive for clients that time out without one.
-                    let ka = match keepalive {
-                        WebSocketProtocols::GraphQLWS => r#"{"type":"ping"}"#,
-                        WebSocketProtocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
-                    };
-                    if ws_sink.send(Message::Ping(Default::default())).await.is_err()
-                        || ws_sink.send(Message::Text(ka.into())).await.is_err()
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-        if shutdown.is_cancelled() {
-            let _ = ws_sink
-                .send(Message::Close(Some(CloseFrame {
-                    code: 1001,
-                    reason: "server shutting down".into(),
-                })))
-                .await;
-        }
-        let _ = ws_sink.close().await;
     };
+    let mut resp = (status, body).into_response();
+    let headers = resp.headers_mut();
+    headers.extend(extra);
+    headers.insert(header::CONTENT_TYPE, media.content_type());
+    resp
+}
 
-    let sink = futures_util::sink::unfold(tx, |tx, msg: Message| async move {
-        tx.send(msg)
-            .await
-            .map_err(|_| axum::Error::new("websocket writer closed"))?;
-        Ok::<_, axum::Error>(tx)
-    });
-    let input = ws_stream.take_until(state.shutdown.clone().cancelled_owned());
-    let upgrade_caller = caller.clone();
-    let budget = SubscriptionBudget {
-        active: Default::default(),
-        limit: state.ws_max_subscriptions,
-    };
-    let graphql = GraphQLWebSocket::new_with_pair(sink, input, state.schema.clone(), protocol)
-        .on_connection_init(move |payload| async move {
-            // A token in connection_init wins over one on the upgrade request's headers.
-            let from_init = caller_from_init(&payload);
-            let mut data = async_graphql::Data::default();
-            data.insert(budget);
-            data.insert(if from_init.bearer.is_some() {
-                from_init
-            } else {
-                upgrade_caller
-            });
-            Ok(data)
-        })
-        .serve();
-    tokio::join!(writer, graphql);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: Option<&str>) -> Option<ResponseMedia> {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = value {
+            headers.insert(header::ACCEPT, v.parse().unwrap());
+        }
+        ResponseMedia::negotiate(&headers)
+    }
+
+    #[test]
+    fn accept_picks_the_best_supported_media_type() {
+        use ResponseMedia::{GraphqlResponseJson as G, Json as J};
+        assert_eq!(accept(None), Some(J));
+        assert_eq!(accept(Some("*/*")), Some(J));
+        assert_eq!(accept(Some("application/*")), Some(J));
+        assert_eq!(accept(Some("application/json")), Some(J));
+        assert_eq!(accept(Some("application/graphql-response+json")), Some(G));
+        assert_eq!(
+            accept(Some(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
+            Some(G)
+        );
+        assert_eq!(
+            accept(Some("application/json, application/graphql-response+json")),
+            Some(J)
+        );
+        assert_eq!(
+            accept(Some(
+                "application/json;q=0.5, application/graphql-response+json"
+            )),
+            Some(G)
+        );
+        assert_eq!(
+            accept(Some("application/graphql-response+json, */*;q=0.1")),
+            Some(G)
+        );
+        assert_eq!(
+            accept(Some("text/html,application/xhtml+xml,*/*;q=0.8")),
+            Some(J)
+        );
+        assert_eq!(accept(Some("*/*, application/json;q=0")), Some(G));
+        assert_eq!(accept(Some("text/html")), None);
+        assert_eq!(accept(Some("application/json;q=0")), None);
+    }
+
+    #[test]
+    fn request_errors_have_no_data_and_no_path() {
+        let parse = async_graphql::Response::from_errors(vec![ServerError::new("x", None)]);
+        assert!(is_request_error(&parse));
+        let mut field = ServerError::new("denied", None);
+        field.path = vec![async_graphql::PathSegment::Field("startIngest".into())];
+        assert!(!is_request_error(&async_graphql::Response::from_errors(
+            vec![field]
+        )));
+        assert!(!is_request_error(&async_graphql::Response::new(
+            async_graphql::Value::Null
+        )));
+    }
+
+    #[test]
+    fn content_types_are_checked_by_essence_and_charset() {
+        let kind = |ct: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, ct.parse().unwrap());
+            body_kind(&headers).map(|k| matches!(k, BodyKind::Json))
+        };
+        assert_eq!(kind("application/json").ok(), Some(true));
+        assert_eq!(kind("Application/JSON; charset=UTF-8").ok(), Some(true));
+        assert_eq!(kind("application/graphql-response+json").ok(), Some(true));
+        assert_eq!(kind("application/graphql").ok(), Some(false));
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/json; charset=latin1",
+            "application/jsonx",
+        ] {
+            assert!(kind(bad).is_err(), "{bad}");
+        }
+        assert!(body_kind(&HeaderMap::new()).is_err());
+    }
 }

@@ -1,7 +1,9 @@
 //! HTTP routes: GraphQL (POST, GET and WebSocket on `/graphql`), the offline GraphiQL
-//! playground, health and metrics.
+//! playground, health and metrics, and the guards in front of them.
 
 pub mod graphiql;
 pub mod graphql;
+pub mod guard;
 pub mod health;
 pub mod metrics;
+pub mod ws;

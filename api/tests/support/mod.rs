@@ -99,6 +99,16 @@ impl Server {
         &self,
         protocol: &str,
     ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        self.ws_raw_with(protocol, &[]).await
+    }
+
+    /// Like [`Server::ws_raw`], with extra headers on the upgrade request (`Origin`,
+    /// `Authorization`, `X-Forwarded-For`, …).
+    pub async fn ws_raw_with(
+        &self,
+        protocol: &str,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         let mut req = format!("ws://{}/graphql", self.addr)
             .into_client_request()
             .unwrap();
@@ -106,6 +116,10 @@ impl Server {
             "sec-websocket-protocol",
             HeaderValue::from_str(protocol).unwrap(),
         );
+        for (name, value) in headers {
+            req.headers_mut()
+                .insert(*name, HeaderValue::from_str(value).unwrap());
+        }
         tokio_tungstenite::connect_async(req)
             .await
             .map(|(ws, _)| ws)

@@ -164,7 +164,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for (i, kind) in HOSTILE.iter().enumerate() {
         let ip = Ipv4Addr::new(127, 0, 0, 10 + i as u8);
         tasks.push(tokio::spawn(hostile_traffic(
-            *kind,
+            kind,
             ip,
             addr,
             hostile.clone(),
@@ -222,8 +222,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let n: u64 = t.answers.values().sum();
             if kind.starts_with("authenticated") {
                 normal_failed += t.transport_errors
-                    + t
-                        .answers
+                    + t.answers
                         .iter()
                         .filter(|(a, _)| !a.ends_with(" ok"))
                         .map(|(_, n)| n)
@@ -375,7 +374,7 @@ async fn normal_traffic(
     while !stop.get() {
         tick.tick().await;
         n += 1;
-        let anonymous = n % u64::from(rps.max(2) / 2).max(1) == 0;
+        let anonymous = n.is_multiple_of(u64::from(rps.max(2) / 2).max(1));
         let body = if rng.random_bool(0.25) {
             let id: u32 = rng.random_range(1..100_000);
             format!(r#"{{"query":"{{ jobPosting(id: \"{id}\") {{ id title company url }} }}"}}"#)
@@ -439,9 +438,14 @@ const HOSTILE: &[&str] = &[
 fn doubling(n: usize) -> String {
     let mut q = String::from("query { ...F0 }");
     for i in 0..n {
-        q.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
+        q.push_str(&format!(
+            " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
+            n = i + 1
+        ));
     }
-    q.push_str(&format!(" fragment F{n} on Query {{ health {{ status }} }}"));
+    q.push_str(&format!(
+        " fragment F{n} on Query {{ health {{ status }} }}"
+    ));
     q
 }
 
@@ -469,7 +473,7 @@ async fn hostile_traffic(
         let req = match kind {
             "fragment cycle (POST, GET)" => {
                 let q = "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }";
-                if round % 2 == 0 {
+                if round.is_multiple_of(2) {
                     client.post(&url).json(&json!({ "query": q }))
                 } else {
                     let mut u = url::Url::parse(&url).expect("url");
