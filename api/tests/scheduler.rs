@@ -16,7 +16,7 @@ use ingest::SearchParams;
 use ingest::engine::{BaseUrls, Engine, EngineConfig};
 use ingest::events::EventBus;
 use ingest::fetch::{FetchConfig, Fetcher};
-use ingest::store::{self, RunCounters};
+use ingest::store::{self, FinishOutcome, RunClaim, RunCounters};
 use jobintel::scheduler::housekeeping::{self, Retention};
 use jobintel::scheduler::tick::{self, TickOptions};
 use jobintel::scheduler::{Clock, Scheduler, SchedulerSettings, reaper};
@@ -87,11 +87,29 @@ async fn tick_at(db: &DatabaseConnection, now: DateTime<Utc>) -> tick::TickRepor
         .unwrap()
 }
 
-/// Finish a claimed run the way the engine does.
-async fn finish(db: &impl ConnectionTrait, run_id: i64, status: RunStatus) -> ingest_run::Model {
-    store::finish_run(db, run_id, status, &RunCounters::default(), None)
-        .await
-        .unwrap()
+/// Finish a claimed run the way the engine does (fenced by its claim), and check that the end
+/// was recorded.
+async fn finish(
+    db: &impl ConnectionTrait,
+    run: &ingest_run::Model,
+    status: RunStatus,
+) -> ingest_run::Model {
+    let finished = store::finish_run(
+        db,
+        &RunClaim::of(run),
+        status,
+        &RunCounters::default(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        finished.outcome,
+        FinishOutcome::Recorded,
+        "{:?}",
+        finished.run
+    );
+    finished.run
 }
 
 const LEASE: TimeDelta = TimeDelta::seconds(60);
@@ -281,7 +299,7 @@ async fn overlap_skip_records_skipped_runs_and_queue_keeps_one_waiting() {
                 .is_none()
         );
         // …and starts once it ends.
-        finish(db, runs_of(db, queue_.id).await[0].id, RunStatus::Succeeded).await;
+        finish(db, &runs_of(db, queue_.id).await[0], RunStatus::Succeeded).await;
         let next = queue::claim_next(db, t("2026-06-01T00:03:02Z"), "w", LEASE, 5)
             .await
             .unwrap()
@@ -404,7 +422,7 @@ async fn failed_runs_are_retried_with_exponential_backoff_then_give_up() {
                 continue;
             };
             starts.push((run.attempt, now));
-            let failed = finish(db, run.id, RunStatus::Failed).await;
+            let failed = finish(db, &run, RunStatus::Failed).await;
             now += TimeDelta::seconds(2);
             queue::retry_if_allowed(db, &failed, now).await.unwrap();
         }
@@ -769,7 +787,7 @@ async fn two_instances_fire_and_run_each_occurrence_exactly_once() {
                         .unwrap()
                     {
                         claimed.lock().unwrap().push(run.id);
-                        finish(&db, run.id, RunStatus::Succeeded).await;
+                        finish(&db, &run, RunStatus::Succeeded).await;
                     }
                 }
             };
