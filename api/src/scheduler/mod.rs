@@ -342,6 +342,11 @@ impl Scheduler {
         }
     }
 
+    /// Runs this instance is executing now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.settings.workers.max(1) as usize - self.slots.available_permits()
+    }
+
     /// Stop: no new fires or claims, in-flight runs get `grace` to finish, then they are
     /// cancelled and recorded as `interrupted`.
     pub async fn stop(self, grace: Duration) {

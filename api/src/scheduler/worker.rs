@@ -285,11 +285,3 @@ async fn heartbeat(shared: Arc<Shared>, run_id: i64, stop: RunStop) {
         }
     }
 }
-
-/// Whether `run_id` is executing in this process.
-pub fn is_executing(run_id: i64) -> bool {
-    RUNNING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains_key(&run_id)
-}
