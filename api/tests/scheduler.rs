@@ -1580,6 +1580,134 @@ async fn a_worker_whose_heartbeats_keep_failing_stops_its_run_before_the_lease_e
     }
 }
 
+/// Deleting a schedule cancels its queued runs, detaches all its runs and removes it as one
+/// transaction: when the last step fails (here a trigger refuses the DELETE), nothing of it is
+/// left done; when it succeeds, all of it is.
+#[tokio::test]
+async fn deleting_a_schedule_is_all_or_nothing() {
+    for db in testkit::databases("sched_delete").await {
+        let conn = &db.conn;
+        let what = format!("{:?}", db.backend);
+        let now = t("2026-06-01T00:30:00Z");
+        let s = create(
+            conn,
+            ScheduleDef {
+                max_attempts: 3,
+                ..def("doomed", "0 * * * *", "UTC")
+            },
+            now,
+        )
+        .await;
+        // A finished run, a running one and a queued one.
+        let done = schedules::run_now(conn, s.id, now).await.unwrap();
+        let done = queue::claim_next(conn, now, "w", LEASE, 4)
+            .await
+            .unwrap()
+            .filter(|r| r.id == done.id)
+            .unwrap();
+        finish(conn, &done, RunStatus::Succeeded).await;
+        schedules::run_now(conn, s.id, now).await.unwrap();
+        let running = queue::claim_next(conn, now, "w", LEASE, 4)
+            .await
+            .unwrap()
+            .unwrap();
+        let queued = schedules::run_now(conn, s.id, now).await.unwrap();
+        assert_eq!(queued.status, RunStatus::Queued);
+        let before = runs_of(conn, s.id).await;
+        assert_eq!(before.len(), 3, "{what}");
+
+        // The last statement fails: the cancel and the detach before it are rolled back.
+        let (refuse, allow) = match db.backend {
+            testkit::Backend::Sqlite => (
+                vec![
+                    "CREATE TRIGGER refuse_delete BEFORE DELETE ON schedules \
+                     BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                ],
+                vec!["DROP TRIGGER refuse_delete"],
+            ),
+            testkit::Backend::Postgres => (
+                vec![
+                    "CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+                    "CREATE TRIGGER refuse_delete BEFORE DELETE ON schedules \
+                     FOR EACH ROW EXECUTE FUNCTION refuse_delete()",
+                ],
+                vec![
+                    "DROP TRIGGER refuse_delete ON schedules",
+                    "DROP FUNCTION refuse_delete()",
+                ],
+            ),
+        };
+        for sql in refuse {
+            conn.execute_unprepared(sql).await.unwrap();
+        }
+        let failed = schedules::delete(conn, s.id, now).await;
+        assert!(failed.is_err(), "{what}: the trigger refused the delete");
+        assert!(
+            schedule::Entity::find_by_id(s.id)
+                .one(conn)
+                .await
+                .unwrap()
+                .is_some(),
+            "{what}"
+        );
+        assert_eq!(
+            runs_of(conn, s.id).await,
+            before,
+            "{what}: no run cancelled or detached"
+        );
+        for sql in allow {
+            conn.execute_unprepared(sql).await.unwrap();
+        }
+
+        // Now it goes through, all of it.
+        let later = now + TimeDelta::minutes(1);
+        schedules::delete(conn, s.id, later).await.unwrap();
+        assert!(
+            schedule::Entity::find_by_id(s.id)
+                .one(conn)
+                .await
+                .unwrap()
+                .is_none(),
+            "{what}"
+        );
+        assert!(runs_of(conn, s.id).await.is_empty(), "{what}: all detached");
+        let after = |id| run_row(conn, id);
+        let q = after(queued.id).await;
+        assert_eq!(
+            (q.status, q.finished_at, q.schedule_id),
+            (RunStatus::Cancelled, Some(later), None),
+            "{what}"
+        );
+        assert_eq!(
+            q.error.as_deref(),
+            Some("cancelled: its schedule was deleted")
+        );
+        let r = after(running.id).await;
+        assert_eq!(
+            (r.status, r.schedule_id),
+            (RunStatus::Running, None),
+            "{what}"
+        );
+        let d = after(done.id).await;
+        assert_eq!(
+            (d.status, d.schedule_id),
+            (RunStatus::Succeeded, None),
+            "{what}"
+        );
+        // The run that was going on ends as usual and is not retried: no schedule to retry.
+        let failed = finish(conn, &running, RunStatus::Failed).await;
+        assert!(
+            queue::retry_if_allowed(conn, &failed, later)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Deleting it again: not found.
+        assert!(schedules::delete(conn, s.id, later).await.is_err());
+    }
+}
+
 /// Start `jobintel serve` with `env`, wait for its listening line, return it and its address.
 fn spawn_serve(env: &[(&str, String)]) -> (Child, String) {
     let mut cmd = Command::new(BIN);
