@@ -1406,6 +1406,18 @@ async fn late_finishes_never_overwrite_a_cancelled_or_reaped_run() {
         }
         assert_eq!(run_row(conn, cli.id).await, taken, "{what}");
         assert_eq!(taken.status, RunStatus::Interrupted, "{what}");
+
+        // A CLI run cancelled before it started is never brought back to `running`.
+        let cli = store::create_run(
+            conn,
+            store::NewRun::manual(Source::Lever, SearchParams::default(), RunTrigger::Cli),
+        )
+        .await
+        .unwrap();
+        queue::cancel(conn, cli.id, now).await.unwrap();
+        let refused = store::mark_running(conn, cli.id, "cli-host:42").await;
+        assert!(refused.is_err(), "{what}");
+        assert_eq!(run_row(conn, cli.id).await.status, RunStatus::Cancelled);
     }
 }
 

@@ -111,16 +111,18 @@ pub async fn create_run(
     .await
 }
 
-/// Mark a run `running` under `owner` (for runs executed directly, without the queue's claim)
-/// and return the row as it now is: pass that model to [`crate::engine::Engine::execute`] so
-/// the run's writes are fenced by `owner` (see [`RunClaim`]).
+/// Mark a queued run `running` under `owner` (for runs executed directly, without the queue's
+/// claim) and return the row as it now is: pass that model to
+/// [`crate::engine::Engine::execute`] so the run's writes are fenced by `owner` (see
+/// [`RunClaim`]). Only a `queued` run can start: one cancelled (or claimed by a worker) since it
+/// was created is an error, never brought back to `running`.
 pub async fn mark_running(
     db: &impl ConnectionTrait,
     run_id: i64,
     owner: &str,
 ) -> Result<ingest_run::Model, DbErr> {
     let now = Utc::now();
-    ingest_run::Entity::update_many()
+    let started = ingest_run::Entity::update_many()
         .col_expr(
             ingest_run::Column::Status,
             Expr::value(RunStatus::Running.as_str()),
@@ -129,12 +131,20 @@ pub async fn mark_running(
         .col_expr(ingest_run::Column::HeartbeatAt, Expr::value(now))
         .col_expr(ingest_run::Column::LeaseOwner, Expr::value(owner))
         .filter(ingest_run::Column::Id.eq(run_id))
+        .filter(ingest_run::Column::Status.eq(RunStatus::Queued))
         .exec(db)
         .await?;
-    ingest_run::Entity::find_by_id(run_id)
+    let run = ingest_run::Entity::find_by_id(run_id)
         .one(db)
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("ingest run {run_id}")))
+        .ok_or_else(|| DbErr::RecordNotFound(format!("ingest run {run_id}")))?;
+    if started.rows_affected == 0 {
+        return Err(DbErr::Custom(format!(
+            "ingest run {run_id} cannot start: it is {}, not queued",
+            run.status
+        )));
+    }
+    Ok(run)
 }
 
 /// The claim a writer holds on a `running` run. Every write to the run row while it executes
