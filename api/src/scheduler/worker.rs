@@ -1,4 +1,4 @@
-//! The worker pool: claim queued runs and execute them with [`Engine::execute`].
+//! The worker pool: claim queued runs and execute them with [`ingest::engine::Engine::execute_with`].
 //!
 //! One dispatcher per instance holds `workers` slots (the instance's concurrency limit). It
 //! claims a run whenever a slot is free and a run is claimable (see [`queue::claim_next`] for
@@ -10,7 +10,7 @@
 //! renewal finds the run no longer ours (cancelled through the API on another instance, or
 //! reaped after a long stall), the run's token is cancelled and the engine stops at the next
 //! page boundary; if renewals fail for half the lease, the run is stopped too (see
-//! [`heartbeat`]). Independently of the heartbeat, every write the engine makes to the run row
+//! `heartbeat`). Independently of the heartbeat, every write the engine makes to the run row
 //! is fenced by the claim (`lease_owner`, status `running`; see [`ingest::store::RunClaim`]), so
 //! a worker that stalled past its lease — its heartbeat frozen along with it — cannot overwrite
 //! what the reaper or a canceller recorded when it wakes up.
