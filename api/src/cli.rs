@@ -185,7 +185,8 @@ async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
     let run = store::create_run(&conn, NewRun::manual(args.source, params, RunTrigger::Cli))
         .await
         .context("cannot record the run")?;
-    store::mark_running(&conn, run.id, &instance_name())
+    // The row as marked: its `lease_owner` fences the engine's writes to it.
+    let run = store::mark_running(&conn, run.id, &instance_name())
         .await
         .context("cannot record the run")?;
 

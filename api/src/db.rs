@@ -3,7 +3,10 @@
 use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
 
 use crate::config::{DatabaseUrl, DbKind};
 
@@ -106,12 +109,57 @@ pub async fn connect_with_retry(
     }
 }
 
-/// Apply pending migrations (a no-op when the schema is current).
+/// Arbitrary, fixed key of the PostgreSQL advisory lock that serialises migrations across
+/// instances (the scheduler's claim lock is `…01`).
+const MIGRATION_LOCK_KEY: i64 = 0x6a6f_6269_6e74_6c02;
+
+/// Apply pending migrations (a no-op when the schema is current). Safe when several instances
+/// start at once on one database: see [`migrate_exclusively`].
 pub async fn migrate(db: &DatabaseConnection, url: &DatabaseUrl) -> Result<(), DbStartError> {
-    Migrator::up(db, None)
+    migrate_exclusively(db)
         .await
         .map_err(|source| DbStartError::Migration {
             url: url.redacted().to_owned(),
             source,
         })
+}
+
+/// Run the migrator inside one transaction that first takes the database's migration lock, so
+/// that concurrent start-ups apply each migration once and the others wait, then find nothing
+/// pending. Without it, two instances both see a migration pending and the second fails on
+/// "already exists" (or records it twice).
+///
+/// - PostgreSQL: `pg_advisory_xact_lock` on a fixed key. It must be held by the connection the
+///   migrations run on, and the pool may hand each statement another connection; a transaction
+///   pins one connection, and the lock is released by its commit or rollback (also when the
+///   process dies), never leaked. The migrator runs its per-migration transactions as
+///   savepoints inside it, so the whole upgrade also commits or rolls back as one. (A future
+///   migration that cannot run in a transaction, such as `CREATE INDEX CONCURRENTLY`, would need
+///   a session-level lock on a dedicated connection instead.)
+/// - SQLite: the file itself is the lock. `BEGIN IMMEDIATE` takes the write lock before the
+///   migrator reads `seaql_migrations`; a second process waits for it (`busy_timeout`) and
+///   then sees the migrations applied. It costs nothing more, and also keeps every statement on
+///   one connection (whose schema cache is never stale).
+pub async fn migrate_exclusively(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [MIGRATION_LOCK_KEY.into()],
+            ))
+            .await?;
+            txn
+        }
+        _ => {
+            db.begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await?
+        }
+    };
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }

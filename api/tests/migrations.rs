@@ -388,3 +388,161 @@ async fn postgres_compresses_descriptions_with_lz4_where_available() {
             .to_vec()
     );
 }
+
+/// A database with nothing in it (not even `seaql_migrations`), removed when dropped.
+struct EmptyDb {
+    url: String,
+    drop_sql: Option<(String, String)>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl EmptyDb {
+    fn sqlite() -> EmptyDb {
+        let dir = std::env::temp_dir().join(format!(
+            "jobintel_concurrent_migrate_{}_{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        EmptyDb {
+            url: format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
+            drop_sql: None,
+            dir: Some(dir),
+        }
+    }
+
+    async fn postgres(admin_url: &str) -> EmptyDb {
+        let name = format!(
+            "jobintel_concurrent_migrate_{}_{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let admin = sea_orm::Database::connect(admin_url).await.unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        EmptyDb {
+            url: testkit::with_database(admin_url, &name),
+            drop_sql: Some((
+                admin_url.to_owned(),
+                format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            )),
+            dir: None,
+        }
+    }
+}
+
+impl Drop for EmptyDb {
+    /// Also when the test failed. A thread with its own runtime, as in `testkit`: drop runs
+    /// inside the test's runtime, which cannot be blocked on.
+    fn drop(&mut self) {
+        if let Some((admin_url, sql)) = self.drop_sql.take() {
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    if let Ok(admin) = sea_orm::Database::connect(admin_url.as_str()).await {
+                        let _ = admin.execute_unprepared(&sql).await;
+                        let _ = admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Instances started together on one empty database each run the migrations: all of them
+/// succeed, every migration is applied once, and the schema is the one the entities describe.
+/// (Each "instance" has its own connection pool, as separate processes would.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_migrating_one_empty_database_at_once_all_succeed() {
+    const INSTANCES: usize = 4;
+    let mut targets = vec![EmptyDb::sqlite()];
+    if let Some(admin) = testkit::postgres_admin_url() {
+        targets.push(EmptyDb::postgres(&admin).await);
+    }
+    for target in targets {
+        let url: jobintel::config::DatabaseUrl = target.url.parse().unwrap();
+        let mut pools = Vec::new();
+        for _ in 0..INSTANCES {
+            pools.push(
+                sea_orm::Database::connect(jobintel::db::connect_options(&url, 5))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(INSTANCES));
+        let tasks: Vec<_> = pools
+            .iter()
+            .map(|pool| {
+                let (pool, url, barrier) = (pool.clone(), url.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    jobintel::db::migrate(&pool, &url).await
+                })
+            })
+            .collect();
+        for (i, task) in tasks.into_iter().enumerate() {
+            if let Err(e) = task.await.unwrap() {
+                panic!("{}: instance {i} failed to migrate: {e}", target.url);
+            }
+        }
+
+        let db = &pools[0];
+        let backend = db.get_database_backend();
+        let versions: Vec<String> = db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT version FROM seaql_migrations ORDER BY version",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String>("", "version").unwrap())
+            .collect();
+        let expected: Vec<String> = Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        assert_eq!(
+            versions, expected,
+            "{backend:?}: each migration recorded once"
+        );
+        let columns_sql = match backend {
+            DbBackend::Sqlite => "SELECT name FROM pragma_table_info('ingest_runs')".to_owned(),
+            _ => "SELECT column_name AS name FROM information_schema.columns \
+                  WHERE table_schema = current_schema() AND table_name = 'ingest_runs'"
+                .to_owned(),
+        };
+        let columns: BTreeSet<String> = db
+            .query_all_raw(Statement::from_string(backend, columns_sql))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String>("", "name").unwrap())
+            .collect();
+        assert_eq!(
+            columns,
+            entity_columns(entity::ingest_run::Entity),
+            "{backend:?}"
+        );
+        assert!(
+            Migrator::get_pending_migrations(db)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        for pool in pools {
+            pool.close().await.unwrap();
+        }
+        drop(target);
+    }
+}

@@ -16,7 +16,7 @@ use ingest::SearchParams;
 use ingest::engine::{BaseUrls, Engine, EngineConfig};
 use ingest::events::EventBus;
 use ingest::fetch::{FetchConfig, Fetcher};
-use ingest::store::{self, RunCounters};
+use ingest::store::{self, FinishOutcome, RunClaim, RunCounters};
 use jobintel::scheduler::housekeeping::{self, Retention};
 use jobintel::scheduler::tick::{self, TickOptions};
 use jobintel::scheduler::{Clock, Scheduler, SchedulerSettings, reaper};
@@ -87,11 +87,29 @@ async fn tick_at(db: &DatabaseConnection, now: DateTime<Utc>) -> tick::TickRepor
         .unwrap()
 }
 
-/// Finish a claimed run the way the engine does.
-async fn finish(db: &impl ConnectionTrait, run_id: i64, status: RunStatus) -> ingest_run::Model {
-    store::finish_run(db, run_id, status, &RunCounters::default(), None)
-        .await
-        .unwrap()
+/// Finish a claimed run the way the engine does (fenced by its claim), and check that the end
+/// was recorded.
+async fn finish(
+    db: &impl ConnectionTrait,
+    run: &ingest_run::Model,
+    status: RunStatus,
+) -> ingest_run::Model {
+    let finished = store::finish_run(
+        db,
+        &RunClaim::of(run),
+        status,
+        &RunCounters::default(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        finished.outcome,
+        FinishOutcome::Recorded,
+        "{:?}",
+        finished.run
+    );
+    finished.run
 }
 
 const LEASE: TimeDelta = TimeDelta::seconds(60);
@@ -281,7 +299,7 @@ async fn overlap_skip_records_skipped_runs_and_queue_keeps_one_waiting() {
                 .is_none()
         );
         // …and starts once it ends.
-        finish(db, runs_of(db, queue_.id).await[0].id, RunStatus::Succeeded).await;
+        finish(db, &runs_of(db, queue_.id).await[0], RunStatus::Succeeded).await;
         let next = queue::claim_next(db, t("2026-06-01T00:03:02Z"), "w", LEASE, 5)
             .await
             .unwrap()
@@ -404,7 +422,7 @@ async fn failed_runs_are_retried_with_exponential_backoff_then_give_up() {
                 continue;
             };
             starts.push((run.attempt, now));
-            let failed = finish(db, run.id, RunStatus::Failed).await;
+            let failed = finish(db, &run, RunStatus::Failed).await;
             now += TimeDelta::seconds(2);
             queue::retry_if_allowed(db, &failed, now).await.unwrap();
         }
@@ -769,7 +787,7 @@ async fn two_instances_fire_and_run_each_occurrence_exactly_once() {
                         .unwrap()
                     {
                         claimed.lock().unwrap().push(run.id);
-                        finish(&db, run.id, RunStatus::Succeeded).await;
+                        finish(&db, &run, RunStatus::Succeeded).await;
                     }
                 }
             };
@@ -1087,6 +1105,618 @@ async fn cancelling_a_running_run_stops_it() {
         );
         shutdown.cancel();
         scheduler.stop(Duration::from_secs(5)).await;
+    }
+}
+
+/// A local stand-in for a Greenhouse board that answers nothing until `release` is sent
+/// `true`: a fetch stalled for as long as the test wants. Counts board requests.
+async fn gated_greenhouse_stub() -> (String, Arc<AtomicUsize>, tokio::sync::watch::Sender<bool>) {
+    use axum::routing::get;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (release, gate) = tokio::sync::watch::channel(false);
+    let counter = hits.clone();
+    let app = axum::Router::new()
+        .route("/robots.txt", get(|| async { "User-agent: *\nAllow: /\n" }))
+        .route(
+            "/v1/boards/{token}/jobs",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut gate = gate.clone();
+                async move {
+                    let _ = gate.wait_for(|open| *open).await;
+                    ([("content-type", "application/json")], GREENHOUSE_BOARD)
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), hits, release)
+}
+
+async fn run_row(db: &impl ConnectionTrait, id: i64) -> ingest_run::Model {
+    ingest_run::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn wait_for_hits(hits: &Arc<AtomicUsize>, n: usize) {
+    let h = hits.clone();
+    wait_for("the board request", Duration::from_secs(10), || {
+        let h = h.clone();
+        async move { h.load(Ordering::SeqCst) >= n }
+    })
+    .await;
+}
+
+/// A worker frozen past its lease (its fetch hangs; its heartbeat would be frozen with it):
+/// another instance reaps and retries the run, or cancels it. When the worker wakes up, it
+/// fetches, stores the page it had in flight, then finds the run no longer its own at its first
+/// write to the run row: it stops, and neither that progress write nor its finish changes the
+/// row (status, counters, error, finished_at, lease).
+#[tokio::test]
+async fn a_stalled_worker_that_resumes_after_losing_its_run_changes_nothing() {
+    for db in testkit::databases("sched_stalled").await {
+        let conn = db.conn.clone();
+        let lease = TimeDelta::seconds(3);
+        let stale = TimeDelta::minutes(10);
+        let s = create(
+            &conn,
+            ScheduleDef {
+                max_attempts: 3,
+                retry_backoff_seconds: 10,
+                ..def("stalled", "0 0 1 1 *", "UTC")
+            },
+            Utc::now(),
+        )
+        .await;
+        for taken_by in ["reaper", "canceller"] {
+            let what = format!("{:?}, taken by the {taken_by}", db.backend);
+            let (base, hits, release) = gated_greenhouse_stub().await;
+            let now = Utc::now();
+            schedules::run_now(&conn, s.id, now).await.unwrap();
+            let run = queue::claim_next(&conn, now, "frozen-instance", lease, 4)
+                .await
+                .unwrap()
+                .expect("the run is claimable");
+            let engine = engine_for(&conn, &base);
+            let worker = tokio::spawn({
+                let run = run.clone();
+                async move { engine.execute(&run, &CancellationToken::new()).await }
+            });
+            wait_for_hits(&hits, 1).await;
+
+            // The lease expires while the worker hangs.
+            let later = now + lease + TimeDelta::seconds(1);
+            if taken_by == "canceller" {
+                // Another instance's cancelIngestRun (this worker's token is not told)…
+                queue::cancel(&conn, run.id, now).await.unwrap();
+            }
+            // …and any instance's reaper.
+            let reaped = reaper::reap_once(&conn, later, stale).await.unwrap();
+            if taken_by == "reaper" {
+                assert_eq!(reaped.interrupted.len(), 1, "{what}");
+                assert_eq!(reaped.retries.len(), 1, "{what}");
+            } else {
+                assert_eq!(reaped.cancels_closed, 1, "{what}");
+            }
+            let taken = run_row(&conn, run.id).await;
+            assert!(taken.finished_at.is_some(), "{what}: {taken:?}");
+
+            // The worker wakes up.
+            release.send(true).unwrap();
+            let report = tokio::time::timeout(Duration::from_secs(20), worker)
+                .await
+                .expect("the resumed worker stops")
+                .unwrap()
+                .unwrap();
+            // It did fetch and store its page (so it reached save_progress)…
+            assert_eq!(report.counters.pages_fetched, 1, "{what}");
+            assert!(report.counters.jobs_found > 0, "{what}");
+            // …but recorded nothing on the run row.
+            assert_eq!(report.outcome, FinishOutcome::Lost, "{what}");
+            assert_eq!(run_row(&conn, run.id).await, taken, "{what}");
+            assert_eq!(
+                report.run, taken,
+                "{what}: the report shows the row as it is"
+            );
+            match taken_by {
+                "reaper" => {
+                    assert_eq!(taken.status, RunStatus::Interrupted, "{what}");
+                    assert!(taken.error.as_deref().unwrap().contains("frozen-instance"));
+                    let runs = runs_of(&conn, s.id).await;
+                    let retry = runs.last().unwrap();
+                    assert_eq!(
+                        (retry.attempt, retry.status, retry.started_at),
+                        (2, RunStatus::Queued, None),
+                        "{what}: the retry is untouched"
+                    );
+                    // Out of the way of the next scenario (one run of a schedule at a time).
+                    queue::cancel(&conn, retry.id, now).await.unwrap();
+                }
+                _ => {
+                    assert_eq!(taken.status, RunStatus::Cancelled, "{what}");
+                    assert_eq!(taken.error.as_deref(), Some("cancelled"), "{what}");
+                }
+            }
+            assert_eq!(
+                (taken.pages_fetched, taken.jobs_found),
+                (0, 0),
+                "{what}: the late progress was not saved"
+            );
+        }
+    }
+}
+
+/// A finish that arrives after the run was cancelled keeps `cancelled` (the owner still
+/// records the end time and its counters); once the row is closed, or when the writer is not
+/// the owner, or the run was reaped, a finish changes nothing. The same holds for runs the
+/// `jobintel ingest` CLI marks running (owner, no lease).
+#[tokio::test]
+async fn late_finishes_never_overwrite_a_cancelled_or_reaped_run() {
+    for db in testkit::databases("sched_late_finish").await {
+        let conn = &db.conn;
+        let what = format!("{:?}", db.backend);
+        let counters = RunCounters {
+            pages_fetched: 3,
+            jobs_found: 30,
+            jobs_new: 30,
+            ..RunCounters::default()
+        };
+        let now = Utc::now();
+        let queued = |source| {
+            queue::enqueue(
+                conn,
+                queue::NewQueuedRun {
+                    source,
+                    params: serde_json::json!({}),
+                    trigger: RunTrigger::Manual,
+                    schedule_id: None,
+                    scheduled_for: None,
+                    attempt: 1,
+                    run_after: now,
+                    status: RunStatus::Queued,
+                    error: None,
+                },
+                now,
+            )
+        };
+
+        // Cancelled while its owner is alive: the owner's finish closes it, still cancelled.
+        queued(Source::Lever).await.unwrap();
+        let run = queue::claim_next(conn, now, "owner", LEASE, 4)
+            .await
+            .unwrap()
+            .unwrap();
+        queue::cancel(conn, run.id, now).await.unwrap();
+        let claim = RunClaim::of(&run);
+        let late = store::finish_run(conn, &claim, RunStatus::Succeeded, &counters, None)
+            .await
+            .unwrap();
+        assert_eq!(late.outcome, FinishOutcome::Cancelled, "{what}");
+        let closed = late.run;
+        assert_eq!(closed.status, RunStatus::Cancelled, "{what}");
+        assert_eq!(closed.error.as_deref(), Some("cancelled"), "{what}");
+        assert_eq!((closed.pages_fetched, closed.jobs_found), (3, 30), "{what}");
+        assert!(closed.finished_at.is_some(), "{what}");
+        assert_eq!(closed.lease_expires_at, None, "{what}");
+        // A second finish, or progress, finds the run no longer running: nothing changes.
+        let again = store::finish_run(
+            conn,
+            &claim,
+            RunStatus::Failed,
+            &RunCounters::default(),
+            Some("boom"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.outcome, FinishOutcome::Lost, "{what}");
+        assert!(
+            !store::save_progress(conn, &claim, &RunCounters::default())
+                .await
+                .unwrap()
+        );
+        assert_eq!(run_row(conn, run.id).await, closed, "{what}");
+
+        // Another instance's finish of a run it does not own changes nothing, even while the
+        // run is running; the owner's own progress is still accepted.
+        queued(Source::Lever).await.unwrap();
+        let run = queue::claim_next(conn, now, "owner", LEASE, 4)
+            .await
+            .unwrap()
+            .unwrap();
+        let intruder = RunClaim {
+            run_id: run.id,
+            owner: Some("intruder".into()),
+        };
+        let stolen = store::finish_run(conn, &intruder, RunStatus::Succeeded, &counters, None)
+            .await
+            .unwrap();
+        assert_eq!(stolen.outcome, FinishOutcome::Lost, "{what}");
+        assert_eq!(stolen.run.status, RunStatus::Running, "{what}");
+        assert!(
+            !store::save_progress(conn, &intruder, &counters)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store::save_progress(conn, &RunClaim::of(&run), &counters)
+                .await
+                .unwrap()
+        );
+        // Reaped: the owner's late finish changes nothing.
+        let reaped = reaper::reap_once(conn, now + LEASE * 2, TimeDelta::minutes(10))
+            .await
+            .unwrap();
+        assert_eq!(reaped.interrupted.len(), 1, "{what}");
+        let taken = run_row(conn, run.id).await;
+        let late = store::finish_run(
+            conn,
+            &RunClaim::of(&run),
+            RunStatus::Succeeded,
+            &RunCounters::default(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(late.outcome, FinishOutcome::Lost, "{what}");
+        assert_eq!(run_row(conn, run.id).await, taken, "{what}");
+        assert_eq!(taken.status, RunStatus::Interrupted, "{what}");
+
+        // The CLI's runs: an owner but no lease. Fenced by that owner while running…
+        let cli = store::create_run(
+            conn,
+            store::NewRun::manual(Source::Lever, SearchParams::default(), RunTrigger::Cli),
+        )
+        .await
+        .unwrap();
+        let cli = store::mark_running(conn, cli.id, "cli-host:42")
+            .await
+            .unwrap();
+        assert_eq!(cli.lease_owner.as_deref(), Some("cli-host:42"));
+        assert!(
+            store::save_progress(conn, &RunClaim::of(&cli), &counters)
+                .await
+                .unwrap()
+        );
+        // …and reaped once silent for long: its late finish, by owner or by status alone (a
+        // model read before `mark_running`), changes nothing.
+        let reaped = reaper::reap_once(
+            conn,
+            Utc::now() + TimeDelta::minutes(11),
+            TimeDelta::minutes(10),
+        )
+        .await
+        .unwrap();
+        assert!(reaped.interrupted.iter().any(|r| r.id == cli.id), "{what}");
+        let taken = run_row(conn, cli.id).await;
+        for claim in [
+            RunClaim::of(&cli),
+            RunClaim {
+                run_id: cli.id,
+                owner: None,
+            },
+        ] {
+            let late = store::finish_run(conn, &claim, RunStatus::Succeeded, &counters, None)
+                .await
+                .unwrap();
+            assert_eq!(late.outcome, FinishOutcome::Lost, "{what}: {claim:?}");
+        }
+        assert_eq!(run_row(conn, cli.id).await, taken, "{what}");
+        assert_eq!(taken.status, RunStatus::Interrupted, "{what}");
+
+        // A CLI run cancelled before it started is never brought back to `running`.
+        let cli = store::create_run(
+            conn,
+            store::NewRun::manual(Source::Lever, SearchParams::default(), RunTrigger::Cli),
+        )
+        .await
+        .unwrap();
+        queue::cancel(conn, cli.id, now).await.unwrap();
+        let refused = store::mark_running(conn, cli.id, "cli-host:42").await;
+        assert!(refused.is_err(), "{what}");
+        assert_eq!(run_row(conn, cli.id).await.status, RunStatus::Cancelled);
+    }
+}
+
+fn held_settings(lease: Duration) -> SchedulerSettings {
+    SchedulerSettings {
+        lease,
+        // Reaping is done by hand, at chosen times.
+        reaper_interval: Duration::from_secs(3600),
+        ..fast_settings()
+    }
+}
+
+/// A worker whose fetch hangs past its lease, with the scheduler running: another instance
+/// reaps and retries the run (or cancels it); the worker's next heartbeat finds the run no
+/// longer its own and stops the run at once (the hanging fetch is dropped), leaving the row as
+/// the other instance recorded it. The lease comes from the test's manual clock, so "past its
+/// lease" needs no real waiting.
+#[tokio::test]
+async fn a_worker_whose_run_was_taken_stops_it_at_the_next_heartbeat() {
+    for db in testkit::databases("sched_taken").await {
+        let conn = db.conn.clone();
+        let (base, hits, _release) = gated_greenhouse_stub().await;
+        let t0 = Utc::now();
+        let clock = Clock::manual(t0);
+        let s = create(
+            &conn,
+            ScheduleDef {
+                max_attempts: 3,
+                retry_backoff_seconds: 10,
+                ..def("held", "0 0 1 1 *", "UTC")
+            },
+            t0,
+        )
+        .await;
+        let shutdown = CancellationToken::new();
+        let scheduler = Scheduler::start_with(
+            conn.clone(),
+            engine_for(&conn, &base),
+            Arc::default(),
+            held_settings(Duration::from_secs(1)),
+            clock.clone(),
+            "held".into(),
+            &shutdown,
+        );
+        let in_flight = |n: usize| {
+            let scheduler = &scheduler;
+            move || async move { scheduler.in_flight() == n }
+        };
+
+        for (i, taken_by) in ["reaper", "canceller"].into_iter().enumerate() {
+            let what = format!("{:?}, taken by the {taken_by}", db.backend);
+            let run = schedules::run_now(&conn, s.id, t0).await.unwrap();
+            wait_for_hits(&hits, i + 1).await;
+            let c = conn.clone();
+            wait_for("the claim", Duration::from_secs(5), || {
+                let c = c.clone();
+                async move { run_row(&c, run.id).await.status == RunStatus::Running }
+            })
+            .await;
+            if taken_by == "reaper" {
+                // The reaping instance's clock is past the lease (renewed until t0 + 1 s).
+                let r = reaper::reap_once(&conn, t0 + TimeDelta::hours(1), TimeDelta::hours(1))
+                    .await
+                    .unwrap();
+                assert_eq!(r.interrupted.len(), 1, "{what}");
+                assert_eq!(r.retries.len(), 1, "{what}");
+            } else {
+                // Cancelled on another instance: this one hears of it only by its heartbeat.
+                queue::cancel(&conn, run.id, t0).await.unwrap();
+            }
+            let taken = run_row(&conn, run.id).await;
+            wait_for(
+                "the worker to stop the run",
+                Duration::from_secs(5),
+                in_flight(0),
+            )
+            .await;
+            let after = run_row(&conn, run.id).await;
+            if taken_by == "reaper" {
+                assert_eq!(after, taken, "{what}: the reaped row is left as it was");
+                // The retry waits for its backoff (the manual clock does not move): claimed by
+                // no one, and the board was asked once per run.
+                let retry = runs_of(&conn, s.id).await.pop().unwrap();
+                assert_eq!((retry.attempt, retry.status), (2, RunStatus::Queued));
+                queue::cancel(&conn, retry.id, t0).await.unwrap();
+            } else {
+                // The owner closes the cancelled run; it stays cancelled.
+                assert_eq!(after.status, RunStatus::Cancelled, "{what}");
+                assert_eq!(after.error.as_deref(), Some("cancelled"), "{what}");
+                assert!(after.finished_at.is_some(), "{what}");
+                assert_eq!(runs_of(&conn, s.id).await.len(), 3, "{what}: no retry");
+            }
+            assert_eq!(hits.load(Ordering::SeqCst), i + 1, "{what}");
+        }
+        shutdown.cancel();
+        scheduler.stop(Duration::from_secs(5)).await;
+    }
+}
+
+/// A worker that cannot renew its lease (here: every renewal fails with a database error) stops
+/// its run after half the lease, before the lease can expire and another instance retry it, so
+/// that the run never executes twice at once. Its end cannot be recorded either; the row stays
+/// `running` until its lease expires, and is then reaped and retried as usual.
+#[tokio::test]
+async fn a_worker_whose_heartbeats_keep_failing_stops_its_run_before_the_lease_expires() {
+    for db in testkit::databases("sched_hb_fail").await {
+        let conn = db.conn.clone();
+        let (base, hits, _release) = gated_greenhouse_stub().await;
+        let t0 = Utc::now();
+        let s = create(
+            &conn,
+            ScheduleDef {
+                max_attempts: 2,
+                ..def("unrenewable", "0 0 1 1 *", "UTC")
+            },
+            t0,
+        )
+        .await;
+        let lease = Duration::from_secs(2);
+        let shutdown = CancellationToken::new();
+        let scheduler = Scheduler::start_with(
+            conn.clone(),
+            engine_for(&conn, &base),
+            Arc::default(),
+            held_settings(lease),
+            Clock::manual(t0),
+            "unrenewable".into(),
+            &shutdown,
+        );
+        let run = schedules::run_now(&conn, s.id, t0).await.unwrap();
+        wait_for_hits(&hits, 1).await;
+        assert_eq!(scheduler.in_flight(), 1);
+
+        // Every statement touching `heartbeat_at` now fails, on both backends.
+        let rename =
+            |from: &str, to: &str| format!("ALTER TABLE ingest_runs RENAME COLUMN {from} TO {to}");
+        conn.execute_unprepared(&rename("heartbeat_at", "heartbeat_at_gone"))
+            .await
+            .unwrap();
+        let failing_since = Instant::now();
+        let s2 = &scheduler;
+        wait_for(
+            "the worker to give up",
+            Duration::from_secs(10),
+            || async move { s2.in_flight() == 0 },
+        )
+        .await;
+        let stopped_after = failing_since.elapsed();
+        eprintln!(
+            "{:?}: stopped {stopped_after:?} after renewals began to fail",
+            db.backend
+        );
+        // Half the lease since the last renewal (at most a third of the lease before the
+        // failures began), plus scheduling slack on a busy machine.
+        assert!(stopped_after < lease * 2, "{stopped_after:?}");
+        conn.execute_unprepared(&rename("heartbeat_at_gone", "heartbeat_at"))
+            .await
+            .unwrap();
+
+        // Nothing could be recorded: the row is as claimed, its lease not renewed since…
+        let row = run_row(&conn, run.id).await;
+        assert_eq!(row.status, RunStatus::Running, "{row:?}");
+        // …and once the lease has expired it is reaped and retried like a crashed worker's.
+        let r = reaper::reap_once(&conn, t0 + TimeDelta::hours(1), TimeDelta::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(r.interrupted.len(), 1);
+        assert_eq!(r.retries.len(), 1);
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        shutdown.cancel();
+        scheduler.stop(Duration::from_secs(5)).await;
+    }
+}
+
+/// Deleting a schedule cancels its queued runs, detaches all its runs and removes it as one
+/// transaction: when the last step fails (here a trigger refuses the DELETE), nothing of it is
+/// left done; when it succeeds, all of it is.
+#[tokio::test]
+async fn deleting_a_schedule_is_all_or_nothing() {
+    for db in testkit::databases("sched_delete").await {
+        let conn = &db.conn;
+        let what = format!("{:?}", db.backend);
+        let now = t("2026-06-01T00:30:00Z");
+        let s = create(
+            conn,
+            ScheduleDef {
+                max_attempts: 3,
+                ..def("doomed", "0 * * * *", "UTC")
+            },
+            now,
+        )
+        .await;
+        // A finished run, a running one and a queued one.
+        let done = schedules::run_now(conn, s.id, now).await.unwrap();
+        let done = queue::claim_next(conn, now, "w", LEASE, 4)
+            .await
+            .unwrap()
+            .filter(|r| r.id == done.id)
+            .unwrap();
+        finish(conn, &done, RunStatus::Succeeded).await;
+        schedules::run_now(conn, s.id, now).await.unwrap();
+        let running = queue::claim_next(conn, now, "w", LEASE, 4)
+            .await
+            .unwrap()
+            .unwrap();
+        let queued = schedules::run_now(conn, s.id, now).await.unwrap();
+        assert_eq!(queued.status, RunStatus::Queued);
+        let before = runs_of(conn, s.id).await;
+        assert_eq!(before.len(), 3, "{what}");
+
+        // The last statement fails: the cancel and the detach before it are rolled back.
+        let (refuse, allow) = match db.backend {
+            testkit::Backend::Sqlite => (
+                vec![
+                    "CREATE TRIGGER refuse_delete BEFORE DELETE ON schedules \
+                     BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                ],
+                vec!["DROP TRIGGER refuse_delete"],
+            ),
+            testkit::Backend::Postgres => (
+                vec![
+                    "CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+                    "CREATE TRIGGER refuse_delete BEFORE DELETE ON schedules \
+                     FOR EACH ROW EXECUTE FUNCTION refuse_delete()",
+                ],
+                vec![
+                    "DROP TRIGGER refuse_delete ON schedules",
+                    "DROP FUNCTION refuse_delete()",
+                ],
+            ),
+        };
+        for sql in refuse {
+            conn.execute_unprepared(sql).await.unwrap();
+        }
+        let failed = schedules::delete(conn, s.id, now).await;
+        assert!(failed.is_err(), "{what}: the trigger refused the delete");
+        assert!(
+            schedule::Entity::find_by_id(s.id)
+                .one(conn)
+                .await
+                .unwrap()
+                .is_some(),
+            "{what}"
+        );
+        assert_eq!(
+            runs_of(conn, s.id).await,
+            before,
+            "{what}: no run cancelled or detached"
+        );
+        for sql in allow {
+            conn.execute_unprepared(sql).await.unwrap();
+        }
+
+        // Now it goes through, all of it.
+        let later = now + TimeDelta::minutes(1);
+        schedules::delete(conn, s.id, later).await.unwrap();
+        assert!(
+            schedule::Entity::find_by_id(s.id)
+                .one(conn)
+                .await
+                .unwrap()
+                .is_none(),
+            "{what}"
+        );
+        assert!(runs_of(conn, s.id).await.is_empty(), "{what}: all detached");
+        let after = |id| run_row(conn, id);
+        let q = after(queued.id).await;
+        assert_eq!(
+            (q.status, q.finished_at, q.schedule_id),
+            (RunStatus::Cancelled, Some(later), None),
+            "{what}"
+        );
+        assert_eq!(
+            q.error.as_deref(),
+            Some("cancelled: its schedule was deleted")
+        );
+        let r = after(running.id).await;
+        assert_eq!(
+            (r.status, r.schedule_id),
+            (RunStatus::Running, None),
+            "{what}"
+        );
+        let d = after(done.id).await;
+        assert_eq!(
+            (d.status, d.schedule_id),
+            (RunStatus::Succeeded, None),
+            "{what}"
+        );
+        // The run that was going on ends as usual and is not retried: no schedule to retry.
+        let failed = finish(conn, &running, RunStatus::Failed).await;
+        assert!(
+            queue::retry_if_allowed(conn, &failed, later)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Deleting it again: not found.
+        assert!(schedules::delete(conn, s.id, later).await.is_err());
     }
 }
 

@@ -6,6 +6,7 @@
 //! `cancelled` when the token fires). Pages already stored stay stored.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use entity::{RunStatus, Source, ingest_run, job_posting};
@@ -19,7 +20,7 @@ use crate::model::{
     Location, NormalizedPosting, Salary, SalarySource, SearchParams, WorkArrangement,
 };
 use crate::sources::{ParseError, ashby, greenhouse, indeed, jsonld, lever, seek};
-use crate::store::{self, RunCounters};
+use crate::store::{self, FinishOutcome, RunClaim, RunCounters};
 
 /// SEEK answers at most about this many results per query, however many pages are asked for.
 pub const SEEK_RESULT_CAP: usize = 550;
@@ -174,6 +175,9 @@ pub enum RunError {
     Blocked(String),
     #[error("cancelled")]
     Cancelled,
+    /// The run row is no longer ours (see [`store::RunClaim`]): reaped, cancelled or taken.
+    #[error("the run is no longer this worker's (its lease was lost)")]
+    Lost,
     #[error("database error: {0}")]
     Db(#[from] DbErr),
 }
@@ -192,6 +196,7 @@ impl RunError {
     pub fn status(&self) -> RunStatus {
         match self {
             RunError::Cancelled => RunStatus::Cancelled,
+            RunError::Lost => RunStatus::Interrupted,
             RunError::Blocked(_) => RunStatus::Blocked,
             _ => RunStatus::Failed,
         }
@@ -201,10 +206,17 @@ impl RunError {
 /// The result of executing a run.
 #[derive(Debug, Clone)]
 pub struct RunReport {
+    /// The row as it is after the run: what was recorded, or what whoever took the run over
+    /// recorded (see `outcome`).
     pub run: ingest_run::Model,
+    /// The run's status as stored (`run.status`).
     pub status: RunStatus,
+    /// What this execution counted.
     pub counters: RunCounters,
+    /// The run's error as stored (`run.error`).
     pub error: Option<String>,
+    /// Whether this execution's end was recorded, or the run had been cancelled or taken over.
+    pub outcome: FinishOutcome,
 }
 
 /// Everything a run needs. Cheap to clone: share one per process.
@@ -232,12 +244,27 @@ impl Engine {
     }
 
     /// Execute an already-claimed run (status `running`) to a terminal status, store it, and
-    /// publish `RunStarted` … `RunFinished`.
-    #[tracing::instrument(skip_all, fields(run_id = run.id, source = %run.source))]
+    /// publish `RunStarted` … `RunFinished`. `run` is the row as claimed: its `lease_owner`
+    /// fences every write to the row (see [`RunClaim`]); once the run is no longer ours the
+    /// engine stops at the next page and records nothing.
     pub async fn execute(
         &self,
         run: &ingest_run::Model,
         cancel: &CancellationToken,
+    ) -> Result<RunReport, DbErr> {
+        self.execute_with(run, cancel, &OnceLock::new()).await
+    }
+
+    /// [`Engine::execute`] for a caller that may also stop the run for its own reasons
+    /// (shutdown, lost contact with the database): if `cancel` fires after `interrupted` was
+    /// set, the run ends `interrupted` with that text as its error (so that it is retried)
+    /// instead of `cancelled` (a user's decision, never retried).
+    #[tracing::instrument(skip_all, fields(run_id = run.id, source = %run.source))]
+    pub async fn execute_with(
+        &self,
+        run: &ingest_run::Model,
+        cancel: &CancellationToken,
+        interrupted: &OnceLock<String>,
     ) -> Result<RunReport, DbErr> {
         self.bus.publish(IngestEvent::RunStarted {
             run_id: run.id,
@@ -246,6 +273,7 @@ impl Engine {
         let mut ctx = RunCtx {
             engine: self,
             run_id: run.id,
+            claim: RunClaim::of(run),
             source: run.source,
             stats: FetchStats::new(),
             counters: RunCounters::default(),
@@ -262,30 +290,56 @@ impl Engine {
             )))),
         };
         ctx.sync_fetch_stats();
-        let (status, error) = match &result {
-            Ok(()) => (RunStatus::Succeeded, None),
-            Err(e) => (e.status(), Some(e.to_string())),
+        let (status, error) = match (&result, interrupted.get()) {
+            (Ok(()), _) => (RunStatus::Succeeded, None),
+            (Err(RunError::Cancelled), Some(why)) => (RunStatus::Interrupted, Some(why.clone())),
+            (Err(e), _) => (e.status(), Some(e.to_string())),
         };
-        match &error {
-            None => tracing::info!(counters = ?ctx.counters, "run succeeded"),
-            Some(e) => {
-                tracing::warn!(status = %status, error = %e, counters = ?ctx.counters, "run ended")
+        let lost = matches!(result, Err(RunError::Lost));
+        if !lost {
+            match &error {
+                None => tracing::info!(counters = ?ctx.counters, "run succeeded"),
+                Some(e) => {
+                    tracing::warn!(status = %status, error = %e, counters = ?ctx.counters, "run ended")
+                }
             }
         }
-        let stored =
-            store::finish_run(&self.db, run.id, status, &ctx.counters, error.as_deref()).await?;
+        let finished = store::finish_run(
+            &self.db,
+            &ctx.claim,
+            status,
+            &ctx.counters,
+            error.as_deref(),
+        )
+        .await?;
+        let stored = finished.run;
+        match finished.outcome {
+            FinishOutcome::Recorded => {}
+            FinishOutcome::Cancelled => {
+                tracing::info!(counters = ?ctx.counters, "run was cancelled while it ran; it stays cancelled")
+            }
+            // Logged once per run, here: the rows this worker would have written belong to
+            // whoever took the run over.
+            FinishOutcome::Lost => tracing::warn!(
+                now = %stored.status,
+                counters = ?ctx.counters,
+                "run is no longer ours (reaped or cancelled meanwhile); stopped without recording its end"
+            ),
+        }
+        // Subscribers hear the status the row has, not the one this worker wanted.
         self.bus.publish(IngestEvent::RunFinished {
             run_id: run.id,
             source: run.source,
-            status,
+            status: stored.status,
             counters: ctx.counters,
-            error: error.clone(),
+            error: stored.error.clone(),
         });
         Ok(RunReport {
+            status: stored.status,
+            error: stored.error.clone(),
             run: stored,
-            status,
             counters: ctx.counters,
-            error,
+            outcome: finished.outcome,
         })
     }
 
@@ -307,6 +361,8 @@ impl Engine {
 struct RunCtx<'a> {
     engine: &'a Engine,
     run_id: i64,
+    /// Fences this execution's writes to the run row.
+    claim: RunClaim,
     source: Source,
     stats: FetchStats,
     counters: RunCounters,
@@ -368,7 +424,10 @@ impl RunCtx<'_> {
         self.counters.jobs_updated += outcome.updated.len() as i32;
         self.counters.jobs_unchanged += outcome.unchanged as i32;
         self.sync_fetch_stats();
-        store::save_progress(&self.engine.db, self.run_id, &self.counters).await?;
+        if !store::save_progress(&self.engine.db, &self.claim, &self.counters).await? {
+            // Reaped or cancelled while this page was stored: stop fetching and storing.
+            return Err(RunError::Lost);
+        }
         let bus = &self.engine.bus;
         for id in &outcome.new {
             bus.publish(IngestEvent::PostingAdded {

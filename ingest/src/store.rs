@@ -111,14 +111,18 @@ pub async fn create_run(
     .await
 }
 
-/// Mark a run `running` (for runs executed directly, without the queue's claim).
+/// Mark a queued run `running` under `owner` (for runs executed directly, without the queue's
+/// claim) and return the row as it now is: pass that model to
+/// [`crate::engine::Engine::execute`] so the run's writes are fenced by `owner` (see
+/// [`RunClaim`]). Only a `queued` run can start: one cancelled (or claimed by a worker) since it
+/// was created is an error, never brought back to `running`.
 pub async fn mark_running(
     db: &impl ConnectionTrait,
     run_id: i64,
     owner: &str,
-) -> Result<(), DbErr> {
+) -> Result<ingest_run::Model, DbErr> {
     let now = Utc::now();
-    ingest_run::Entity::update_many()
+    let started = ingest_run::Entity::update_many()
         .col_expr(
             ingest_run::Column::Status,
             Expr::value(RunStatus::Running.as_str()),
@@ -127,53 +131,150 @@ pub async fn mark_running(
         .col_expr(ingest_run::Column::HeartbeatAt, Expr::value(now))
         .col_expr(ingest_run::Column::LeaseOwner, Expr::value(owner))
         .filter(ingest_run::Column::Id.eq(run_id))
+        .filter(ingest_run::Column::Status.eq(RunStatus::Queued))
         .exec(db)
         .await?;
-    Ok(())
+    let run = ingest_run::Entity::find_by_id(run_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("ingest run {run_id}")))?;
+    if started.rows_affected == 0 {
+        return Err(DbErr::Custom(format!(
+            "ingest run {run_id} cannot start: it is {}, not queued",
+            run.status
+        )));
+    }
+    Ok(run)
 }
 
-/// Persist the counters of a run in progress (also refreshes its heartbeat).
+/// The claim a writer holds on a `running` run. Every write to the run row while it executes
+/// is conditioned on it (`WHERE id = … AND status = 'running' AND lease_owner = …`), and a
+/// write that matches no row means the run is no longer this writer's: it was reaped after its
+/// lease expired (and perhaps retried), or cancelled. The writer then stops and changes nothing,
+/// so a worker that stalled past its lease can never overwrite what the reaper or a canceller
+/// recorded.
+///
+/// `owner` is the `lease_owner` the claim (or [`mark_running`]) wrote. A run model without
+/// one (a row executed without going through either) is fenced by its status alone, which is
+/// still safe against late writes because a run's status only moves forward: `queued` →
+/// `running` → a final status, never back to `running`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunClaim {
+    pub run_id: i64,
+    pub owner: Option<String>,
+}
+
+impl RunClaim {
+    /// The claim that produced `run` (a row returned by the queue's claim or [`mark_running`]).
+    pub fn of(run: &ingest_run::Model) -> Self {
+        RunClaim {
+            run_id: run.id,
+            owner: run.lease_owner.clone(),
+        }
+    }
+
+    /// `update` restricted to this claim's row while it is still `status` and ours.
+    fn fence(
+        &self,
+        update: sea_orm::UpdateMany<ingest_run::Entity>,
+        status: RunStatus,
+    ) -> sea_orm::UpdateMany<ingest_run::Entity> {
+        let update = update
+            .filter(ingest_run::Column::Id.eq(self.run_id))
+            .filter(ingest_run::Column::Status.eq(status));
+        match &self.owner {
+            Some(owner) => update.filter(ingest_run::Column::LeaseOwner.eq(owner.as_str())),
+            None => update,
+        }
+    }
+}
+
+/// Persist the counters of a run in progress (also refreshes its heartbeat). `false` when the
+/// run is no longer `running` under this claim (see [`RunClaim`]): nothing was written, and the
+/// caller must stop.
 pub async fn save_progress(
     db: &impl ConnectionTrait,
-    run_id: i64,
+    claim: &RunClaim,
     c: &RunCounters,
-) -> Result<(), DbErr> {
-    counters_update(c)
-        .col_expr(ingest_run::Column::HeartbeatAt, Expr::value(Utc::now()))
-        .filter(ingest_run::Column::Id.eq(run_id))
-        .exec(db)
-        .await?;
-    Ok(())
+) -> Result<bool, DbErr> {
+    let update =
+        counters_update(c).col_expr(ingest_run::Column::HeartbeatAt, Expr::value(Utc::now()));
+    let res = claim.fence(update, RunStatus::Running).exec(db).await?;
+    Ok(res.rows_affected == 1)
 }
 
-/// Put a run in its terminal status with its final counters and error.
+/// What [`finish_run`] could record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishOutcome {
+    /// The run was still ours: its final status, counters and error are recorded.
+    Recorded,
+    /// The run was cancelled while it executed: it stays `cancelled` (with the canceller's
+    /// error) and got its end time and our final counters. A cancel always wins over a finish.
+    Cancelled,
+    /// The run is no longer ours (reaped, cancelled and already closed, or claimed by someone
+    /// else): nothing was written.
+    Lost,
+}
+
+/// The row after [`finish_run`], and what it recorded.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub run: ingest_run::Model,
+    pub outcome: FinishOutcome,
+}
+
+/// Put a run in its terminal status with its final counters and error, if it is still
+/// `running` under `claim`. A run cancelled meanwhile keeps `cancelled`; a run that is no
+/// longer ours is left exactly as it is (see [`FinishOutcome`]).
 pub async fn finish_run(
     db: &impl ConnectionTrait,
-    run_id: i64,
+    claim: &RunClaim,
     status: RunStatus,
     c: &RunCounters,
     error: Option<&str>,
-) -> Result<ingest_run::Model, DbErr> {
+) -> Result<Finished, DbErr> {
+    use ingest_run::Column as C;
     let now = Utc::now();
-    counters_update(c)
-        .col_expr(ingest_run::Column::Status, Expr::value(status.as_str()))
-        .col_expr(ingest_run::Column::FinishedAt, Expr::value(now))
-        .col_expr(ingest_run::Column::HeartbeatAt, Expr::value(now))
-        .col_expr(
-            ingest_run::Column::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(
-            ingest_run::Column::Error,
-            Expr::value(error.map(str::to_owned)),
-        )
-        .filter(ingest_run::Column::Id.eq(run_id))
+    let no_lease = Expr::value(Option::<DateTime<Utc>>::None);
+    let finish = counters_update(c)
+        .col_expr(C::Status, Expr::value(status.as_str()))
+        .col_expr(C::FinishedAt, Expr::value(now))
+        .col_expr(C::HeartbeatAt, Expr::value(now))
+        .col_expr(C::LeaseExpiresAt, no_lease.clone())
+        .col_expr(C::Error, Expr::value(error.map(str::to_owned)));
+    let mut outcome = FinishOutcome::Recorded;
+    if claim
+        .fence(finish, RunStatus::Running)
         .exec(db)
-        .await?;
-    ingest_run::Entity::find_by_id(run_id)
+        .await?
+        .rows_affected
+        == 0
+    {
+        // Cancelled through the API while we ran: the canceller set the status and the error
+        // but left the end to us (the worker that still holds the lease), unless the reaper
+        // already closed it because our lease had expired.
+        let close = counters_update(c)
+            .col_expr(C::FinishedAt, Expr::value(now))
+            .col_expr(C::HeartbeatAt, Expr::value(now))
+            .col_expr(C::LeaseExpiresAt, no_lease)
+            .filter(C::FinishedAt.is_null());
+        outcome = if claim
+            .fence(close, RunStatus::Cancelled)
+            .exec(db)
+            .await?
+            .rows_affected
+            == 1
+        {
+            FinishOutcome::Cancelled
+        } else {
+            FinishOutcome::Lost
+        };
+    }
+    let run = ingest_run::Entity::find_by_id(claim.run_id)
         .one(db)
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("ingest run {run_id}")))
+        .ok_or_else(|| DbErr::RecordNotFound(format!("ingest run {}", claim.run_id)))?;
+    Ok(Finished { run, outcome })
 }
 
 fn counters_update(c: &RunCounters) -> sea_orm::UpdateMany<ingest_run::Entity> {

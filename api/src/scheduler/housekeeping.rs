@@ -75,7 +75,7 @@ pub async fn housekeep_once(
 /// steady stream of one-transaction-per-page writes an ingest makes leaves many segments, and
 /// a search for a common word then walks every one (read benchmark (c) on an index left that
 /// way: ~450 req/s). A negative `merge` works toward a single segment like `optimize` does, but
-/// in steps of at most [`FTS_MERGE_PAGES`] pages, so the write lock is only held briefly; the
+/// in steps of at most `FTS_MERGE_PAGES` pages, so the write lock is only held briefly; the
 /// pass stops once one segment is left. Returns the steps run.
 pub async fn merge_search_index(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     if db.get_database_backend() != DbBackend::Sqlite {

@@ -20,7 +20,9 @@
 //! Several instances may share one PostgreSQL database: ticks lock due schedules with
 //! `FOR UPDATE SKIP LOCKED`, every fire is unique on `(schedule_id, scheduled_for, attempt)`,
 //! claims are serialised by a transaction-scoped advisory lock, and all times come from the
-//! database's `now()`. SQLite is single-instance: run one `jobintel` per SQLite file.
+//! database's `now()`. Every write a worker makes to its run is fenced by its lease
+//! (`lease_owner`, status `running`), so a worker that stalled past its lease and lost the run
+//! to the reaper or a canceller changes nothing when it wakes up (see [`worker`]). SQLite is single-instance: run one `jobintel` per SQLite file.
 
 pub mod clock;
 pub mod cron;
@@ -340,6 +342,11 @@ impl Scheduler {
             slots,
             tasks,
         }
+    }
+
+    /// Runs this instance is executing now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.settings.workers.max(1) as usize - self.slots.available_permits()
     }
 
     /// Stop: no new fires or claims, in-flight runs get `grace` to finish, then they are

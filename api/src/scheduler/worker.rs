@@ -1,4 +1,4 @@
-//! The worker pool: claim queued runs and execute them with [`Engine::execute`].
+//! The worker pool: claim queued runs and execute them with [`ingest::engine::Engine::execute_with`].
 //!
 //! One dispatcher per instance holds `workers` slots (the instance's concurrency limit). It
 //! claims a run whenever a slot is free and a run is claimable (see [`queue::claim_next`] for
@@ -9,21 +9,27 @@
 //! Each executing run has a heartbeat task renewing its lease every third of the lease. If the
 //! renewal finds the run no longer ours (cancelled through the API on another instance, or
 //! reaped after a long stall), the run's token is cancelled and the engine stops at the next
-//! page boundary.
+//! page boundary; if renewals fail for half the lease, the run is stopped too (see
+//! `heartbeat`). Independently of the heartbeat, every write the engine makes to the run row
+//! is fenced by the claim (`lease_owner`, status `running`; see [`ingest::store::RunClaim`]), so
+//! a worker that stalled past its lease — its heartbeat frozen along with it — cannot overwrite
+//! what the reaper or a canceller recorded when it wakes up.
 //!
 //! Shutdown: the dispatcher stops claiming at once; in-flight runs keep their heartbeats and get
 //! the grace period to finish; then their tokens are cancelled and they are recorded as
 //! `interrupted` (and retried per their schedule's policy, by whichever instance runs next).
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use entity::{RunStatus, ingest_run};
+use entity::ingest_run;
 use ingest::events::IngestEvent;
+use ingest::store::FinishOutcome;
 use sea_orm::EntityTrait;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
@@ -138,82 +144,78 @@ fn lease_of(shared: &Shared) -> TimeDelta {
         .unwrap_or(TimeDelta::seconds(60))
 }
 
+/// How an executing run is stopped. The engine watches `token`; `interrupted` says why when
+/// the stop is this instance's own (shutdown, heartbeats failing) rather than a user's cancel,
+/// so that the run is recorded `interrupted` and retried instead of `cancelled`.
+#[derive(Clone, Default)]
+struct RunStop {
+    token: CancellationToken,
+    interrupted: Arc<OnceLock<String>>,
+}
+
+impl RunStop {
+    /// Stop the run and record it as interrupted for `why` (the first reason given wins).
+    fn interrupt(&self, why: String) {
+        let _ = self.interrupted.set(why);
+        self.token.cancel();
+    }
+}
+
 /// Execute one claimed run to its end, then free its slot and wake the dispatcher.
+/// `shutdown` fires when the grace period of a shutdown is over.
 async fn execute(
     shared: Arc<Shared>,
     run: ingest_run::Model,
     permit: OwnedSemaphorePermit,
-    token: CancellationToken,
+    shutdown: CancellationToken,
 ) {
-    let shutdown = token.clone();
-    // The run's own token: cancelled by shutdown (through `token`), the API, or a lost lease.
-    let run_token = token.child_token();
-    register(run.id, run_token.clone());
-    let lost: Arc<Mutex<Option<RunStatus>>> = Arc::new(Mutex::new(None));
-    let heartbeat = tokio::spawn(heartbeat(
-        shared.clone(),
-        run.id,
-        run_token.clone(),
-        lost.clone(),
-    ));
+    let stop = RunStop::default();
+    // `cancelIngestRun` in this process cancels the token without a reason: `cancelled`.
+    register(run.id, stop.token.clone());
+    let heartbeat = tokio::spawn(heartbeat(shared.clone(), run.id, stop.clone()));
+    let on_shutdown = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown.cancelled().await;
+            stop.interrupt("interrupted: the instance shut down before the run finished".into());
+        }
+    });
 
-    let result = shared.engine.execute(&run, &run_token).await;
+    // Every write the engine makes to the run row is fenced by `run.lease_owner` (our claim):
+    // if the run was reaped or cancelled meanwhile, the engine stops and records nothing.
+    let result = shared
+        .engine
+        .execute_with(&run, &stop.token, &stop.interrupted)
+        .await;
     heartbeat.abort();
+    on_shutdown.abort();
     unregister(run.id);
 
-    let lost = *lost.lock().unwrap_or_else(|e| e.into_inner());
-    if let Err(e) = finish(&shared, &run, result, lost, shutdown.is_cancelled()).await {
+    match result {
+        Ok(report) => {
+            if let Err(e) = retry_if_failed(&shared, &report).await {
+                tracing::error!(run_id = run.id, error = %e, "cannot queue the run's retry");
+            }
+        }
         // The row stays `running`; its lease expires and the reaper interrupts and retries it.
-        tracing::error!(run_id = run.id, error = %e, "cannot record the run's end");
+        Err(e) => tracing::error!(run_id = run.id, error = %e, "cannot record the run's end"),
     }
     drop(permit);
     shared.run_queued.notify_one();
 }
 
-/// Record what the engine's terminal status does not say: an interruption (shutdown, lost
-/// lease) and the retry of a failed run.
-async fn finish(
+/// Queue the next attempt of a run this worker recorded as `failed` or `interrupted`. A run
+/// that was reaped is retried by the reaper, and a cancelled one never is.
+async fn retry_if_failed(
     shared: &Shared,
-    run: &ingest_run::Model,
-    result: Result<ingest::engine::RunReport, sea_orm::DbErr>,
-    lost: Option<RunStatus>,
-    shut_down: bool,
+    report: &ingest::engine::RunReport,
 ) -> Result<(), sea_orm::DbErr> {
-    let report = result?;
+    if report.outcome != FinishOutcome::Recorded {
+        return Ok(());
+    }
     let db = &shared.db;
     let now = shared.clock.now(db).await?;
-    let retry = match (lost, report.status) {
-        // Reaped while we stalled: the reaper already recorded it and queued the retry; the
-        // engine's own end overwrote that, so put it back.
-        (Some(RunStatus::Interrupted), _) => {
-            queue::mark_interrupted(
-                db,
-                run.id,
-                now,
-                "interrupted: this instance lost its lease (heartbeats failed) and stopped the run",
-            )
-            .await?;
-            None
-        }
-        // Cancelled through the API: nothing more to do.
-        (Some(_), _) => None,
-        (None, RunStatus::Cancelled) if shut_down => {
-            let interrupted = queue::mark_interrupted(
-                db,
-                run.id,
-                now,
-                "interrupted: the instance shut down before the run finished",
-            )
-            .await?;
-            match interrupted {
-                Some(r) => queue::retry_if_allowed(db, &r, now).await?,
-                None => None,
-            }
-        }
-        (None, RunStatus::Failed) => queue::retry_if_allowed(db, &report.run, now).await?,
-        _ => None,
-    };
-    if let Some(r) = retry {
+    if let Some(r) = queue::retry_if_allowed(db, &report.run, now).await? {
         shared.engine.bus.publish(IngestEvent::RunQueued {
             run_id: r.id,
             source: r.source,
@@ -222,38 +224,64 @@ async fn finish(
     Ok(())
 }
 
-/// Renew the lease every third of it until aborted; cancel the run if it is no longer ours.
-async fn heartbeat(
-    shared: Arc<Shared>,
-    run_id: i64,
-    token: CancellationToken,
-    lost: Arc<Mutex<Option<RunStatus>>>,
-) {
+/// Renew the lease every third of it until aborted, and stop the run when the lease can no
+/// longer be trusted:
+/// - the renewal finds the run no longer ours (cancelled through the API on another instance,
+///   or reaped after a stall): the run is cancelled at once, and the engine's fenced writes
+///   leave the row to whoever took it;
+/// - renewals fail (the database is unreachable) for half the lease: by the time it answers
+///   again the lease may have expired and the run been retried elsewhere, so the run is stopped
+///   now, before two workers can run it, and recorded `interrupted` if the database lets us.
+async fn heartbeat(shared: Arc<Shared>, run_id: i64, stop: RunStop) {
     let lease = lease_of(&shared);
     let every = (shared.settings.lease / 3).max(Duration::from_millis(100));
+    let give_up_after = shared.settings.lease / 2;
+    let retry_every = (shared.settings.lease / 10).max(Duration::from_millis(50));
+    // The claim just set the lease: it counts as the first renewal.
+    let mut renewed_at = Instant::now();
+    let mut wait = every;
     loop {
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(wait).await;
         let renewed = async {
             let now = shared.clock.now(&shared.db).await?;
             queue::heartbeat(&shared.db, run_id, &shared.owner, now, lease).await
         }
         .await;
         match renewed {
-            Ok(true) => {}
+            Ok(true) => {
+                renewed_at = Instant::now();
+                wait = every;
+            }
             Ok(false) => {
                 let status = ingest_run::Entity::find_by_id(run_id)
                     .one(&shared.db)
                     .await
                     .ok()
                     .flatten()
-                    .map(|r| r.status)
-                    .unwrap_or(RunStatus::Cancelled);
+                    .map(|r| r.status.to_string())
+                    .unwrap_or_else(|| "unknown".into());
                 tracing::warn!(run_id, status = %status, "run is no longer ours; stopping it");
-                *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
-                token.cancel();
+                stop.token.cancel();
                 return;
             }
-            Err(e) => tracing::warn!(run_id, error = %e, "heartbeat failed; retrying"),
+            Err(e) => {
+                let failing = renewed_at.elapsed();
+                if failing >= give_up_after {
+                    tracing::error!(
+                        run_id,
+                        error = %e,
+                        failing_secs = failing.as_secs_f64(),
+                        "heartbeats keep failing; stopping the run before its lease can expire"
+                    );
+                    stop.interrupt(format!(
+                        "interrupted: heartbeats failed for {:.1}s (last error: {e}); the run was stopped before its lease could expire",
+                        failing.as_secs_f64()
+                    ));
+                    return;
+                }
+                tracing::warn!(run_id, error = %e, "heartbeat failed; retrying");
+                wait = retry_every.min(give_up_after - failing);
+            }
         }
     }
 }

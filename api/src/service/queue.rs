@@ -323,28 +323,6 @@ pub async fn retry_if_allowed(
     Ok(retry)
 }
 
-/// Put a run that stopped without finishing (shutdown, lost lease) in `interrupted`.
-pub async fn mark_interrupted(
-    db: &impl ConnectionTrait,
-    run_id: i64,
-    now: DateTime<Utc>,
-    why: &str,
-) -> Result<Option<ingest_run::Model>, DbErr> {
-    use ingest_run::Column as C;
-    ingest_run::Entity::update_many()
-        .col_expr(C::Status, Expr::value(RunStatus::Interrupted.as_str()))
-        .col_expr(C::FinishedAt, Expr::value(now))
-        .col_expr(
-            C::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(C::Error, Expr::value(why))
-        .filter(C::Id.eq(run_id))
-        .exec(db)
-        .await?;
-    ingest_run::Entity::find_by_id(run_id).one(db).await
-}
-
 /// Why a run could not be cancelled.
 #[derive(Debug)]
 pub enum CancelError {

@@ -15,7 +15,8 @@ use ingest::engine::{EngineConfig, validate_params};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, NotSet, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    IntoActiveModel, NotSet, QueryFilter, QueryOrder, QuerySelect, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionSession, TransactionTrait,
 };
 
 use crate::error::{ApiError, ApiResult};
@@ -299,9 +300,32 @@ pub async fn resume(
     Ok(resumed)
 }
 
-/// Delete a schedule. Its queued runs are cancelled; finished runs stay (without schedule).
-pub async fn delete(db: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> ApiResult<()> {
-    get_or_404(db, id).await?;
+/// Delete a schedule, all or nothing, in one transaction: its queued runs are cancelled, all
+/// its runs are detached (`schedule_id` NULL: finished runs stay in the history, a running run
+/// goes on to its end but is never retried), and the row is removed. A failure anywhere rolls
+/// the whole of it back, so there is never a deleted schedule with runs still queued for it, nor
+/// a schedule whose queued runs were cancelled but which still fires.
+///
+/// The schedule row is locked first (`FOR UPDATE` on PostgreSQL, the write lock of `BEGIN
+/// IMMEDIATE` on SQLite): a tick firing it at the same moment either committed its run before
+/// (and that run is cancelled here) or skips the locked schedule and then finds it gone; a
+/// concurrent `run_now` or retry inserting a run for it waits on the lock and then fails its
+/// foreign key instead of queueing a run for a deleted schedule.
+pub async fn delete<C>(db: &C, id: i64, now: DateTime<Utc>) -> ApiResult<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    schedule::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("schedule {id} does not exist")))?;
     ingest_run::Entity::update_many()
         .col_expr(
             ingest_run::Column::Status,
@@ -314,9 +338,20 @@ pub async fn delete(db: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> A
         )
         .filter(ingest_run::Column::ScheduleId.eq(id))
         .filter(ingest_run::Column::Status.eq(RunStatus::Queued))
-        .exec(db)
+        .exec(&txn)
         .await?;
-    schedule::Entity::delete_by_id(id).exec(db).await?;
+    // The foreign key's ON DELETE SET NULL would do this too, but only where SQLite enforces
+    // foreign keys (a per-connection pragma); saying it here makes it hold everywhere.
+    ingest_run::Entity::update_many()
+        .col_expr(
+            ingest_run::Column::ScheduleId,
+            Expr::value(Option::<i64>::None),
+        )
+        .filter(ingest_run::Column::ScheduleId.eq(id))
+        .exec(&txn)
+        .await?;
+    schedule::Entity::delete_by_id(id).exec(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
