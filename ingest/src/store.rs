@@ -77,6 +77,9 @@ pub struct RunCounters {
     pub jobs_new: i32,
     pub jobs_updated: i32,
     pub jobs_unchanged: i32,
+    /// Descriptions cut at the size cap (`normalize::DESCRIPTION_MAX_BYTES`) by this run.
+    #[serde(default)]
+    pub descriptions_truncated: i32,
 }
 
 /// Insert a run row (status `queued` unless `new.status` says otherwise).
@@ -110,6 +113,7 @@ pub async fn create_run(
         jobs_new: Set(0),
         jobs_updated: Set(0),
         jobs_unchanged: Set(0),
+        descriptions_truncated: Set(0),
         error: Set(None),
     }
     .insert(db)
@@ -191,6 +195,10 @@ fn counters_update(c: &RunCounters) -> sea_orm::UpdateMany<ingest_run::Entity> {
         .col_expr(C::JobsNew, Expr::value(c.jobs_new))
         .col_expr(C::JobsUpdated, Expr::value(c.jobs_updated))
         .col_expr(C::JobsUnchanged, Expr::value(c.jobs_unchanged))
+        .col_expr(
+            C::DescriptionsTruncated,
+            Expr::value(c.descriptions_truncated),
+        )
 }
 
 /// Which of `external_ids` are already stored for `source` (to fetch details only for new ones).

@@ -1694,3 +1694,91 @@ async fn a_posting_with_nul_characters_is_stored_without_them_on_every_database(
         assert_eq!(again.report.counters.jobs_unchanged, 1);
     }
 }
+
+/// A career page whose first posting's description is 1.5 MB of `<div>`s nested 140,000 deep
+/// (html5ever's time grows with the square of the depth), next to an ordinary posting.
+fn nested_div_page() -> String {
+    let depth = 1_500_000 / 11;
+    let description = format!(
+        "<p>Pack orders.</p>{}deep{}",
+        "<div>".repeat(depth),
+        "</div>".repeat(depth)
+    );
+    let postings = json!([
+        {"@context": "https://schema.org", "@type": "JobPosting", "identifier": "DEEP-1",
+         "title": "Picker Packer", "description": description, "datePosted": "2026-11-22",
+         "hiringOrganization": {"@type": "Organization", "name": "Example Logistics"}},
+        {"@context": "https://schema.org", "@type": "JobPosting", "identifier": "OK-2",
+         "title": "Forklift Driver", "description": "<p>Drive forklifts.</p>",
+         "datePosted": "2026-11-22",
+         "hiringOrganization": {"@type": "Organization", "name": "Example Logistics"}}
+    ]);
+    format!(
+        "<!DOCTYPE html><html><head><title>Careers</title>\
+         <script type=\"application/ld+json\">{postings}</script></head>\
+         <body><h1>Careers</h1></body></html>"
+    )
+}
+
+#[tokio::test]
+async fn a_huge_nested_description_is_cut_counted_and_does_not_stall_the_runtime() {
+    for db in testkit::databases("engine_nested_divs").await {
+        let h = Harness::new(&db).await;
+        let path = careers_path("nested");
+        h.server.set_body(&path, nested_div_page());
+        let page = h.server.url(&path);
+
+        // A task on the same runtime measures how long it goes without being polled while the
+        // run parses: lease heartbeats and other runs' requests would wait as long.
+        let done = CancellationToken::new();
+        let ticker = tokio::spawn({
+            let done = done.clone();
+            async move {
+                let mut worst = Duration::ZERO;
+                let mut last = Instant::now();
+                while !done.is_cancelled() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    worst = worst.max(last.elapsed());
+                    last = Instant::now();
+                }
+                worst
+            }
+        });
+        let out = h.run(Source::Jsonld, target(page.as_str())).await;
+        done.cancel();
+        let worst = ticker.await.unwrap();
+
+        check_succeeded(&out, Source::Jsonld);
+        let c = out.report.counters;
+        assert_eq!(
+            (c.jobs_new, c.descriptions_truncated),
+            (2, 1),
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(
+            out.report.run.descriptions_truncated, 1,
+            "stored on the run row"
+        );
+        let p = posting(h.db(), Source::Jsonld, "127.0.0.1:DEEP-1").await;
+        let html = p.description_html.as_deref().unwrap();
+        assert!(html.starts_with("<p>Pack orders.</p>"), "{}", &html[..100]);
+        assert!(html.ends_with(&format!("<p>{}</p>", ingest::normalize::TRUNCATION_NOTE)));
+        assert!(html.len() < 600 * 1024, "{} bytes", html.len());
+        assert!(
+            p.description_text
+                .as_deref()
+                .unwrap()
+                .ends_with(ingest::normalize::TRUNCATION_NOTE)
+        );
+        let ok = posting(h.db(), Source::Jsonld, "127.0.0.1:OK-2").await;
+        assert_eq!(
+            ok.description_html.as_deref(),
+            Some("<p>Drive forklifts.</p>")
+        );
+        assert!(
+            worst < Duration::from_millis(750),
+            "the runtime went {worst:?} without polling other tasks"
+        );
+    }
+}

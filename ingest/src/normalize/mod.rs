@@ -22,7 +22,10 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{NormalizedPosting, WorkArrangement, WorkType};
 
-pub use html::{html_to_text, sanitize_html, unescape_entities};
+pub use html::{
+    DESCRIPTION_MAX_BYTES, TRUNCATION_NOTE, html_to_text, is_truncated, sanitize_html,
+    unescape_entities,
+};
 pub use links::{http_url, is_http_url};
 pub use location::{country_code, parse_location};
 pub use storable::{Unstorable, make_storable, needs_cleaning, strip_nul, strip_nul_json};
