@@ -566,9 +566,11 @@ fn end_tag_closes(tag: &str, open: &str) -> Step {
     } else if is(PHRASING, tag) {
         is(PHRASING, open)
     } else {
-        !is(DEFAULT_SCOPE, open)
-            && !(is(&["li"], tag) && is(&["ul", "ol"], open))
-            && !(is(&["p"], tag) && is(&["button"], open))
+        // html5ever's default scope, plus lists for `</li>` and buttons for `</p>`.
+        let boundary = is(DEFAULT_SCOPE, open)
+            || (is(&["li"], tag) && is(&["ul", "ol"], open))
+            || (is(&["p"], tag) && is(&["button"], open));
+        !boundary
     };
     if go_on { Step::Next } else { Step::Stop }
 }
@@ -645,8 +647,8 @@ pub(crate) fn limit_nesting(html: &str, max_depth: usize, max_formatting: usize)
 struct OpenElements<'a> {
     /// Open elements, innermost last: name, and whether its tags were kept.
     stack: Vec<(&'a str, bool)>,
-    /// Open elements by lower-case name, so an end tag with nothing to close costs nothing.
-    by_name: std::collections::HashMap<String, usize>,
+    /// Open elements by [`name_key`], so an end tag with nothing to close costs nothing.
+    by_name: std::collections::HashMap<u64, usize>,
     /// Kept elements on the stack.
     depth: usize,
     /// Formatting elements html5ever would reopen at the next block (as written, so identical
@@ -656,12 +658,12 @@ struct OpenElements<'a> {
 
 impl<'a> OpenElements<'a> {
     fn is_open(&self, name: &str) -> bool {
-        self.by_name.get(name).is_some_and(|n| *n > 0)
+        self.by_name.get(&name_key(name)).is_some_and(|n| *n > 0)
     }
 
     fn open(&mut self, name: &'a str, kept: bool) {
         self.stack.push((name, kept));
-        *self.by_name.entry(name.to_ascii_lowercase()).or_default() += 1;
+        *self.by_name.entry(name_key(name)).or_default() += 1;
         self.depth += usize::from(kept);
         if is_one_of(name, FORMATTING_MARKERS) {
             self.formatting.push(None);
@@ -670,7 +672,7 @@ impl<'a> OpenElements<'a> {
 
     fn pop(&mut self) -> Option<(&'a str, bool)> {
         let (name, kept) = self.stack.pop()?;
-        if let Some(n) = self.by_name.get_mut(&name.to_ascii_lowercase()) {
+        if let Some(n) = self.by_name.get_mut(&name_key(name)) {
             *n = n.saturating_sub(1);
         }
         self.depth -= usize::from(kept);
@@ -705,7 +707,7 @@ impl<'a> OpenElements<'a> {
     /// Closes what the end tag `name` closes (see [`end_tag_closes`]); whether the element it
     /// closed was kept, `None` when it closes nothing.
     fn close_for_end_tag(&mut self, name: &str) -> Option<bool> {
-        if !self.is_open(&name.to_ascii_lowercase()) || is_one_of(name, NOTHING_CLOSED) {
+        if !self.is_open(name) || is_one_of(name, NOTHING_CLOSED) {
             return None;
         }
         let at = self
@@ -719,7 +721,7 @@ impl<'a> OpenElements<'a> {
         if name.eq_ignore_ascii_case("form") {
             // html5ever takes the form off the stack and leaves what is open inside it open.
             let (_, kept) = self.stack.remove(self.stack.len() - 1 - at);
-            if let Some(n) = self.by_name.get_mut("form") {
+            if let Some(n) = self.by_name.get_mut(&name_key("form")) {
                 *n = n.saturating_sub(1);
             }
             self.depth -= usize::from(kept);
@@ -771,6 +773,14 @@ impl<'a> OpenElements<'a> {
             self.formatting.remove(self.formatting.len() - 1 - from_end);
         }
     }
+}
+
+/// A tag name's key, ASCII case-insensitively (FNV-1a, without allocating): two names sharing
+/// a key only make [`OpenElements::is_open`] look further than it needs to.
+fn name_key(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Whether `written` (a start tag as written) is a tag named `name`.
