@@ -33,6 +33,8 @@ pub struct Model {
     pub jobs_new: i32,
     pub jobs_updated: i32,
     pub jobs_unchanged: i32,
+    /// Descriptions cut at the size cap (`ingest::normalize::DESCRIPTION_MAX_BYTES`).
+    pub descriptions_truncated: i32,
     pub error: Option<String>,
 }
 

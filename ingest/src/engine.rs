@@ -4,13 +4,19 @@
 //! The engine never panics a run away: every outcome ends in a terminal status with a precise
 //! error (`failed` for broken pages and network failures, `blocked` for bot challenges,
 //! `cancelled` when the token fires). Pages already stored stay stored.
+//!
+//! Responses are parsed on tokio's blocking pool, at most one parse per CPU at a time across
+//! all runs ([`Engine::parse_slots`]): a parse takes milliseconds on real pages, but whatever a
+//! hostile page costs must not hold a runtime worker, which would stall every other run's
+//! requests and the lease heartbeats.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use entity::{RunStatus, Source, ingest_run, job_posting};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -19,6 +25,7 @@ use crate::fetch::{FetchError, FetchStats, FetchedPage, Fetcher, RequestOptions}
 use crate::model::{
     Location, NormalizedPosting, Salary, SalarySource, SearchParams, WorkArrangement,
 };
+use crate::normalize::{is_truncated, make_storable};
 use crate::sources::{ParseError, ashby, greenhouse, indeed, jsonld, lever, seek};
 use crate::store::{self, FinishOutcome, RunClaim, RunCounters};
 
@@ -226,6 +233,8 @@ pub struct Engine {
     pub fetcher: Fetcher,
     pub bus: EventBus,
     pub config: EngineConfig,
+    /// Parses running on the blocking pool at once, shared by the clones: one per CPU.
+    parse_slots: Arc<Semaphore>,
 }
 
 impl Engine {
@@ -235,11 +244,13 @@ impl Engine {
         bus: EventBus,
         config: EngineConfig,
     ) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Engine {
             db,
             fetcher,
             bus,
             config,
+            parse_slots: Arc::new(Semaphore::new(cpus)),
         }
     }
 
@@ -404,6 +415,31 @@ impl RunCtx<'_> {
             .await?)
     }
 
+    /// Runs `parse` on the blocking pool, once a parse slot is free (see the module
+    /// documentation). A parser that panics fails the run as a page that cannot be read.
+    async fn parse_off_runtime<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        url: &Url,
+        parse: impl FnOnce() -> Result<T, RunError> + Send + 'static,
+    ) -> Result<T, RunError> {
+        let _slot = self
+            .engine
+            .parse_slots
+            .acquire()
+            .await
+            .expect("the parse semaphore is never closed");
+        tokio::task::spawn_blocking(parse)
+            .await
+            .unwrap_or_else(|e| {
+                Err(RunError::Parse {
+                    what,
+                    url: crate::fetch::redact_url(url),
+                    source: ParseError::Shape(format!("the parser stopped: {e}")),
+                })
+            })
+    }
+
     fn sync_fetch_stats(&mut self) {
         let s = self.stats.snapshot();
         self.counters.requests = s.requests as i32;
@@ -415,11 +451,21 @@ impl RunCtx<'_> {
         self.page += 1;
         let outcome = store::upsert_page(&self.engine.db, self.run_id, &postings).await?;
         // A posting listed twice on a page is one posting found (and stored once).
-        let distinct: HashSet<(Source, &str)> = postings
+        let distinct: HashMap<(Source, &str), &NormalizedPosting> = postings
             .iter()
-            .map(|p| (p.source, p.external_id.as_str()))
+            .map(|p| ((p.source, p.external_id.as_str()), p))
             .collect();
         self.counters.jobs_found += distinct.len() as i32;
+        self.counters.descriptions_truncated += distinct
+            .values()
+            .filter(|p| has_truncated_description(p))
+            .count() as i32;
+        if outcome.refused > 0 {
+            tracing::warn!(
+                refused = outcome.refused,
+                "postings without an http(s) URL not stored"
+            );
+        }
         self.counters.jobs_new += outcome.new.len() as i32;
         self.counters.jobs_updated += outcome.updated.len() as i32;
         self.counters.jobs_unchanged += outcome.unchanged as i32;
@@ -514,7 +560,7 @@ impl RunCtx<'_> {
         mut fresh: Vec<NormalizedPosting>,
         details_allowed: &mut bool,
         detail_url: impl Fn(&str) -> Url,
-        apply: impl Fn(&mut NormalizedPosting, &FetchedPage, &Url) -> Result<(), RunError>,
+        apply: fn(&mut NormalizedPosting, &FetchedPage, &Url) -> Result<(), RunError>,
     ) -> Result<(), RunError> {
         let ids: Vec<String> = fresh.iter().map(|p| p.external_id.clone()).collect();
         let known = store::known_external_ids(&self.engine.db, self.source, &ids).await?;
@@ -524,7 +570,18 @@ impl RunCtx<'_> {
             }
             let url = detail_url(&p.external_id);
             match self.get(&url, &RequestOptions::html()).await {
-                Ok(page) => apply(p, &page, &url)?,
+                Ok(page) => {
+                    let (mut detailed, page_url) = (p.clone(), url.clone());
+                    *p = self
+                        .parse_off_runtime("job page", &url, move || {
+                            apply(&mut detailed, &page, &page_url)?;
+                            // What the job page added is checked like the card was; a
+                            // posting still unstorable is refused by the store, with a count.
+                            let _ = make_storable(&mut detailed);
+                            Ok(detailed)
+                        })
+                        .await?;
+                }
                 Err(RunError::Fetch(FetchError::RobotsDisallowed { reason, .. })) => {
                     tracing::warn!(%reason, "robots.txt disallows job pages; storing cards only");
                     *details_allowed = false;
@@ -549,13 +606,19 @@ impl RunCtx<'_> {
             let url = seek::search_url(&base, &country, params, page, page_size);
             let resp = self.get(&url, &RequestOptions::json()).await?;
             self.counters.pages_fetched += 1;
-            let parsed = seek::parse_search(&resp.body, &base, &country).map_err(|source| {
-                RunError::Parse {
-                    what: "SEEK search results",
-                    url: crate::fetch::redact_url(&url),
-                    source,
-                }
-            })?;
+            let (page_base, page_country, page_url) = (base.clone(), country.clone(), url.clone());
+            let parsed = self
+                .parse_off_runtime("SEEK search results", &url, move || {
+                    let mut parsed = seek::parse_search(&resp.body, &page_base, &page_country)
+                        .map_err(|source| RunError::Parse {
+                            what: "SEEK search results",
+                            url: crate::fetch::redact_url(&page_url),
+                            source,
+                        })?;
+                    parsed.postings = storable(parsed.postings);
+                    Ok(parsed)
+                })
+                .await?;
             if parsed.card_count == 0 {
                 break;
             }
@@ -598,15 +661,21 @@ impl RunCtx<'_> {
             let url = indeed::search_url(&base, params, page * INDEED_PAGE_SIZE);
             let resp = self.get(&url, &RequestOptions::html()).await?;
             self.counters.pages_fetched += 1;
-            let text = resp.text();
-            challenge_check(resp.status, &text, &url)?;
-            let parsed = indeed::parse_search_page(&text, &base, &country).map_err(|source| {
-                RunError::Parse {
-                    what: "Indeed search page",
-                    url: crate::fetch::redact_url(&url),
-                    source,
-                }
-            })?;
+            let (page_base, page_country, page_url) = (base.clone(), country.clone(), url.clone());
+            let parsed = self
+                .parse_off_runtime("Indeed search page", &url, move || {
+                    let text = resp.text();
+                    challenge_check(resp.status, &text, &page_url)?;
+                    let mut parsed = indeed::parse_search_page(&text, &page_base, &page_country)
+                        .map_err(|source| RunError::Parse {
+                            what: "Indeed search page",
+                            url: crate::fetch::redact_url(&page_url),
+                            source,
+                        })?;
+                    parsed.postings = storable(parsed.postings);
+                    Ok(parsed)
+                })
+                .await?;
             if parsed.card_count == 0 {
                 break;
             }
@@ -648,16 +717,23 @@ impl RunCtx<'_> {
         };
         let resp = self.get(&url, &RequestOptions::json()).await?;
         self.counters.pages_fetched += 1;
-        let parse = |body: &[u8]| match self.source {
-            Source::Greenhouse => greenhouse::parse_board(body, &target),
-            Source::Lever => lever::parse_postings(body, &target),
-            _ => ashby::parse_job_board(body, &target),
-        };
-        let postings = parse(&resp.body).map_err(|source| RunError::Parse {
-            what,
-            url: crate::fetch::redact_url(&url),
-            source,
-        })?;
+        let (source, page_url) = (self.source, url.clone());
+        let postings = self
+            .parse_off_runtime(what, &url, move || {
+                let body = &resp.body[..];
+                let parsed = match source {
+                    Source::Greenhouse => greenhouse::parse_board(body, &target),
+                    Source::Lever => lever::parse_postings(body, &target),
+                    _ => ashby::parse_job_board(body, &target),
+                };
+                let postings = parsed.map_err(|source| RunError::Parse {
+                    what,
+                    url: crate::fetch::redact_url(&page_url),
+                    source,
+                })?;
+                Ok(storable(postings))
+            })
+            .await?;
         self.store_in_pages(postings).await
     }
 
@@ -666,16 +742,23 @@ impl RunCtx<'_> {
         let url = Url::parse(&target).map_err(|e| ParamError(format!("invalid URL: {e}")))?;
         let resp = self.get(&url, &RequestOptions::html()).await?;
         self.counters.pages_fetched += 1;
-        let mut postings = jsonld::extract_postings(&resp.text(), &resp.url).map_err(|source| {
-            RunError::Parse {
-                what: "JSON-LD JobPosting",
-                url: crate::fetch::redact_url(&url),
-                source,
-            }
-        })?;
         // Identifiers are only unique within a site: key them by host so two companies' "123"
         // never collide.
         let host = resp.url.host_str().unwrap_or("").to_ascii_lowercase();
+        let page_url = url.clone();
+        let mut postings = self
+            .parse_off_runtime("JSON-LD JobPosting", &url, move || {
+                let postings =
+                    jsonld::extract_postings(&resp.text(), &resp.url).map_err(|source| {
+                        RunError::Parse {
+                            what: "JSON-LD JobPosting",
+                            url: crate::fetch::redact_url(&page_url),
+                            source,
+                        }
+                    })?;
+                Ok(storable(postings))
+            })
+            .await?;
         for p in &mut postings {
             if !p.external_id.starts_with("http") {
                 p.external_id = format!("{host}:{}", p.external_id);
@@ -761,6 +844,26 @@ fn carry_over_from_row(p: &mut NormalizedPosting, row: &job_posting::Model) {
             country: row.country.clone(),
         };
     }
+}
+
+/// `postings` made storable (`normalize::make_storable`: NULs stripped, links checked) as they
+/// leave the parser, so lookups by external id and the carry-over of stored details see the
+/// ids as they will be stored. A posting without an http(s) URL is left out, with a warning.
+fn storable(mut postings: Vec<NormalizedPosting>) -> Vec<NormalizedPosting> {
+    postings.retain_mut(|p| match make_storable(p) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "posting not stored");
+            false
+        }
+    });
+    postings
+}
+
+/// Whether the posting's description was cut at the size cap (`normalize::TRUNCATION_NOTE`).
+fn has_truncated_description(p: &NormalizedPosting) -> bool {
+    p.description_html.as_deref().is_some_and(is_truncated)
+        || p.description_text.as_deref().is_some_and(is_truncated)
 }
 
 /// How long a `running` run's lease lasts without a heartbeat (used by the worker pool).

@@ -34,7 +34,7 @@ mod retry;
 pub mod robots;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error as StdError;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -43,18 +43,21 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName,
+    HeaderValue, LOCATION, PROXY_AUTHORIZATION, RETRY_AFTER,
+};
 use reqwest::{Method, redirect};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::{Position, Url};
 
 pub use error::{FetchError, redact_url};
-pub use guard::is_non_public_ip;
+pub use guard::{HostResolver, SystemResolver, is_non_public_ip};
 pub use retry::parse_retry_after;
 pub use robots::{RobotsRules, RobotsTxt};
 
-use guard::{GuardedResolver, PrivateAddressError, RedirectRefusal};
+use guard::{Guard, GuardedResolver, PrivateAddressError, RedirectRefusal};
 use limit::{HostState, request_interval};
 
 /// Our product token: the name robots.txt groups address us by, and the start of our
@@ -357,12 +360,6 @@ enum RobotsVerdict {
     Blocked(String),
 }
 
-tokio::task_local! {
-    /// Redirect hops followed by the request being sent in this task (the redirect policy runs
-    /// inside the request future, so it can count them for [`FetchStats::requests`]).
-    static REDIRECT_HOPS: Arc<AtomicU32>;
-}
-
 /// The shared HTTP client. Cheap to clone; clones share the connection pool and all per-host
 /// state (pacing, in-flight limits, robots.txt cache).
 #[derive(Clone)]
@@ -374,9 +371,93 @@ struct Inner {
     client: reqwest::Client,
     config: FetchConfig,
     hosts: Mutex<HashMap<String, Arc<HostState>>>,
+    /// The private-network guard (also the client's resolver, in direct mode).
+    guard: Guard,
     /// A proxy is configured, so target names are resolved by the proxy rather than by our
     /// guarded resolver: check them ourselves before sending.
     preflight_dns: bool,
+}
+
+/// Builds a [`Fetcher`] ([`Fetcher::builder`]). Its options are the fetcher's seams: how host
+/// names are looked up and which proxy is used; [`Fetcher::new`] takes the defaults (the system
+/// resolver, proxies from the environment).
+#[derive(Debug)]
+pub struct FetcherBuilder {
+    config: FetchConfig,
+    resolver: Arc<dyn HostResolver>,
+    proxy: Option<Url>,
+    trusted_hosts: HashSet<String>,
+}
+
+impl FetcherBuilder {
+    /// Look host names up with `resolver` (for the guard's checks and, without a proxy, for
+    /// connections) instead of the system resolver.
+    pub fn resolver(mut self, resolver: Arc<dyn HostResolver>) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// Send every request through the proxy at `url` instead of the ones the environment
+    /// names (`HTTP_PROXY`, …). The proxy's own host may be private.
+    pub fn proxy(mut self, url: Url) -> Self {
+        self.proxy = Some(url);
+        self
+    }
+
+    /// Let `host` resolve to private addresses, as a proxy may (a host on the operator's own
+    /// network that runs are meant to reach; tests' local servers).
+    pub fn trusted_host(mut self, host: &str) -> Self {
+        self.trusted_hosts.insert(host.to_ascii_lowercase());
+        self
+    }
+
+    /// Builds the client (see [`Fetcher::new`] for the crypto provider it needs).
+    pub fn build(self) -> Result<Fetcher, FetchError> {
+        let config = self.config;
+        let allow_private = config.allow_private_network;
+        let mut exempt = match &self.proxy {
+            Some(proxy) => proxy
+                .host_str()
+                .map(str::to_ascii_lowercase)
+                .into_iter()
+                .collect(),
+            None => guard::proxy_hosts_from_env(),
+        };
+        let proxied = !exempt.is_empty();
+        exempt.extend(self.trusted_hosts);
+        let guard = Guard {
+            resolver: self.resolver,
+            allow_private_network: allow_private,
+            exempt_hosts: Arc::new(exempt),
+        };
+        let client_error = |err: reqwest::Error| FetchError::Client {
+            message: error_chain(&err),
+        };
+        // Redirects are followed by `exchange`, which checks every hop first.
+        let mut builder = reqwest::Client::builder()
+            .user_agent(config.user_agent())
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.total_timeout)
+            .redirect(redirect::Policy::none())
+            .dns_resolver(GuardedResolver(guard.clone()))
+            .gzip(true)
+            .brotli(true);
+        // Without one, proxies come from the environment (reqwest's system proxy support); do
+        // not call `no_proxy()`.
+        if let Some(proxy) = &self.proxy {
+            builder = builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(client_error)?);
+        }
+        let client = builder.build().map_err(client_error)?;
+        Ok(Fetcher {
+            inner: Arc::new(Inner {
+                client,
+                config,
+                hosts: Mutex::new(HashMap::new()),
+                guard,
+                preflight_dns: !allow_private && proxied,
+            }),
+        })
+    }
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -418,50 +499,17 @@ impl Fetcher {
     /// If no rustls crypto provider has been installed (reqwest is compiled without one):
     /// install one first, e.g. `rustls::crypto::ring::default_provider().install_default()`.
     pub fn new(config: FetchConfig) -> Result<Self, FetchError> {
-        let allow_private = config.allow_private_network;
-        let proxy_hosts = guard::proxy_hosts_from_env();
-        let preflight_dns = !allow_private && !proxy_hosts.is_empty();
-        let resolver = GuardedResolver {
-            allow_private_network: allow_private,
-            exempt_hosts: Arc::new(proxy_hosts),
-        };
-        let policy = redirect::Policy::custom(move |attempt| {
-            match guard::redirect_decision(
-                attempt.url(),
-                attempt.previous().len(),
-                MAX_REDIRECTS,
-                allow_private,
-            ) {
-                Ok(()) => {
-                    // Outside a fetch (no task-local) there is nothing to count.
-                    let _ = REDIRECT_HOPS.try_with(|hops| hops.fetch_add(1, Ordering::Relaxed));
-                    attempt.follow()
-                }
-                Err(refusal) => attempt.error(refusal),
-            }
-        });
-        // Proxies come from the environment by default (reqwest's system proxy support);
-        // do not call `no_proxy()`.
-        let client = reqwest::Client::builder()
-            .user_agent(config.user_agent())
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.total_timeout)
-            .redirect(policy)
-            .dns_resolver(resolver)
-            .gzip(true)
-            .brotli(true)
-            .build()
-            .map_err(|err| FetchError::Client {
-                message: error_chain(&err),
-            })?;
-        Ok(Fetcher {
-            inner: Arc::new(Inner {
-                client,
-                config,
-                hosts: Mutex::new(HashMap::new()),
-                preflight_dns,
-            }),
-        })
+        Fetcher::builder(config).build()
+    }
+
+    /// A builder, for a resolver or proxy other than the defaults.
+    pub fn builder(config: FetchConfig) -> FetcherBuilder {
+        FetcherBuilder {
+            config,
+            resolver: Arc::new(SystemResolver),
+            proxy: None,
+            trusted_hosts: HashSet::new(),
+        }
     }
 
     /// The configuration the fetcher was built with.
@@ -481,12 +529,12 @@ impl Fetcher {
     ) -> Result<FetchedPage, FetchError> {
         let config = &self.inner.config;
         let shown = redact_url(url);
-        let Some(host_name) = url.host_str() else {
+        if url.host_str().is_none() {
             return Err(FetchError::InvalidUrl {
                 url: shown,
                 reason: "the URL has no host".into(),
             });
-        };
+        }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(FetchError::InvalidUrl {
                 reason: format!("unsupported scheme {:?}", url.scheme()),
@@ -502,9 +550,7 @@ impl Fetcher {
                 reason,
             })?;
             if self.inner.preflight_dns {
-                let port = url.port_or_known_default().unwrap_or(80);
-                let host = host_name.trim_start_matches('[').trim_end_matches(']');
-                cancellable(cancel, &shown, guard::check_resolved_host(host, port))
+                cancellable(cancel, &shown, self.inner.guard.check_url_host(url))
                     .await?
                     .map_err(|reason| FetchError::PrivateNetwork {
                         url: shown.clone(),
@@ -760,30 +806,16 @@ impl Fetcher {
         let slot = host.bucket.reserve(req.interval);
         cancellable(cancel, shown, tokio::time::sleep_until(slot)).await?;
 
-        FetchStats::add(&stats.requests, 1);
-        let mut builder = self
-            .inner
-            .client
-            .request(req.method.clone(), req.url.clone())
-            .headers(req.headers.clone());
-        if let Some(body) = &req.body {
-            builder = builder.body(body.clone());
-        }
-        let hops = Arc::new(AtomicU32::new(0));
-        let attempt = REDIRECT_HOPS.scope(hops.clone(), async {
-            let response = builder
-                .send()
-                .await
-                .map_err(|err| transport_error(err, shown))?;
-            read_response(response, &req, stats).await
-        });
+        let hops = AtomicU32::new(0);
+        let attempt = self.send_following_redirects(&req, stats, &hops);
         let outcome = cancellable(
             cancel,
             shown,
             tokio::time::timeout(self.inner.config.total_timeout, attempt),
         )
-        .await?;
-        FetchStats::add(&stats.requests, hops.load(Ordering::Relaxed));
+        .await;
+        FetchStats::add(&stats.requests, 1 + hops.load(Ordering::Relaxed));
+        let outcome = outcome?;
         let result = match outcome {
             Ok(result) => result,
             Err(_elapsed) => Err(FetchError::Timeout {
@@ -797,6 +829,101 @@ impl Fetcher {
             tracing::debug!(status = ex.status, bytes = ex.body.len(), url = %shown, "fetched");
         }
         result
+    }
+}
+
+impl Fetcher {
+    /// Sends `req` and follows its redirects (at most [`MAX_REDIRECTS`]), checking each hop
+    /// before requesting it: scheme and literal address ([`guard::redirect_decision`]), then,
+    /// unless private networks are allowed, every address its host resolves to
+    /// ([`Guard::check_url_host`]; also with a proxy, which would otherwise resolve the name
+    /// unchecked). As browsers do, a 303 (and a 301/302 answering a POST) continues as a GET
+    /// without the body, and credentials are not sent on to another origin. `hops` counts the
+    /// redirects followed.
+    async fn send_following_redirects(
+        &self,
+        req: &ExchangeRequest<'_>,
+        stats: &FetchStats,
+        hops: &AtomicU32,
+    ) -> Result<Exchange, FetchError> {
+        let shown = req.shown;
+        let (mut url, mut method) = (req.url.clone(), req.method.clone());
+        let (mut headers, mut body) = (req.headers.clone(), req.body.clone());
+        let mut redirects = 0;
+        loop {
+            let mut builder = self
+                .inner
+                .client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
+            if let Some(body) = &body {
+                builder = builder.body(body.clone());
+            }
+            let response = builder
+                .send()
+                .await
+                .map_err(|err| transport_error(err, shown))?;
+            let status = response.status().as_u16();
+            let location = response.headers().get(LOCATION);
+            let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location)
+            else {
+                return read_response(response, req, stats).await;
+            };
+            let next = location
+                .to_str()
+                .ok()
+                .and_then(|l| url.join(l).ok())
+                .ok_or_else(|| FetchError::InvalidUrl {
+                    url: shown.to_owned(),
+                    reason: format!("HTTP {status} redirect to an unreadable Location"),
+                })?;
+            drop(response);
+            redirects += 1;
+            let allow_private = self.inner.config.allow_private_network;
+            guard::redirect_decision(&next, redirects, MAX_REDIRECTS, allow_private)
+                .map_err(|refusal| redirect_refused(refusal, shown))?;
+            self.inner
+                .guard
+                .check_url_host(&next)
+                .await
+                .map_err(|reason| FetchError::PrivateNetwork {
+                    url: shown.to_owned(),
+                    reason: format!("redirected to {}: {reason}", redact_url(&next)),
+                })?;
+            if (status == 303 && method != Method::HEAD)
+                || (matches!(status, 301 | 302) && method == Method::POST)
+            {
+                method = Method::GET;
+                body = None;
+                headers.remove(CONTENT_TYPE);
+                headers.remove(CONTENT_LENGTH);
+            }
+            if next.origin() != url.origin() {
+                for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
+                    headers.remove(name);
+                }
+            }
+            hops.fetch_add(1, Ordering::Relaxed);
+            url = next;
+        }
+    }
+}
+
+/// The error for a redirect the guard refused.
+fn redirect_refused(refusal: RedirectRefusal, shown: &str) -> FetchError {
+    match refusal {
+        RedirectRefusal::PrivateNetwork { url, reason } => FetchError::PrivateNetwork {
+            url: shown.to_owned(),
+            reason: format!("redirected to {url}: {reason}"),
+        },
+        RedirectRefusal::TooMany { limit } => FetchError::TooManyRedirects {
+            url: shown.to_owned(),
+            limit,
+        },
+        RedirectRefusal::Scheme { .. } => FetchError::InvalidUrl {
+            url: shown.to_owned(),
+            reason: refusal.to_string(),
+        },
     }
 }
 
@@ -888,22 +1015,6 @@ fn transport_error(err: reqwest::Error, shown: &str) -> FetchError {
             return FetchError::PrivateNetwork {
                 url: shown.to_owned(),
                 reason: private.to_string(),
-            };
-        }
-        if let Some(refusal) = current.downcast_ref::<RedirectRefusal>() {
-            return match refusal {
-                RedirectRefusal::PrivateNetwork { url, reason } => FetchError::PrivateNetwork {
-                    url: shown.to_owned(),
-                    reason: format!("redirected to {url}: {reason}"),
-                },
-                RedirectRefusal::TooMany { limit } => FetchError::TooManyRedirects {
-                    url: shown.to_owned(),
-                    limit: *limit,
-                },
-                RedirectRefusal::Scheme { .. } => FetchError::InvalidUrl {
-                    url: shown.to_owned(),
-                    reason: refusal.to_string(),
-                },
             };
         }
         source = current.source();

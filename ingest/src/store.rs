@@ -4,6 +4,7 @@
 //! unique `(source, external_id)` index plus `ON CONFLICT DO NOTHING` means two runs racing on
 //! the same posting never create a duplicate.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use crate::model::{NormalizedPosting, SearchParams};
-use crate::normalize::content_hash;
+use crate::normalize::{content_hash, make_storable, needs_cleaning};
 
 /// Rows per INSERT statement: 37 columns × 200 stays far below SQLite's 32,766 and
 /// PostgreSQL's 65,535 bind parameters.
@@ -28,8 +29,12 @@ const IN_CHUNK: usize = 500;
 /// and must be looked up the same way.
 const EXTERNAL_ID_MAX: usize = 255;
 
-/// The external id as stored (see [`EXTERNAL_ID_MAX`]).
+/// The external id as stored (see [`EXTERNAL_ID_MAX`]), without NULs, which PostgreSQL
+/// refuses in text (see `normalize::make_storable`).
 fn stored_external_id(external_id: &str) -> String {
+    if external_id.contains('\0') {
+        return truncate(&external_id.replace('\0', ""), EXTERNAL_ID_MAX);
+    }
     truncate(external_id, EXTERNAL_ID_MAX)
 }
 
@@ -72,6 +77,9 @@ pub struct RunCounters {
     pub jobs_new: i32,
     pub jobs_updated: i32,
     pub jobs_unchanged: i32,
+    /// Descriptions cut at the size cap (`normalize::DESCRIPTION_MAX_BYTES`) by this run.
+    #[serde(default)]
+    pub descriptions_truncated: i32,
 }
 
 /// Insert a run row (status `queued` unless `new.status` says otherwise).
@@ -105,6 +113,7 @@ pub async fn create_run(
         jobs_new: Set(0),
         jobs_updated: Set(0),
         jobs_unchanged: Set(0),
+        descriptions_truncated: Set(0),
         error: Set(None),
     }
     .insert(db)
@@ -287,6 +296,10 @@ fn counters_update(c: &RunCounters) -> sea_orm::UpdateMany<ingest_run::Entity> {
         .col_expr(C::JobsNew, Expr::value(c.jobs_new))
         .col_expr(C::JobsUpdated, Expr::value(c.jobs_updated))
         .col_expr(C::JobsUnchanged, Expr::value(c.jobs_unchanged))
+        .col_expr(
+            C::DescriptionsTruncated,
+            Expr::value(c.descriptions_truncated),
+        )
 }
 
 /// Which of `external_ids` are already stored for `source` (to fetch details only for new ones).
@@ -336,10 +349,14 @@ pub struct PageOutcome {
     /// Ids of postings whose content changed.
     pub updated: Vec<i64>,
     pub unchanged: usize,
+    /// Postings not stored because their `url` is not http(s) (see `normalize::make_storable`).
+    pub refused: usize,
 }
 
 /// Upsert one page of postings in one transaction. Postings repeated within the page count once
-/// (the last copy wins).
+/// (the last copy wins). Each posting is first made storable (`normalize::make_storable`: NULs
+/// stripped, non-http(s) links dropped); one without an http(s) `url` is left out and counted
+/// in [`PageOutcome::refused`].
 ///
 /// A page costs one lookup of the stored hashes, one multi-row INSERT (with RETURNING) of the
 /// new postings, one UPDATE per changed posting and one UPDATE of all the unchanged ones; a
@@ -354,10 +371,26 @@ pub async fn upsert_page(
         return Ok(outcome);
     }
     let now = Utc::now();
+    // Only postings that need it are copied to be cleaned.
+    let mut storable: Vec<Cow<'_, NormalizedPosting>> = Vec::with_capacity(postings.len());
+    for p in postings {
+        if !needs_cleaning(p) {
+            storable.push(Cow::Borrowed(p));
+            continue;
+        }
+        let mut clean = p.clone();
+        match make_storable(&mut clean) {
+            Ok(()) => storable.push(Cow::Owned(clean)),
+            Err(e) => {
+                tracing::warn!(run_id, error = %e, "posting not stored");
+                outcome.refused += 1;
+            }
+        }
+    }
     // Dedupe within the page by the id as stored; group by source (a page normally has one).
     let mut by_key: HashMap<(Source, String), &NormalizedPosting> = HashMap::new();
     let mut order: Vec<(Source, String)> = Vec::new();
-    for p in postings {
+    for p in storable.iter().map(|p| &**p) {
         let key = (p.source, stored_external_id(&p.external_id));
         if by_key.insert(key.clone(), p).is_none() {
             order.push(key);

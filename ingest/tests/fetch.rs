@@ -1,6 +1,7 @@
 //! The polite fetcher against a real HTTP server on 127.0.0.1 (port 0).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +14,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use bytes::Bytes;
-use ingest::fetch::{FetchConfig, FetchError, FetchStats, Fetcher, RequestOptions};
+use futures_util::future::BoxFuture;
+use ingest::fetch::{FetchConfig, FetchError, FetchStats, Fetcher, HostResolver, RequestOptions};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -974,4 +976,236 @@ async fn errors_redact_credentials_in_urls() {
         "{message}"
     );
     assert!(!message.contains("alice"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redirect hops and DNS answers (issue #11): names are looked up in a table instead of DNS
+
+/// Names answered from a table (anything else does not resolve).
+#[derive(Debug)]
+struct Table(Vec<(&'static str, Vec<IpAddr>)>);
+
+impl HostResolver for Table {
+    fn lookup(&self, host: &str) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        let found = self
+            .0
+            .iter()
+            .find(|(name, _)| *name == host)
+            .map(|(_, ips)| ips.clone());
+        Box::pin(async move { found.ok_or_else(|| std::io::Error::other("not in the test table")) })
+    }
+}
+
+fn ips(list: &[&str]) -> Vec<IpAddr> {
+    list.iter().map(|ip| ip.parse().unwrap()).collect()
+}
+
+/// `jobs.test` is the test server (trusted, as an operator's own host would be);
+/// `internal.test` resolves to loopback, `mixed.test` to a public and a private address,
+/// `public.test` and `elsewhere.test` to public addresses.
+fn table() -> Arc<Table> {
+    Arc::new(Table(vec![
+        ("jobs.test", ips(&["127.0.0.1"])),
+        ("internal.test", ips(&["127.0.0.1"])),
+        ("mixed.test", ips(&["93.184.216.34", "10.20.30.40"])),
+        ("public.test", ips(&["93.184.216.34"])),
+        ("elsewhere.test", ips(&["93.184.216.35"])),
+    ]))
+}
+
+fn guarded_config() -> FetchConfig {
+    FetchConfig {
+        allow_private_network: false,
+        ..test_config()
+    }
+}
+
+/// A server that redirects `/to/{host}` to `http://{host}:{its port}/secret`.
+async fn redirecting_server() -> TestServer {
+    let port = Arc::new(Mutex::new(0u16));
+    let router = Router::new()
+        .route(
+            "/to/{host}",
+            get({
+                let port = port.clone();
+                move |axum::extract::Path(host): axum::extract::Path<String>| {
+                    let port = *port.lock().unwrap();
+                    async move {
+                        let target = format!("http://{host}:{port}/secret");
+                        (StatusCode::FOUND, [(header::LOCATION, target)])
+                    }
+                }
+            }),
+        )
+        .route("/secret", get(|| async { "internal data" }))
+        .route("/page", get(ok_page));
+    let server = TestServer::start(router).await;
+    *port.lock().unwrap() = server.port();
+    server
+}
+
+#[tokio::test]
+async fn a_redirect_to_a_name_resolving_to_loopback_is_refused_before_it_is_requested() {
+    let server = redirecting_server().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fetcher = Fetcher::builder(guarded_config())
+        .resolver(table())
+        .trusted_host("jobs.test")
+        .build()
+        .unwrap();
+    let port = server.port();
+    let start = Url::parse(&format!("http://jobs.test:{port}/to/internal.test")).unwrap();
+
+    let stats = FetchStats::new();
+    let err = fetch_html(&fetcher, &start, &stats).await.unwrap_err();
+
+    let FetchError::PrivateNetwork { url, reason } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(url, start.as_str());
+    assert_eq!(
+        reason,
+        &format!(
+            "redirected to http://internal.test:{port}/secret: internal.test resolves to non-public address (127.0.0.1)"
+        )
+    );
+    assert_eq!(server.hits.of("/secret"), 0, "the hop was never requested");
+    assert_eq!(
+        stats.snapshot().requests,
+        2,
+        "robots.txt and the first request"
+    );
+
+    // The trusted host itself is fetched.
+    let page = Url::parse(&format!("http://jobs.test:{port}/page")).unwrap();
+    assert!(
+        fetch_html(&fetcher, &page, &FetchStats::new())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_name_whose_answer_mixes_public_and_private_addresses_is_refused() {
+    let server = redirecting_server().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fetcher = Fetcher::builder(guarded_config())
+        .resolver(table())
+        .trusted_host("jobs.test")
+        .build()
+        .unwrap();
+    let port = server.port();
+
+    // As a redirect hop: refused before it is requested.
+    let start = Url::parse(&format!("http://jobs.test:{port}/to/mixed.test")).unwrap();
+    let err = fetch_html(&fetcher, &start, &FetchStats::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FetchError::PrivateNetwork { reason, .. }
+            if reason.ends_with("mixed.test resolves to non-public address (10.20.30.40)")),
+        "{err}"
+    );
+
+    // As the URL itself: the connection's resolver refuses it instead of quietly using the
+    // public address.
+    let direct = Url::parse(&format!("http://mixed.test:{port}/page")).unwrap();
+    let err = fetch_html(&fetcher, &direct, &FetchStats::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FetchError::PrivateNetwork { reason, .. } if reason.contains("10.20.30.40")),
+        "{err}"
+    );
+    assert_eq!(server.hits.of("/secret"), 0);
+}
+
+/// A forward proxy stand-in: answers every request itself (requests arrive in absolute form),
+/// recording the absolute URLs it was asked for. `/to/{host}` redirects to `{host}/secret`.
+async fn proxy_server() -> (TestServer, Arc<Mutex<Vec<String>>>) {
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let router = Router::new().fallback({
+        let asked = asked.clone();
+        move |request: Request| {
+            let asked = asked.clone();
+            async move {
+                let uri = request.uri().clone();
+                asked.lock().unwrap().push(uri.to_string());
+                match uri.path().strip_prefix("/to/") {
+                    Some(host) => {
+                        let target = format!("http://{host}/secret");
+                        (StatusCode::FOUND, [(header::LOCATION, target)]).into_response()
+                    }
+                    None if uri.path() == "/robots.txt" => StatusCode::NOT_FOUND.into_response(),
+                    None => "through the proxy".into_response(),
+                }
+            }
+        }
+    });
+    (TestServer::start(router).await, asked)
+}
+
+#[tokio::test]
+async fn behind_a_proxy_each_redirect_hop_is_resolved_and_checked_before_it_is_followed() {
+    let (proxy, asked) = proxy_server().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fetcher = Fetcher::builder(guarded_config())
+        .resolver(table())
+        .proxy(proxy.base.clone())
+        .build()
+        .unwrap();
+
+    // A public page redirecting to a public host is followed through the proxy.
+    let start = Url::parse("http://public.test/to/elsewhere.test").unwrap();
+    let page = fetch_html(&fetcher, &start, &FetchStats::new())
+        .await
+        .unwrap();
+    assert_eq!(page.url.as_str(), "http://elsewhere.test/secret");
+    assert_eq!(&page.body[..], b"through the proxy");
+
+    // A redirect to a name that resolves to loopback is refused: the proxy never sees it.
+    for (hop, address) in [
+        ("internal.test", "127.0.0.1"),
+        ("mixed.test", "10.20.30.40"),
+    ] {
+        let start = Url::parse(&format!("http://public.test/to/{hop}")).unwrap();
+        let err = fetch_html(&fetcher, &start, &FetchStats::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, FetchError::PrivateNetwork { reason, .. }
+                if reason.starts_with(&format!("redirected to http://{hop}/secret: {hop} resolves to non-public"))
+                    && reason.contains(address)),
+            "{err}"
+        );
+    }
+    // A name we cannot resolve cannot be checked, so it is not handed to the proxy either.
+    let start = Url::parse("http://public.test/to/unknown.test").unwrap();
+    let err = fetch_html(&fetcher, &start, &FetchStats::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FetchError::PrivateNetwork { reason, .. }
+            if reason.contains("cannot resolve unknown.test to check that it is public")),
+        "{err}"
+    );
+    let asked = asked.lock().unwrap().clone();
+    for hop in ["internal.test", "mixed.test", "unknown.test"] {
+        let prefix = format!("http://{hop}/");
+        assert!(!asked.iter().any(|u| u.starts_with(&prefix)), "{asked:?}");
+    }
+    assert!(
+        asked.iter().any(|u| u == "http://elsewhere.test/secret"),
+        "{asked:?}"
+    );
+
+    // The first URL is checked the same way when a proxy resolves names.
+    let err = fetch_html(
+        &fetcher,
+        &Url::parse("http://internal.test/").unwrap(),
+        &FetchStats::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, FetchError::PrivateNetwork { .. }), "{err}");
 }

@@ -12,6 +12,7 @@ mod m20261127_000003_scheduler;
 mod m20261130_000004_faster_upsert;
 mod m20261130_000005_sqlite_day_index;
 mod m20261130_000006_search_queue;
+mod m20261206_000007_descriptions_truncated;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000004_faster_upsert::Migration),
             Box::new(m20261130_000005_sqlite_day_index::Migration),
             Box::new(m20261130_000006_search_queue::Migration),
+            Box::new(m20261206_000007_descriptions_truncated::Migration),
         ]
     }
 }

@@ -138,6 +138,10 @@ impl IngestRun {
     async fn jobs_unchanged(&self) -> i32 {
         self.0.jobs_unchanged
     }
+    /// Descriptions cut at the size cap (512 KiB of HTML); each ends with a note saying so.
+    async fn descriptions_truncated(&self) -> i32 {
+        self.0.descriptions_truncated
+    }
     /// Why it did not succeed.
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()

@@ -167,6 +167,7 @@ impl IngestRunEvent {
                 jobs_new: run.jobs_new,
                 jobs_updated: run.jobs_updated,
                 jobs_unchanged: run.jobs_unchanged,
+                descriptions_truncated: run.descriptions_truncated,
             }),
             status: Some(run.status),
             error: run.error.clone(),

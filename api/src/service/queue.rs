@@ -62,6 +62,7 @@ fn active_model(new: NewQueuedRun, now: DateTime<Utc>) -> ingest_run::ActiveMode
         jobs_new: Set(0),
         jobs_updated: Set(0),
         jobs_unchanged: Set(0),
+        descriptions_truncated: Set(0),
         error: Set(new.error),
     }
 }

@@ -7,13 +7,20 @@
 //! - host names are checked at connection time by [`GuardedResolver`], the client's DNS
 //!   resolver, so a name that resolves to a private address (or re-resolves to one later:
 //!   DNS rebinding) is never connected to;
-//! - every redirect hop is checked by [`redirect_decision`] (literal IPs; names go through the
-//!   resolver again).
+//! - redirects are followed by the fetcher itself, and every hop is checked before it is
+//!   requested, in every mode: [`redirect_decision`] (count, scheme, literal IPs), then
+//!   [`Guard::check_url_host`], which resolves the hop's name. With a proxy this is the only
+//!   check of a name (the proxy resolves it for the connection), so the first URL is checked
+//!   this way too.
+//!
+//! A DNS answer with any non-public address in it is refused as a whole, even next to public
+//! ones. Names are looked up through a [`HostResolver`], which tests replace.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
@@ -134,12 +141,16 @@ pub(crate) fn redirect_decision(
     Ok(())
 }
 
-/// A host name resolved only to non-public addresses.
+/// A host name whose DNS answer holds a non-public address (or only such addresses).
+///
+/// A mixed answer is refused as a whole rather than filtered: a name that also resolves to a
+/// private address is one an attacker may control (DNS rebinding) or one that is internal.
 #[derive(Debug, thiserror::Error)]
-#[error("{host} resolves only to non-public addresses ({})", display_addrs(.addresses))]
+#[error("{host} resolves to non-public {} ({})", if .refused.len() == 1 { "address" } else { "addresses" }, display_addrs(.refused))]
 pub(crate) struct PrivateAddressError {
     pub host: String,
-    pub addresses: Vec<IpAddr>,
+    /// The non-public addresses in the answer.
+    pub refused: Vec<IpAddr>,
 }
 
 fn display_addrs(addrs: &[IpAddr]) -> String {
@@ -150,60 +161,104 @@ fn display_addrs(addrs: &[IpAddr]) -> String {
         .join(", ")
 }
 
-/// The client's DNS resolver: the system resolver, minus non-public addresses (unless
-/// allowed). Names in `exempt_hosts` (the configured proxies, which commonly live on a private
-/// network) are not filtered.
-#[derive(Debug, Clone)]
-pub(crate) struct GuardedResolver {
-    pub allow_private_network: bool,
-    pub exempt_hosts: Arc<HashSet<String>>,
+/// Where the fetcher looks up host names: the system resolver in production, a fixed table in
+/// tests (so a test can make `public.test` public and `internal.test` private without touching
+/// DNS). Used for every check the guard makes and, in direct mode, for the connection itself.
+pub trait HostResolver: Send + Sync + std::fmt::Debug {
+    /// Every address `host` resolves to.
+    fn lookup(&self, host: &str) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>>;
 }
 
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = name.as_str().to_owned();
-        let filter =
-            !self.allow_private_network && !self.exempt_hosts.contains(&host.to_ascii_lowercase());
+/// The operating system's resolver (`getaddrinfo`, through tokio).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl HostResolver for SystemResolver {
+    fn lookup(&self, host: &str) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        let host = host.to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if !filter {
-                return Ok(Box::new(addrs.into_iter()) as Addrs);
-            }
-            let (public, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = addrs
-                .into_iter()
-                .partition(|addr| !is_non_public_ip(addr.ip()));
-            if public.is_empty() {
-                return Err(Box::new(PrivateAddressError {
-                    host,
-                    addresses: refused.iter().map(SocketAddr::ip).collect(),
-                })
-                    as Box<dyn std::error::Error + Send + Sync>);
-            }
-            if !refused.is_empty() {
-                tracing::debug!(%host, ?refused, "dropped non-public addresses from DNS answer");
-            }
-            Ok(Box::new(public.into_iter()) as Addrs)
+            Ok(tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .map(|addr| addr.ip())
+                .collect())
         })
     }
 }
 
-/// Resolves `host` and fails if it has no public address. Used before sending when a proxy is
-/// configured: the proxy, not our resolver, then resolves the target name.
-pub(crate) async fn check_resolved_host(host: &str, port: u16) -> Result<(), String> {
-    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {
-        Ok(addrs) => addrs.collect(),
-        // Resolution failures are the proxy's business; the request will report them.
-        Err(_) => return Ok(()),
-    };
-    if !addrs.is_empty() && addrs.iter().all(|addr| is_non_public_ip(addr.ip())) {
-        let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
-        return Err(format!(
-            "{host} resolves only to non-public addresses ({})",
-            display_addrs(&ips)
-        ));
+/// The guard's view of the network: which resolver to ask, whether private addresses are
+/// allowed, and which names may resolve to them anyway (the configured proxies).
+#[derive(Debug, Clone)]
+pub(crate) struct Guard {
+    pub resolver: Arc<dyn HostResolver>,
+    pub allow_private_network: bool,
+    pub exempt_hosts: Arc<HashSet<String>>,
+}
+
+impl Guard {
+    fn checks(&self, host: &str) -> bool {
+        !self.allow_private_network && !self.exempt_hosts.contains(&host.to_ascii_lowercase())
     }
-    Ok(())
+
+    /// Resolves `host` and refuses it if any address in the answer is non-public (unless
+    /// allowed or exempt).
+    async fn resolve_checked(
+        &self,
+        host: &str,
+    ) -> Result<Vec<IpAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let addrs = self.resolver.lookup(host).await?;
+        if self.checks(host) {
+            let refused: Vec<IpAddr> = addrs
+                .iter()
+                .copied()
+                .filter(|ip| is_non_public_ip(*ip))
+                .collect();
+            if !refused.is_empty() {
+                return Err(Box::new(PrivateAddressError {
+                    host: host.to_owned(),
+                    refused,
+                }));
+            }
+        }
+        Ok(addrs)
+    }
+
+    /// Checks the host of `url` before a request is sent to it (the first URL when a proxy
+    /// resolves names for us, and every redirect hop in every mode): a literal non-public IP,
+    /// a name that resolves to any non-public address, and a name that cannot be resolved (so
+    /// cannot be checked) are refused. Returns the reason.
+    pub(crate) async fn check_url_host(&self, url: &Url) -> Result<(), String> {
+        if self.allow_private_network {
+            return Ok(());
+        }
+        check_literal_host(url)?;
+        let Some(Host::Domain(host)) = url.host() else {
+            return Ok(());
+        };
+        match self.resolve_checked(host).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is::<PrivateAddressError>() => Err(e.to_string()),
+            Err(e) => Err(format!(
+                "cannot resolve {host} to check that it is public ({e})"
+            )),
+        }
+    }
+}
+
+/// The client's DNS resolver in direct mode: [`Guard::resolve_checked`] at connection time, so
+/// a name that resolves (or re-resolves, DNS rebinding) to a non-public address is never
+/// connected to, whatever was checked before.
+#[derive(Debug, Clone)]
+pub(crate) struct GuardedResolver(pub Guard);
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let guard = self.0.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs = guard.resolve_checked(&host).await?;
+            Ok(Box::new(addrs.into_iter().map(|ip| SocketAddr::new(ip, 0))) as Addrs)
+        })
+    }
 }
 
 /// Host names of the proxies configured through the standard environment variables (which
@@ -402,38 +457,120 @@ mod tests {
         assert_eq!(hosts, expected);
     }
 
-    #[tokio::test]
-    async fn the_proxy_preflight_refuses_names_that_resolve_only_to_private_addresses() {
-        let reason = check_resolved_host("localhost", 80).await.unwrap_err();
-        assert!(reason.contains("localhost"), "{reason}");
-        // Names that do not resolve are left for the proxy to report.
-        assert!(check_resolved_host("nonexistent.invalid", 80).await.is_ok());
+    /// Names answered from a table; anything else does not resolve.
+    #[derive(Debug)]
+    struct Table(Vec<(&'static str, Vec<&'static str>)>);
+
+    impl HostResolver for Table {
+        fn lookup(&self, host: &str) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+            let found = self
+                .0
+                .iter()
+                .find(|(name, _)| *name == host)
+                .map(|(_, ips)| {
+                    ips.iter()
+                        .map(|ip| ip.parse().unwrap())
+                        .collect::<Vec<IpAddr>>()
+                });
+            Box::pin(async move {
+                found.ok_or_else(|| std::io::Error::other("no such host (test table)"))
+            })
+        }
+    }
+
+    fn guard(allow_private_network: bool, exempt: &[&str]) -> Guard {
+        Guard {
+            resolver: Arc::new(Table(vec![
+                ("public.test", vec!["93.184.216.34", "2606:2800:220:1::"]),
+                ("loopback.test", vec!["127.0.0.1", "::1"]),
+                ("mixed.test", vec!["93.184.216.34", "10.1.2.3"]),
+                ("metadata.test", vec!["169.254.169.254"]),
+                ("proxy.test", vec!["10.0.0.8"]),
+            ])),
+            allow_private_network,
+            exempt_hosts: Arc::new(exempt.iter().map(|h| (*h).to_owned()).collect()),
+        }
+    }
+
+    async fn check(guard: &Guard, url: &str) -> Result<(), String> {
+        guard.check_url_host(&Url::parse(url).unwrap()).await
     }
 
     #[tokio::test]
-    async fn resolver_refuses_names_that_resolve_only_to_loopback() {
-        let resolver = GuardedResolver {
-            allow_private_network: false,
-            exempt_hosts: Arc::default(),
-        };
-        let err = match resolver.resolve("localhost".parse().unwrap()).await {
-            Ok(_) => panic!("localhost must be refused"),
-            Err(err) => err,
-        };
-        assert!(err.downcast_ref::<PrivateAddressError>().is_some(), "{err}");
+    async fn hosts_are_refused_when_any_address_in_the_answer_is_not_public() {
+        let g = guard(false, &[]);
+        assert_eq!(check(&g, "https://public.test/jobs").await, Ok(()));
+        assert_eq!(
+            check(&g, "http://loopback.test:8080/").await,
+            Err("loopback.test resolves to non-public addresses (127.0.0.1, ::1)".into())
+        );
+        assert_eq!(
+            check(&g, "http://mixed.test/").await,
+            Err("mixed.test resolves to non-public address (10.1.2.3)".into()),
+            "a public address next to a private one does not make the name public"
+        );
+        assert!(check(&g, "http://metadata.test/").await.is_err());
+        assert_eq!(
+            check(&g, "http://10.0.0.1/").await,
+            Err("10.0.0.1 is not a public address".into())
+        );
+        let unknown = check(&g, "http://nowhere.test/").await.unwrap_err();
+        assert!(
+            unknown.starts_with("cannot resolve nowhere.test to check that it is public"),
+            "{unknown}"
+        );
     }
 
     #[tokio::test]
-    async fn resolver_passes_everything_through_when_private_networks_are_allowed() {
-        let resolver = GuardedResolver {
-            allow_private_network: true,
-            exempt_hosts: Arc::default(),
-        };
-        let addrs: Vec<SocketAddr> = resolver
-            .resolve("localhost".parse().unwrap())
-            .await
-            .unwrap()
-            .collect();
-        assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());
+    async fn allowed_private_networks_and_exempt_proxies_are_not_refused() {
+        assert_eq!(
+            check(&guard(true, &[]), "http://loopback.test/").await,
+            Ok(())
+        );
+        assert_eq!(check(&guard(true, &[]), "http://10.0.0.1/").await, Ok(()));
+        let g = guard(false, &["proxy.test"]);
+        assert_eq!(check(&g, "http://proxy.test:3128/").await, Ok(()));
+        assert!(check(&g, "http://mixed.test/").await.is_err());
+    }
+
+    async fn connect_addrs(resolver: &GuardedResolver, name: &str) -> Result<Vec<IpAddr>, String> {
+        match resolver.resolve(name.parse().unwrap()).await {
+            Ok(addrs) => Ok(addrs.map(|a| a.ip()).collect()),
+            Err(e) => {
+                assert!(e.downcast_ref::<PrivateAddressError>().is_some(), "{e}");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_connection_resolver_refuses_mixed_answers_instead_of_filtering_them() {
+        let resolver = GuardedResolver(guard(false, &[]));
+        assert_eq!(
+            connect_addrs(&resolver, "mixed.test").await,
+            Err("mixed.test resolves to non-public address (10.1.2.3)".into())
+        );
+        assert!(connect_addrs(&resolver, "loopback.test").await.is_err());
+        assert_eq!(
+            connect_addrs(&resolver, "public.test").await.unwrap().len(),
+            2
+        );
+        let allowed = GuardedResolver(guard(true, &[]));
+        assert_eq!(
+            connect_addrs(&allowed, "loopback.test")
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn the_system_resolver_resolves_localhost_to_loopback() {
+        let addrs = SystemResolver.lookup("localhost").await.unwrap();
+        assert!(
+            !addrs.is_empty() && addrs.iter().all(|ip| ip.is_loopback()),
+            "{addrs:?}"
+        );
     }
 }

@@ -1,9 +1,52 @@
 //! HTML from job sources made safe to serve, and made readable as plain text.
 //!
 //! Both walks run over `scraper`'s parsed tree with an explicit stack rather than recursion, so
-//! a page nested thousands of levels deep cannot overflow the stack.
+//! a page nested thousands of levels deep cannot overflow the stack. Before html5ever sees the
+//! input it is cut to [`DESCRIPTION_MAX_BYTES`] (saying so, see [`TRUNCATION_NOTE`]) and its
+//! nesting is flattened past `html_scan::MAX_NESTING` levels (text kept): html5ever's time grows
+//! with the square of the nesting depth, and these run on every description a source sends.
 
 use scraper::{Html, Node};
+
+use crate::sources::html_scan::{MAX_NESTING, MAX_OPEN_FORMATTING, limit_nesting};
+
+/// The most of a description's HTML [`sanitize_html`] reads. Job ads are a few KiB to a few
+/// dozen; 512 KiB is far past any real one and parses in milliseconds.
+pub const DESCRIPTION_MAX_BYTES: usize = 512 * 1024;
+
+/// The most of its input [`html_to_text`] reads: it is given sanitised HTML, which escaping can
+/// make up to five times longer than the description it came from.
+const TEXT_MAX_BYTES: usize = 5 * DESCRIPTION_MAX_BYTES;
+
+/// Ends a description cut at the size cap, in its HTML and its text, so readers (and the run's
+/// `descriptions_truncated` counter, see [`is_truncated`]) know it is not whole.
+pub const TRUNCATION_NOTE: &str = "[Description truncated by jobintel: longer than 512 KiB]";
+
+/// Whether a description (HTML or text) was cut at the size cap.
+pub fn is_truncated(description: &str) -> bool {
+    description.ends_with(TRUNCATION_NOTE)
+        || description
+            .strip_suffix("</p>")
+            .is_some_and(|d| d.ends_with(TRUNCATION_NOTE))
+}
+
+/// `html` cut to at most `max` bytes, on a character boundary and not inside a tag; `None`
+/// when it is not longer than that.
+fn cut(html: &str, max: usize) -> Option<&str> {
+    if html.len() <= max {
+        return None;
+    }
+    let mut end = max;
+    while !html.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &html[..end];
+    // A tag cut in two would swallow what follows it (or, for an attribute, the note).
+    match (head.rfind('<'), head.rfind('>')) {
+        (Some(lt), gt) if gt.is_none_or(|gt| gt < lt) => Some(&head[..lt]),
+        _ => Some(head),
+    }
+}
 
 /// Elements kept (without attributes, except `a[href]`).
 const KEPT: &[&str] = &[
@@ -62,10 +105,18 @@ const DROPPED: &[&str] = &[
 /// is unwrapped, keeping its children. Comments go. Input that is entirely entity-escaped HTML
 /// (Greenhouse's `&lt;p&gt;…`) is unescaped first, and literal `\n` sequences that JSON-LD
 /// descriptions carry become whitespace instead of showing as backslashes.
+///
+/// Input over [`DESCRIPTION_MAX_BYTES`] is cut there and ends with [`TRUNCATION_NOTE`];
+/// elements nested deeper than `html_scan::MAX_NESTING` lose their tags (not their text).
 pub fn sanitize_html(html: &str) -> String {
+    let (html, truncated) = match cut(html, DESCRIPTION_MAX_BYTES) {
+        Some(head) => (head, true),
+        None => (html, false),
+    };
     let source = decode_escaped_markup(html)
         .replace("\\r\\n", "\n")
         .replace("\\n", "\n");
+    let source = limit_nesting(&source, MAX_NESTING, MAX_OPEN_FORMATTING);
     let doc = Html::parse_fragment(&source);
     let mut out = String::with_capacity(source.len());
     let root = doc.root_element();
@@ -111,7 +162,13 @@ pub fn sanitize_html(html: &str) -> String {
             _ => {}
         }
     }
-    out.trim().to_owned()
+    let mut out = out.trim().to_owned();
+    if truncated {
+        out.push_str("<p>");
+        out.push_str(TRUNCATION_NOTE);
+        out.push_str("</p>");
+    }
+    out
 }
 
 /// An `href` worth keeping: absolute `http(s)` or `mailto` only, so no `javascript:`,
@@ -296,14 +353,27 @@ const LINES: &[&str] = &[
 /// a line collapse to one space, and there is at most one blank line between blocks. Text with
 /// no markup keeps its own line breaks. Literal `\n` sequences (JSON-LD descriptions) are line
 /// breaks and `&nbsp;` is a space, also when double-escaped as `&amp;nbsp;`.
+///
+/// Input over five times [`DESCRIPTION_MAX_BYTES`] is cut there and the text ends with
+/// [`TRUNCATION_NOTE`] (once: sanitised HTML that already ends with it keeps just that one).
 pub fn html_to_text(html: &str) -> String {
+    let (html, truncated) = match cut(html, TEXT_MAX_BYTES) {
+        Some(head) => (head, true),
+        None => (html, false),
+    };
     let source = decode_escaped_markup(html);
     let raw = if has_markup(&source) {
-        markup_text(&source.replace("\\r\\n", "<br>").replace("\\n", "<br>"))
+        let source = source.replace("\\r\\n", "<br>").replace("\\n", "<br>");
+        markup_text(&limit_nesting(&source, MAX_NESTING, MAX_OPEN_FORMATTING))
     } else {
         unescape_entities(&source.replace("\\r\\n", "\n").replace("\\n", "\n"))
     };
-    tidy_lines(&raw.replace("&nbsp;", " "))
+    let mut text = tidy_lines(&raw.replace("&nbsp;", " "));
+    if truncated && !text.ends_with(TRUNCATION_NOTE) {
+        text.push_str("\n\n");
+        text.push_str(TRUNCATION_NOTE);
+    }
+    text
 }
 
 /// Whether `s` has something that parses as a tag or comment.
@@ -519,6 +589,64 @@ mod tests {
             .expect("no stack overflow");
         assert!(clean.starts_with("<div><div>") && clean.contains("deep"));
         assert_eq!(text, "deep");
+    }
+
+    #[test]
+    fn a_description_over_the_size_cap_is_cut_between_tags_and_says_so() {
+        let para = "<p>Make great coffee &amp; serve it with a smile.</p>";
+        let html = para.repeat(DESCRIPTION_MAX_BYTES / para.len() + 100);
+        let clean = sanitize_html(&html);
+        assert!(
+            clean.ends_with(&format!("<p>{TRUNCATION_NOTE}</p>")),
+            "{}",
+            &clean[clean.len() - 200..]
+        );
+        assert!(is_truncated(&clean));
+        assert!(clean.len() < DESCRIPTION_MAX_BYTES + 1024);
+        let text = html_to_text(&clean);
+        assert!(text.ends_with(TRUNCATION_NOTE));
+        assert_eq!(text.matches(TRUNCATION_NOTE).count(), 1);
+        assert!(!text.contains('<'), "no half tag leaks into the text");
+
+        let short = sanitize_html(para);
+        assert!(!is_truncated(&short) && !is_truncated(&html_to_text(&short)));
+    }
+
+    #[test]
+    fn cutting_never_splits_a_tag_or_a_character() {
+        let html = format!(
+            "{}é<a href=\"https://example.com/x\">link</a>",
+            "x".repeat(10)
+        );
+        for max in 0..html.len() {
+            if let Some(head) = cut(&html, max) {
+                assert!(head.len() <= max);
+                assert!(
+                    head.rfind('<').is_none_or(|lt| head[lt..].contains('>')),
+                    "{head}"
+                );
+            }
+        }
+        assert_eq!(cut(&html, html.len()), None);
+    }
+
+    #[test]
+    fn a_megabyte_of_nested_divs_is_flattened_past_the_nesting_cap() {
+        let depth = 1_500_000 / 11;
+        let html = format!("{}deep{}", "<div>".repeat(depth), "</div>".repeat(depth));
+        let clean = sanitize_html(&html);
+        assert!(is_truncated(&clean), "1.5 MB is over the size cap too");
+        assert_eq!(clean.matches("<div>").count(), MAX_NESTING);
+        assert_eq!(
+            html_to_text(&clean),
+            TRUNCATION_NOTE,
+            "the cut fell among the divs"
+        );
+        let whole = format!("{}deep{}", "<div>".repeat(20_000), "</div>".repeat(20_000));
+        let clean = sanitize_html(&whole);
+        assert!(!is_truncated(&clean));
+        assert_eq!(clean.matches("<div>").count(), MAX_NESTING);
+        assert_eq!(html_to_text(&clean), "deep");
     }
 
     #[test]

@@ -4,22 +4,31 @@
 //! - [`salary`]: salary text and structured salary fields, periods, annualisation.
 //! - `html`: [`sanitize_html`], [`html_to_text`], [`unescape_entities`].
 //! - `location`: [`parse_location`], [`country_code`].
+//! - `links`: [`http_url`]: only absolute `http(s)` links from scraped content are kept.
+//! - `storable`: [`make_storable`]: the last check before a posting is stored (NULs, URLs).
 //! - this module: work type / arrangement labels, timestamps, and the content hash.
 //!
 //! Every function is total: bad input gives `None`/`Unknown`/empty values, never a panic, so a
 //! parser can call them on whatever a site sent.
 
 mod html;
+mod links;
 mod location;
 pub mod salary;
+mod storable;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::model::{NormalizedPosting, WorkArrangement, WorkType};
 
-pub use html::{html_to_text, sanitize_html, unescape_entities};
+pub use html::{
+    DESCRIPTION_MAX_BYTES, TRUNCATION_NOTE, html_to_text, is_truncated, sanitize_html,
+    unescape_entities,
+};
+pub use links::{http_url, is_http_url};
 pub use location::{country_code, parse_location};
+pub use storable::{Unstorable, make_storable, needs_cleaning, strip_nul, strip_nul_json};
 
 /// Lower-cased letters and digits only, so "Full-time", "FULL_TIME" and "FullTime" compare equal.
 fn label_key(label: &str) -> String {

@@ -110,8 +110,14 @@ struct Component {
 
 impl Job {
     fn into_posting(self, raw: Value, board: &str) -> NormalizedPosting {
+        // Ashby gives absolute URLs: a link that is not http(s) is dropped (for `jobUrl`,
+        // replaced by the job's address on jobs.ashbyhq.com).
         let url = non_empty(self.job_url)
-            .unwrap_or_else(|| format!("https://jobs.ashbyhq.com/{board}/{}", self.id));
+            .and_then(|u| normalize::http_url(&u, None))
+            .map_or_else(
+                || format!("https://jobs.ashbyhq.com/{board}/{}", self.id),
+                String::from,
+            );
         let description_html =
             non_empty(self.description_html).map(|h| normalize::sanitize_html(&h));
         let description_text = non_empty(self.description_plain)
@@ -124,7 +130,9 @@ impl Job {
         NormalizedPosting {
             source: Source::Ashby,
             url,
-            apply_url: non_empty(self.apply_url),
+            apply_url: non_empty(self.apply_url)
+                .and_then(|u| normalize::http_url(&u, None))
+                .map(String::from),
             title: self.title.trim().to_owned(),
             company: Some(board.to_owned()),
             company_external_id: Some(board.to_owned()),
@@ -277,6 +285,19 @@ mod tests {
 
     fn parse_fixture() -> Vec<NormalizedPosting> {
         parse_job_board(&fixture(), "comand-ai").expect("the fixture parses")
+    }
+
+    #[test]
+    fn script_and_relative_links_are_dropped_for_the_job_board_address() {
+        let mut doc = fixture_doc();
+        let job = &mut doc["jobs"][0];
+        job["jobUrl"] = "vbscript:msgbox(1)".into();
+        job["applyUrl"] = "JaVaScRiPt:alert(1)".into();
+        let id = job["id"].as_str().unwrap().to_owned();
+        let postings = parse_job_board(&serde_json::to_vec(&doc).unwrap(), "comand-ai").unwrap();
+        let p = postings.iter().find(|p| p.external_id == id).unwrap();
+        assert_eq!(p.url, format!("https://jobs.ashbyhq.com/comand-ai/{id}"));
+        assert_eq!(p.apply_url, None);
     }
 
     /// The fixture with the first job's `compensation` replaced.

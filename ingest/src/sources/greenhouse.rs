@@ -105,8 +105,14 @@ impl Job {
             Id::Number(n) => n.to_string(),
             Id::Text(s) => s,
         };
+        // Greenhouse gives absolute URLs; anything else (a relative or `javascript:` link) is
+        // replaced by the board's own address for the job.
         let url = non_empty(self.absolute_url)
-            .unwrap_or_else(|| format!("https://boards.greenhouse.io/{token}/jobs/{external_id}"));
+            .and_then(|u| normalize::http_url(&u, None))
+            .map_or_else(
+                || format!("https://boards.greenhouse.io/{token}/jobs/{external_id}"),
+                String::from,
+            );
         let location_name = self.location.and_then(|l| non_empty(l.name));
         let location = location_from(
             location_name.as_deref(),
@@ -313,6 +319,23 @@ mod tests {
 
     fn parse_fixture() -> Vec<NormalizedPosting> {
         parse_board(&fixture(), "helsing").expect("the fixture parses")
+    }
+
+    #[test]
+    fn a_script_or_relative_absolute_url_is_replaced_by_the_board_address() {
+        let mut doc: Value = serde_json::from_slice(&fixture()).unwrap();
+        doc["jobs"][0]["absolute_url"] = "javascript:alert(1)".into();
+        doc["jobs"][1]["absolute_url"] = "/jobs/relative".into();
+        let postings = parse_board(&serde_json::to_vec(&doc).unwrap(), "helsing").unwrap();
+        for p in &postings[..2] {
+            assert_eq!(
+                p.url,
+                format!(
+                    "https://boards.greenhouse.io/helsing/jobs/{}",
+                    p.external_id
+                )
+            );
+        }
     }
 
     #[test]

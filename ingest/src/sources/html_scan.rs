@@ -434,6 +434,362 @@ fn bogus_comment_end(html: &str, from: usize) -> usize {
     find_byte(html, from, b'>').map_or(html.len(), |gt| gt + 1)
 }
 
+/// How deep elements may nest in HTML handed to html5ever (see [`limit_nesting`]). Job pages
+/// and descriptions nest a few dozen levels at most.
+pub(crate) const MAX_NESTING: usize = 100;
+
+/// How many formatting elements (`b`, `i`, `a`, `font`, …) may be open at once (see
+/// [`limit_nesting`]).
+pub(crate) const MAX_OPEN_FORMATTING: usize = 16;
+
+/// Elements without an end tag: they never stay open.
+const VOID_ELEMENTS: &[&str] = &[
+    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img", "input",
+    "keygen", "link", "meta", "param", "source", "track", "wbr",
+];
+
+/// The formatting elements html5ever keeps in its list of active formatting elements and
+/// reopens at every new block while they are open.
+const FORMATTING_ELEMENTS: &[&str] = &[
+    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
+];
+
+/// Phrasing elements that are not "special" to the HTML tree builder: closing one never
+/// closes a special element above it (html5ever gives up instead).
+const PHRASING: &[&str] = &[
+    "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em", "font", "i",
+    "ins", "kbd", "label", "mark", "nobr", "q", "s", "samp", "small", "span", "strike", "strong",
+    "sub", "sup", "time", "tt", "u", "var",
+];
+
+/// The boundaries of html5ever's default scope: an end tag does not close an element below one.
+const DEFAULT_SCOPE: &[&str] = &[
+    "applet", "caption", "html", "table", "td", "th", "marquee", "object", "template",
+];
+
+/// Parts of a table whose end (or start) tags close everything open inside the table.
+const TABLE_PARTS: &[&str] = &[
+    "caption", "colgroup", "tbody", "thead", "tfoot", "tr", "td", "th",
+];
+
+/// End tags html5ever does not close anything for.
+const NOTHING_CLOSED: &[&str] = &["body", "html", "br", "head"];
+
+/// Start tags html5ever does not open an element for once the body has started (their
+/// attributes go to the existing element).
+const IGNORED_START: &[&str] = &["html", "head", "body", "frameset", "frame"];
+
+/// Elements that put a marker on the list of active formatting elements: formatting elements
+/// opened inside one are not reopened outside it.
+const FORMATTING_MARKERS: &[&str] = &[
+    "applet", "caption", "marquee", "object", "td", "th", "template",
+];
+
+/// How far down the open elements a tag looks for the element it closes; past that the tag is
+/// taken to close nothing, which can only make the count deeper than html5ever's tree.
+const CLOSE_SEARCH: usize = 64;
+
+fn is_one_of(name: &str, names: &[&str]) -> bool {
+    names.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// Looking down the open elements for what a tag closes: this one, or go on, or stop.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    Match,
+    Next,
+    Stop,
+}
+
+/// What a start tag `tag` does to the open element `open` on its way down the stack: the
+/// elements that a start tag closes when one is open (`<li>a<li>b`, `<p>a<p>b`, `<td>a<td>`,
+/// `<a>` in `<a>`, `<option>` in `<option>`), and how far it looks, approximately as html5ever.
+/// `None` when `tag` closes nothing.
+fn start_tag_closes(tag: &str, open: &str) -> Option<Step> {
+    let is = |names: &[&str], n: &str| is_one_of(n, names);
+    let same = |names: &[&str]| is(names, tag) && is(names, open);
+    let step = |matched: bool, go_on: bool| {
+        if matched {
+            Step::Match
+        } else if go_on {
+            Step::Next
+        } else {
+            Step::Stop
+        }
+    };
+    let table_edge = |n: &str| is(&["table", "html", "template"], n);
+    Some(if is(&["li"], tag) {
+        step(
+            same(&["li"]),
+            is(PHRASING, open) || is(&["div", "p", "address"], open),
+        )
+    } else if is(&["dt", "dd"], tag) {
+        step(
+            same(&["dt", "dd"]),
+            is(PHRASING, open) || is(&["div", "p", "address"], open),
+        )
+    } else if is(&["p"], tag) {
+        step(
+            same(&["p"]),
+            !is(DEFAULT_SCOPE, open) && !is(&["button"], open),
+        )
+    } else if is(&["td", "th"], tag) {
+        step(same(&["td", "th"]), !table_edge(open))
+    } else if is(&["tr"], tag) {
+        step(same(&["tr"]), !table_edge(open))
+    } else if is(&["tbody", "thead", "tfoot"], tag) {
+        step(same(&["tbody", "thead", "tfoot"]), !table_edge(open))
+    } else if is(&["a"], tag) {
+        step(same(&["a"]), is(PHRASING, open))
+    } else if is(&["option", "optgroup"], tag) {
+        step(is(&["option"], open), false)
+    } else if is(&["h1", "h2", "h3", "h4", "h5", "h6"], tag) {
+        step(same(&["h1", "h2", "h3", "h4", "h5", "h6"]), false)
+    } else {
+        return None;
+    })
+}
+
+/// What an end tag `</tag>` does to the open element `open` on its way down the stack,
+/// approximately as html5ever: a table's parts close everything inside the table, a special
+/// element everything within html5ever's default scope, a phrasing element only other phrasing
+/// elements.
+fn end_tag_closes(tag: &str, open: &str) -> Step {
+    let is = |names: &[&str], n: &str| is_one_of(n, names);
+    if open.eq_ignore_ascii_case(tag) {
+        return Step::Match;
+    }
+    let go_on = if is(&["table"], tag) {
+        !is(&["html", "template"], open)
+    } else if is(TABLE_PARTS, tag) {
+        !is(&["html", "template", "table"], open)
+    } else if is(PHRASING, tag) {
+        is(PHRASING, open)
+    } else {
+        // html5ever's default scope, plus lists for `</li>` and buttons for `</p>`.
+        let boundary = is(DEFAULT_SCOPE, open)
+            || (is(&["li"], tag) && is(&["ul", "ol"], open))
+            || (is(&["p"], tag) && is(&["button"], open));
+        !boundary
+    };
+    if go_on { Step::Next } else { Step::Stop }
+}
+
+/// `html` with the start and end tags of elements nested deeper than `max_depth` (or opened
+/// while `max_formatting` formatting elements are already open) left out, keeping all text; the
+/// page itself (borrowed) when nothing is that deep.
+///
+/// html5ever looks through its stack of open elements for most start tags, and reopens every
+/// open formatting element at each new block, so markup nested N deep costs O(N²) to parse:
+/// 1.5 MB of nested `<div>`s took seconds. This pass is linear (one [`Tags`] scan; each open
+/// element is pushed and popped once; a tag looks at most [`CLOSE_SEARCH`] elements
+/// down) and keeps its own stack of open elements, approximately as html5ever builds it: void
+/// elements never open; an end tag closes up to the nearest open element of its name when
+/// html5ever would (see [`end_tag_closes`]) and nothing otherwise; `<li>`, `<p>`, `<td>` and the
+/// like close an open sibling (see [`start_tag_closes`]). Each rule errs towards closing less
+/// than html5ever, so the count is deeper than the tree where they differ; what it
+/// does not count are the elements html5ever adds by itself (`html`, `body`, a table's `tbody`
+/// and `tr`, the formatting elements it reopens at each block) and a raw-text element such as a
+/// `<script>` (kept with its text whatever the depth): the tree html5ever builds is a small
+/// multiple of `max_depth` deep at most, however long the page.
+pub(crate) fn limit_nesting(html: &str, max_depth: usize, max_formatting: usize) -> Cow<'_, str> {
+    let mut model = OpenElements::default();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut leave_out = |tag: &Tag<'_>| {
+        out.push_str(&html[copied..tag.start]);
+        copied = tag.end;
+    };
+    for tag in Tags::new(html) {
+        let name = tag.name();
+        match tag.kind {
+            TagKind::Start => {
+                if is_one_of(name, VOID_ELEMENTS) || is_one_of(name, IGNORED_START) {
+                    continue;
+                }
+                // Outside a table html5ever ignores the table's parts.
+                if is_one_of(name, TABLE_PARTS) && !model.is_open("table") {
+                    continue;
+                }
+                model.close_for_start_tag(name);
+                let formatting = is_one_of(name, FORMATTING_ELEMENTS);
+                let kept = content_of(name).is_some()
+                    || (model.depth < max_depth
+                        && !(formatting && model.active_formatting() >= max_formatting));
+                if !kept {
+                    leave_out(&tag);
+                }
+                model.open(name, kept);
+                if kept && formatting {
+                    model.activate_formatting(&tag);
+                }
+            }
+            TagKind::End => {
+                if is_one_of(name, FORMATTING_ELEMENTS) {
+                    model.deactivate_formatting(name);
+                }
+                if let Some(false) = model.close_for_end_tag(name) {
+                    leave_out(&tag);
+                }
+            }
+        }
+    }
+    if copied == 0 {
+        return Cow::Borrowed(html);
+    }
+    out.push_str(&html[copied..]);
+    Cow::Owned(out)
+}
+
+/// [`limit_nesting`]'s model of html5ever's stack of open elements and list of active
+/// formatting elements.
+#[derive(Default)]
+struct OpenElements<'a> {
+    /// Open elements, innermost last: name, and whether its tags were kept.
+    stack: Vec<(&'a str, bool)>,
+    /// Open elements by [`name_key`], so an end tag with nothing to close costs nothing.
+    by_name: std::collections::HashMap<u64, usize>,
+    /// Kept elements on the stack.
+    depth: usize,
+    /// Formatting elements html5ever would reopen at the next block (as written, so identical
+    /// ones can be told apart), with `None` for the markers table cells and the like put down.
+    formatting: Vec<Option<&'a str>>,
+}
+
+impl<'a> OpenElements<'a> {
+    fn is_open(&self, name: &str) -> bool {
+        self.by_name.get(&name_key(name)).is_some_and(|n| *n > 0)
+    }
+
+    fn open(&mut self, name: &'a str, kept: bool) {
+        self.stack.push((name, kept));
+        *self.by_name.entry(name_key(name)).or_default() += 1;
+        self.depth += usize::from(kept);
+        if is_one_of(name, FORMATTING_MARKERS) {
+            self.formatting.push(None);
+        }
+    }
+
+    fn pop(&mut self) -> Option<(&'a str, bool)> {
+        let (name, kept) = self.stack.pop()?;
+        if let Some(n) = self.by_name.get_mut(&name_key(name)) {
+            *n = n.saturating_sub(1);
+        }
+        self.depth -= usize::from(kept);
+        if is_one_of(name, FORMATTING_MARKERS)
+            && let Some(marker) = self.formatting.iter().rposition(Option::is_none)
+        {
+            self.formatting.truncate(marker);
+        }
+        Some((name, kept))
+    }
+
+    /// Closes what the start tag `name` closes (see [`start_tag_closes`]).
+    fn close_for_start_tag(&mut self, name: &str) {
+        if start_tag_closes(name, "").is_none() {
+            return;
+        }
+        let closed = self
+            .stack
+            .iter()
+            .rev()
+            .take(CLOSE_SEARCH)
+            .map(|(open, _)| start_tag_closes(name, open).unwrap_or(Step::Stop))
+            .take_while(|step| *step != Step::Stop)
+            .position(|step| step == Step::Match);
+        if let Some(above) = closed {
+            for _ in 0..=above {
+                self.pop();
+            }
+        }
+    }
+
+    /// Closes what the end tag `name` closes (see [`end_tag_closes`]); whether the element it
+    /// closed was kept, `None` when it closes nothing.
+    fn close_for_end_tag(&mut self, name: &str) -> Option<bool> {
+        if !self.is_open(name) || is_one_of(name, NOTHING_CLOSED) {
+            return None;
+        }
+        let at = self
+            .stack
+            .iter()
+            .rev()
+            .take(CLOSE_SEARCH)
+            .map(|(open, _)| end_tag_closes(name, open))
+            .take_while(|step| *step != Step::Stop)
+            .position(|step| step == Step::Match)?;
+        if name.eq_ignore_ascii_case("form") {
+            // html5ever takes the form off the stack and leaves what is open inside it open.
+            let (_, kept) = self.stack.remove(self.stack.len() - 1 - at);
+            if let Some(n) = self.by_name.get_mut(&name_key("form")) {
+                *n = n.saturating_sub(1);
+            }
+            self.depth -= usize::from(kept);
+            return Some(kept);
+        }
+        for _ in 0..at {
+            self.pop();
+        }
+        self.pop().map(|(_, kept)| kept)
+    }
+
+    /// Formatting elements after the last marker: those html5ever would reopen.
+    fn active_formatting(&self) -> usize {
+        self.formatting
+            .iter()
+            .rev()
+            .take_while(|f| f.is_some())
+            .count()
+    }
+
+    /// A formatting element opens; as in html5ever, a fourth identical one (same tag as
+    /// written) since the last marker pushes the earliest out.
+    fn activate_formatting(&mut self, tag: &Tag<'a>) {
+        let written = tag.as_str();
+        let since_marker = self
+            .formatting
+            .iter()
+            .rposition(Option::is_none)
+            .map_or(0, |m| m + 1);
+        let identical: Vec<usize> = (since_marker..self.formatting.len())
+            .filter(|&i| self.formatting[i].is_some_and(|f| f.eq_ignore_ascii_case(written)))
+            .collect();
+        if identical.len() >= 3 {
+            self.formatting.remove(identical[0]);
+        }
+        self.formatting.push(Some(written));
+    }
+
+    /// The end tag of a formatting element takes the latest one of its name since the last
+    /// marker off the list (html5ever's adoption agency does, whatever else it does).
+    fn deactivate_formatting(&mut self, name: &str) {
+        let found = self
+            .formatting
+            .iter()
+            .rev()
+            .take_while(|f| f.is_some())
+            .position(|f| f.is_some_and(|f| tag_name_is(f, name)));
+        if let Some(from_end) = found {
+            self.formatting.remove(self.formatting.len() - 1 - from_end);
+        }
+    }
+}
+
+/// A tag name's key, ASCII case-insensitively (FNV-1a, without allocating): two names sharing
+/// a key only make [`OpenElements::is_open`] look further than it needs to.
+fn name_key(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Whether `written` (a start tag as written) is a tag named `name`.
+fn tag_name_is(written: &str, name: &str) -> bool {
+    let bytes = written.as_bytes();
+    let end = tag_name_end(bytes, 1);
+    written[1..end].eq_ignore_ascii_case(name)
+}
+
 /// Text appended after the element looked for by [`inner_html_by_id`]: where the parser puts it
 /// tells whether the element was closed before it.
 const SENTINEL: &str = "\u{E000}jobintel-end-of-slice\u{E000}";
@@ -827,6 +1183,151 @@ mod tests {
                 "{html:?}"
             );
         }
+    }
+
+    /// The deepest element of `html` as html5ever parses it (walked without recursion).
+    fn dom_depth(html: &str) -> usize {
+        let document = Html::parse_document(html);
+        document
+            .tree
+            .nodes()
+            .filter(|n| n.value().is_element())
+            .map(|n| n.ancestors().count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn dom_text(html: &str) -> String {
+        Html::parse_document(html).root_element().text().collect()
+    }
+
+    #[test]
+    fn ordinary_markup_is_not_touched() {
+        let pages = [
+            "<html><body><div><p>a<p>b<ul><li>x<li>y</ul><table><tr><td>1<td>2</table></div>",
+            &format!("<ul>{}</ul>", "<li>item".repeat(1_000)),
+            &"<p>paragraph".repeat(1_000),
+            &format!("<select>{}</select>", "<option>o".repeat(500)),
+            &"<br><img src=x><hr>".repeat(500),
+            &"<div></div>".repeat(1_000),
+        ];
+        for html in pages {
+            assert!(
+                matches!(limit_nesting(html, 20, 8), Cow::Borrowed(_)),
+                "{}",
+                &html[..80.min(html.len())]
+            );
+        }
+    }
+
+    #[test]
+    fn elements_past_the_depth_cap_lose_their_tags_but_not_their_text() {
+        let html = format!(
+            "{}deep{}<p>after</p>",
+            "<div class=x>".repeat(300),
+            "</div>".repeat(300)
+        );
+        let limited = limit_nesting(&html, 100, 16);
+        assert_eq!(limited.matches("<div").count(), 100);
+        assert_eq!(limited.matches("</div>").count(), 100);
+        assert!(limited.ends_with("</div><p>after</p>"), "{limited}");
+        assert_eq!(dom_text(&limited), dom_text(&html));
+        assert!(dom_depth(&limited) <= 100 + 3, "{}", dom_depth(&limited));
+    }
+
+    #[test]
+    fn open_formatting_elements_are_capped() {
+        let html = format!(
+            "{}{}",
+            (0..50).map(|i| format!("<b id=b{i}>")).collect::<String>(),
+            "<p>x</p>".repeat(10)
+        );
+        let limited = limit_nesting(&html, 100, 16);
+        assert_eq!(limited.matches("<b ").count(), 16);
+        assert_eq!(limited.matches("<p>").count(), 10);
+    }
+
+    #[test]
+    fn scripts_past_the_cap_keep_their_tags_and_text() {
+        let html = format!(
+            "{}<script>if (a<b) {{ x('<div>') }}</script>{}",
+            "<div>".repeat(10),
+            "</div>".repeat(10)
+        );
+        let limited = limit_nesting(&html, 5, 4);
+        assert_eq!(script_texts(&limited), script_texts(&html));
+        assert_eq!(limited.matches("<div>").count(), 5 + 1, "{limited}");
+    }
+
+    #[test]
+    fn stray_and_misnested_end_tags_keep_the_count_right() {
+        // `</span>` with no open span is ignored; `</div>` closes the `b` left open inside it.
+        let html = format!("{}{}", "</span><div><b>x</div>".repeat(200), "<i>y</i>");
+        assert!(matches!(limit_nesting(&html, 3, 16), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn random_pages_parse_no_deeper_than_a_small_multiple_of_the_cap() {
+        const PIECES: &[&str] = &[
+            "<div>",
+            "</div>",
+            "<p>",
+            "</p>",
+            "<b>",
+            "</b>",
+            "<i class=x>",
+            "<table>",
+            "<tr>",
+            "<td>",
+            "</td>",
+            "</table>",
+            "<ul>",
+            "<li>",
+            "</ul>",
+            "<span>",
+            "</span>",
+            "<a href=x>",
+            "</a>",
+            "<h2>",
+            "<section>",
+            "<script>",
+            "</script>",
+            "<!--",
+            "-->",
+            "x",
+            " ",
+            "<br>",
+            "<select>",
+            "<option>",
+            "<dl>",
+            "<dt>",
+            "<dd>",
+            "<font>",
+            "<em>",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut deepest = 0;
+        for _ in 0..300 {
+            let len = 50 + next(2_000);
+            let html: String = (0..len).map(|_| PIECES[next(PIECES.len())]).collect();
+            let limited = limit_nesting(&html, 10, 4);
+            let depth = dom_depth(&limited);
+            deepest = deepest.max(depth);
+            // html5ever adds `html`, `body`, tables' `tbody`/`tr` and reopens formatting
+            // elements at each block: none of that grows with the page.
+            assert!(depth <= 3 * 10 + 4, "depth {depth}: {html:?}");
+            assert!(
+                matches!(limit_nesting(&html, 10_000, 10_000), Cow::Borrowed(_)),
+                "nothing is left out under caps the page cannot reach"
+            );
+        }
+        assert!(deepest > 10, "the pages do nest past the cap ({deepest})");
     }
 
     #[test]

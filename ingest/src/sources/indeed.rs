@@ -243,7 +243,10 @@ pub fn parse_search_page(
 }
 
 fn has_next_page(html: &str) -> bool {
-    let document = Html::parse_document(html);
+    // Nesting past the cap is flattened first: html5ever's time grows with its square.
+    let html =
+        html_scan::limit_nesting(html, html_scan::MAX_NESTING, html_scan::MAX_OPEN_FORMATTING);
+    let document = Html::parse_document(&html);
     let next =
         Selector::parse(r#"a[data-testid="pagination-page-next"], a[aria-label="Next Page"]"#)
             .expect("static selector");
@@ -400,7 +403,10 @@ pub fn parse_job_page(html: &str) -> Result<IndeedJobDetail, ParseError> {
     // tree for them cost more than everything else here. The scripts are found by a scan and the
     // description element is parsed on its own (see `html_scan`), with the same results.
     let posting = json_ld_job_posting(html);
-    let description_html = html_scan::inner_html_by_id(html, "jobDescriptionText")
+    // Nesting past the cap is flattened first: html5ever's time grows with its square.
+    let flat =
+        html_scan::limit_nesting(html, html_scan::MAX_NESTING, html_scan::MAX_OPEN_FORMATTING);
+    let description_html = html_scan::inner_html_by_id(&flat, "jobDescriptionText")
         .map(|inner| inner.trim().to_owned())
         .filter(|html| !html.is_empty());
     let initial =

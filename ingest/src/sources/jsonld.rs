@@ -241,7 +241,10 @@ impl Found {
         if title.is_empty() {
             return None;
         }
-        let own_url = first_text(p.get("url")).and_then(|u| page_url.join(&u).ok());
+        // JSON-LD `url`s may be relative to the page; one that is not http(s) once resolved
+        // (`javascript:`, `data:`) is dropped and the page's own URL stands in.
+        let own_url =
+            first_text(p.get("url")).and_then(|u| normalize::http_url(&u, Some(page_url)));
         let url = own_url.as_ref().unwrap_or(page_url).to_string();
         let external_id = identifier(p.get("identifier"))
             .or_else(|| own_url.as_ref().map(Url::to_string))

@@ -97,8 +97,14 @@ struct SalaryRange {
 impl Posting {
     fn into_posting(self, raw: Value, site: &str) -> NormalizedPosting {
         let categories = self.categories.unwrap_or_default();
+        // Lever gives absolute URLs: a link that is not http(s) is dropped (for `hostedUrl`,
+        // replaced by the job's address on jobs.lever.co).
         let url = non_empty(self.hosted_url)
-            .unwrap_or_else(|| format!("https://jobs.lever.co/{site}/{}", self.id));
+            .and_then(|u| normalize::http_url(&u, None))
+            .map_or_else(
+                || format!("https://jobs.lever.co/{site}/{}", self.id),
+                String::from,
+            );
         let description_html = compose_html(
             self.description.as_deref(),
             self.lists.as_deref().unwrap_or_default(),
@@ -121,7 +127,9 @@ impl Posting {
         NormalizedPosting {
             source: Source::Lever,
             url,
-            apply_url: non_empty(self.apply_url),
+            apply_url: non_empty(self.apply_url)
+                .and_then(|u| normalize::http_url(&u, None))
+                .map(String::from),
             title: self.text.trim().to_owned(),
             company: Some(site.to_owned()),
             company_external_id: Some(site.to_owned()),
@@ -308,6 +316,21 @@ mod tests {
 
     fn parse_fixture() -> Vec<NormalizedPosting> {
         parse_postings(&fixture(), "matchgroup").expect("the fixture parses")
+    }
+
+    #[test]
+    fn script_and_relative_links_are_dropped_for_the_job_board_address() {
+        let mut doc: Value = serde_json::from_slice(&fixture()).unwrap();
+        doc[0]["hostedUrl"] = "javascript:alert(document.cookie)".into();
+        doc[0]["applyUrl"] = " data:text/html,<script>alert(1)</script>".into();
+        doc[1]["applyUrl"] = "/apply/relative".into();
+        let postings = parse_postings(&serde_json::to_vec(&doc).unwrap(), "matchgroup").unwrap();
+        assert_eq!(
+            postings[0].url,
+            "https://jobs.lever.co/matchgroup/3414ba28-35f7-45d3-8e13-35c883959635"
+        );
+        assert_eq!(postings[0].apply_url, None);
+        assert_eq!(postings[1].apply_url, None);
     }
 
     #[test]

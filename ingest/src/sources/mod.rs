@@ -4,7 +4,7 @@ pub mod ashby;
 mod common;
 pub mod embedded_json;
 pub mod greenhouse;
-mod html_scan;
+pub(crate) mod html_scan;
 pub mod indeed;
 pub mod jsonld;
 pub mod lever;

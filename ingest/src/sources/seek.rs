@@ -23,6 +23,7 @@ use super::common::{
     apply_description_and_expiry, non_empty, unique_by_external_id, url_with_path,
 };
 use super::embedded_json;
+use super::html_scan;
 use super::mojibake;
 use crate::model::{Location, NormalizedPosting, Salary, SearchParams, Source, WorkArrangement};
 use crate::normalize::{
@@ -463,7 +464,10 @@ fn classification_from_label(label: &str) -> String {
 }
 
 fn detail_from_html(html: &str) -> Result<SeekJobDetail, ParseError> {
-    let document = Html::parse_document(html);
+    // Nesting past the cap is flattened first: html5ever's time grows with its square.
+    let html =
+        html_scan::limit_nesting(html, html_scan::MAX_NESTING, html_scan::MAX_OPEN_FORMATTING);
+    let document = Html::parse_document(&html);
     let node = |automation: &str| {
         let selector = Selector::parse(&format!("[data-automation=\"{automation}\"]"))
             .expect("static selector");

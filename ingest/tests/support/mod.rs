@@ -665,6 +665,7 @@ pub fn check_run(outcome: &Outcome, source: Source) -> EventSummary {
             jobs_new: row.jobs_new,
             jobs_updated: row.jobs_updated,
             jobs_unchanged: row.jobs_unchanged,
+            descriptions_truncated: row.descriptions_truncated,
         },
         report.counters,
         "stored counters"
