@@ -1153,9 +1153,9 @@ async fn wait_for_hits(hits: &Arc<AtomicUsize>, n: usize) {
 
 /// A worker frozen past its lease (its fetch hangs; its heartbeat would be frozen with it):
 /// another instance reaps and retries the run, or cancels it. When the worker wakes up, it
-/// fetches, stores the page it had in flight, then finds the run no longer its own at its first
-/// write to the run row: it stops, and neither that progress write nor its finish changes the
-/// row (status, counters, error, finished_at, lease).
+/// fetches the page it had in flight, but the page's transaction renews the claim first and
+/// finds the run no longer its own: nothing is stored, it stops, and its finish changes nothing
+/// on the row (status, counters, error, finished_at, lease).
 #[tokio::test]
 async fn a_stalled_worker_that_resumes_after_losing_its_run_changes_nothing() {
     for db in testkit::databases("sched_stalled").await {
@@ -1212,10 +1212,17 @@ async fn a_stalled_worker_that_resumes_after_losing_its_run_changes_nothing() {
                 .expect("the resumed worker stops")
                 .unwrap()
                 .unwrap();
-            // It did fetch and store its page (so it reached save_progress)…
+            // It did fetch its page, but did not store it: the page's transaction renews the
+            // claim first and found the run taken…
             assert_eq!(report.counters.pages_fetched, 1, "{what}");
-            assert!(report.counters.jobs_found > 0, "{what}");
-            // …but recorded nothing on the run row.
+            assert_eq!(report.counters.jobs_found, 0, "{what}");
+            let stored = entity::job_posting::Entity::find()
+                .filter(entity::job_posting::Column::FirstRunId.eq(run.id))
+                .count(&conn)
+                .await
+                .unwrap();
+            assert_eq!(stored, 0, "{what}: postings of a lost run");
+            // …and recorded nothing on the run row.
             assert_eq!(report.outcome, FinishOutcome::Lost, "{what}");
             assert_eq!(run_row(&conn, run.id).await, taken, "{what}");
             assert_eq!(

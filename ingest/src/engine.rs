@@ -449,7 +449,13 @@ impl RunCtx<'_> {
     /// Store one page, update counters, publish events.
     async fn store(&mut self, postings: Vec<NormalizedPosting>) -> Result<(), RunError> {
         self.page += 1;
-        let outcome = store::upsert_page(&self.engine.db, self.run_id, &postings).await?;
+        let Some(outcome) =
+            store::upsert_page_fenced(&self.engine.db, self.run_id, &postings, Some(&self.claim))
+                .await?
+        else {
+            // Reaped or cancelled before this page: it is not stored, and the run stops.
+            return Err(RunError::Lost);
+        };
         // A posting listed twice on a page is one posting found (and stored once).
         let distinct: HashMap<(Source, &str), &NormalizedPosting> = postings
             .iter()

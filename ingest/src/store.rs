@@ -366,9 +366,26 @@ pub async fn upsert_page(
     run_id: i64,
     postings: &[NormalizedPosting],
 ) -> Result<PageOutcome, DbErr> {
+    Ok(upsert_page_fenced(db, run_id, postings, None)
+        .await?
+        .unwrap_or_default())
+}
+
+/// [`upsert_page`], stored only while `claim` still holds the run: the page's transaction
+/// first renews the run's heartbeat through the claim's fence, and stores nothing (`None`)
+/// when that matches no row. On PostgreSQL that UPDATE also locks the run row until the page
+/// commits, so a reaper or canceller either commits first (and the page is not stored) or
+/// waits for the page; SQLite's IMMEDIATE transaction serialises the two anyway. A worker
+/// that stalled past its lease therefore cannot store even the page it had in flight.
+pub async fn upsert_page_fenced(
+    db: &DatabaseConnection,
+    run_id: i64,
+    postings: &[NormalizedPosting],
+    claim: Option<&RunClaim>,
+) -> Result<Option<PageOutcome>, DbErr> {
     let mut outcome = PageOutcome::default();
     if postings.is_empty() {
-        return Ok(outcome);
+        return Ok(Some(outcome));
     }
     let now = Utc::now();
     // Only postings that need it are copied to be cleaned.
@@ -409,6 +426,20 @@ pub async fn upsert_page(
             ..TransactionOptions::default()
         })
         .await?;
+    if let Some(claim) = claim {
+        let renew = ingest_run::Entity::update_many()
+            .col_expr(ingest_run::Column::HeartbeatAt, Expr::value(now));
+        if claim
+            .fence(renew, RunStatus::Running)
+            .exec(&txn)
+            .await?
+            .rows_affected
+            != 1
+        {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+    }
     if txn.get_database_backend() == DbBackend::Postgres {
         plan_afresh(&txn).await?;
     }
@@ -466,7 +497,7 @@ pub async fn upsert_page(
         mark_seen(&txn, &unchanged_ids, run_id, now).await?;
     }
     txn.commit().await?;
-    Ok(outcome)
+    Ok(Some(outcome))
 }
 
 /// `(id, content_hash)` of the stored postings of `source` among `ids` (ids as stored), by
@@ -819,6 +850,70 @@ pub(crate) mod tests {
                     .unwrap();
                 assert_eq!(stored.len(), 60, "{what}");
             }
+        }
+    }
+
+    /// A page stored under a claim that no longer holds the run (reaped, cancelled, or
+    /// another owner's) stores nothing; under the live claim it is stored and renews the
+    /// heartbeat in the same transaction.
+    #[tokio::test]
+    async fn a_page_under_a_lost_claim_stores_nothing() {
+        for db in testkit::databases("store_fenced_page").await {
+            let what = format!("{:?}", db.backend);
+            let id = run(&db.conn).await;
+            let running = mark_running(&db.conn, id, "this-instance").await.unwrap();
+            let ours = RunClaim::of(&running);
+            assert!(ours.owner.is_some(), "{what}");
+            let theirs = RunClaim {
+                run_id: id,
+                owner: Some("another-instance".into()),
+            };
+            let page = vec![posting(1, "Cook"), posting(2, "Chef")];
+            let stored = |ids: &'static [&'static str]| {
+                let conn = db.conn.clone();
+                async move {
+                    job_posting::Entity::find()
+                        .filter(job_posting::Column::ExternalId.is_in(ids.iter().copied()))
+                        .all(&conn)
+                        .await
+                        .unwrap()
+                        .len()
+                }
+            };
+            let none = upsert_page_fenced(&db.conn, id, &page, Some(&theirs))
+                .await
+                .unwrap();
+            assert_eq!(none, None, "{what}");
+            assert_eq!(stored(&["race-1", "race-2"]).await, 0, "{what}");
+
+            let some = upsert_page_fenced(&db.conn, id, &page, Some(&ours))
+                .await
+                .unwrap()
+                .expect("stored under the live claim");
+            assert_eq!(some.new.len(), 2, "{what}");
+            let row = ingest_run::Entity::find_by_id(id)
+                .one(&db.conn)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(row.heartbeat_at.is_some(), "{what}");
+
+            // Reaped (as the reaper writes it): the owner's next page is not stored.
+            ingest_run::Entity::update_many()
+                .col_expr(
+                    ingest_run::Column::Status,
+                    Expr::value(RunStatus::Interrupted),
+                )
+                .filter(ingest_run::Column::Id.eq(id))
+                .exec(&db.conn)
+                .await
+                .unwrap();
+            let late = vec![posting(3, "Baker")];
+            let none = upsert_page_fenced(&db.conn, id, &late, Some(&ours))
+                .await
+                .unwrap();
+            assert_eq!(none, None, "{what}");
+            assert_eq!(stored(&["race-3"]).await, 0, "{what}");
         }
     }
 
