@@ -53,6 +53,9 @@ pub struct AppState {
     pub ws_per_address: Arc<routes::ws::PerAddress>,
     pub ws_max_per_address: usize,
     pub ws_init_timeout: Duration,
+    /// How long a client may take to send a request's head ([`HEADER_READ_TIMEOUT`]; tests
+    /// shorten it).
+    pub header_read_timeout: Duration,
 }
 
 /// Server settings derived from the configuration (tests start from `Default`).
@@ -86,6 +89,9 @@ pub struct ServerSettings {
     pub ws_max_per_address: usize,
     /// How long a WebSocket may wait before `connection_init` (10 s; tests shorten it).
     pub ws_init_timeout: Duration,
+    /// How long a client may take to send a request's head ([`HEADER_READ_TIMEOUT`]; tests
+    /// shorten it).
+    pub header_read_timeout: Duration,
 }
 
 impl Default for ServerSettings {
@@ -113,6 +119,7 @@ impl Default for ServerSettings {
             rate_limit: RateLimit::OFF,
             ws_max_per_address: 64,
             ws_init_timeout: routes::ws::WS_INIT_TIMEOUT,
+            header_read_timeout: HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -146,6 +153,7 @@ impl ServerSettings {
             rate_limit: config.rate_limit,
             ws_max_per_address: config.ws_max_per_address,
             ws_init_timeout: routes::ws::WS_INIT_TIMEOUT,
+            header_read_timeout: HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -211,6 +219,7 @@ impl AppState {
             ws_per_address: Arc::default(),
             ws_max_per_address: settings.ws_max_per_address,
             ws_init_timeout: settings.ws_init_timeout,
+            header_read_timeout: settings.header_read_timeout,
         })
     }
 }
@@ -288,29 +297,89 @@ async fn record_http(State(state): State<AppState>, req: Request, next: Next) ->
     resp
 }
 
+/// How long a client may take to send a request's head (line and headers), and how long an
+/// idle keep-alive connection waits for the next one. Without it (`axum::serve` sets no timer),
+/// a client dripping one header line every few seconds holds its connection — and a file
+/// descriptor — for ever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serve until `shutdown` resolves, then stop accepting, let in-flight requests finish and
 /// close WebSockets with a going-away frame.
+///
+/// The accept loop is ours rather than `axum::serve` for one reason: hyper's header-read
+/// timeout needs a timer, which `axum::serve` does not configure ([`HEADER_READ_TIMEOUT`]).
+/// Everything else is what `axum::serve` does: HTTP/1.1 with upgrades (WebSockets), the peer
+/// address as `ConnectInfo`, graceful shutdown that waits for every connection.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower_service::Service as _;
+
     let token = state.shutdown.clone();
+    let header_read_timeout = state.header_read_timeout;
     let bind = listener.local_addr()?;
     let app = router(state, bind);
     tracing::info!(addr = %bind, "listening");
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections, finishing in-flight requests");
-        token.cancel();
-    };
-    // The peer address decides who may write without a token and keys the per-address limits.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await
+    let mut shutdown = std::pin::pin!(shutdown);
+    // Each connection holds a receiver; shutdown waits until all are dropped.
+    let (closed_tx, closed_rx) = tokio::sync::watch::channel(());
+    let stopping = CancellationToken::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+            // The peer address decides who may write without a token and keys the
+            // per-address limits.
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let mut app = app.clone();
+            async move { app.call(req.map(axum::body::Body::new)).await }
+        });
+        let stopping = stopping.clone();
+        let closed_rx = closed_rx.clone();
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::trace!(error = %e, "connection ended");
+                    }
+                }
+                () = stopping.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(closed_rx);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    token.cancel();
+    stopping.cancel();
+    drop(closed_rx);
+    closed_tx.closed().await;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -293,3 +293,48 @@ async fn oversized_filters_are_refused_not_sent_to_the_database() {
         server.stop().await;
     }
 }
+
+/// A client dripping one header line at a time (slowloris) is cut off once its request head
+/// has taken longer than the header-read timeout; ordinary requests are unaffected.
+#[tokio::test]
+async fn slow_drip_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = testkit::sqlite("hostile_slow_drip").await;
+    let mut settings = test_settings();
+    settings.header_read_timeout = Duration::from_secs(1);
+    let server = start(AppState::new(db.conn.clone(), settings).unwrap()).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(format!("GET /health HTTP/1.1\r\nHost: {}\r\n", server.addr).as_bytes())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut closed = false;
+    for n in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if stream
+            .write_all(format!("X-Drip-{n}: a\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(Duration::from_millis(5), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) | Err(_) => {}
+        }
+    }
+    assert!(closed, "the dripping connection was never closed");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    still_serving(&server).await;
+    server.stop().await;
+}
