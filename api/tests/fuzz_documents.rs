@@ -685,6 +685,20 @@ async fn generated_documents_never_crash_or_wedge_the_server() {
                         "(none)"
                     })
                     .to_owned();
+                // Every error says what it is, and none is the server's own fault.
+                let entries: Vec<&Value> = match v.as_array() {
+                    Some(items) => items.iter().collect(),
+                    None => vec![&v],
+                };
+                for entry in entries {
+                    for e in entry["errors"].as_array().into_iter().flatten() {
+                        let c = e["extensions"]["code"].as_str();
+                        assert!(
+                            c.is_some() && c != Some("INTERNAL"),
+                            "case {case} (seed {seed}): error {e}\n{docs:?}"
+                        );
+                    }
+                }
                 *codes.entry(code).or_default() += 1;
             } else {
                 assert!(

@@ -32,6 +32,9 @@ use async_graphql::parser::types::{
     TypeSystemDefinition,
 };
 use async_graphql::{Name, ServerError, ServerResult, Value, Variables};
+// The document's own values (which may hold `$variables`); async-graphql re-exports only the
+// constant kind as `Value`.
+use async_graphql_value::Value as AstValue;
 
 use super::limits::{
     DEFAULT_PAGE_SIZE, MAX_ALIASES, MAX_COMPLEXITY, MAX_DEPTH, MAX_DOCUMENT_SELECTIONS,
@@ -319,6 +322,77 @@ pub fn analyse(
         return Err(too_complex_cost(cost));
     }
     Ok(Analysis { cost })
+}
+
+/// Refuse a NUL (U+0000) in any string the request carries — argument literals, directive
+/// arguments and variables, keys included. No field of ours has a use for one, and PostgreSQL
+/// refuses it in `text` and `jsonb`: one in a schedule's name was an `INTERNAL` error there
+/// and a success on SQLite. Both walks use explicit stacks (values nest without limit in
+/// variables).
+pub fn refuse_nul(doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+    let refuse = || {
+        Err(coded(
+            "BAD_USER_INPUT",
+            "text may not contain the NUL character (U+0000)",
+        ))
+    };
+    let mut values: Vec<&async_graphql::Value> = variables.values().collect();
+    if variables.keys().any(|k| k.contains('\0')) {
+        return refuse();
+    }
+    while let Some(v) = values.pop() {
+        match v {
+            Value::String(s) if s.contains('\0') => return refuse(),
+            Value::List(items) => values.extend(items),
+            Value::Object(map) => {
+                if map.keys().any(|k| k.contains('\0')) {
+                    return refuse();
+                }
+                values.extend(map.values());
+            }
+            _ => {}
+        }
+    }
+    let mut sets: Vec<&SelectionSet> = doc
+        .fragments
+        .values()
+        .map(|f| &f.node.selection_set.node)
+        .chain(
+            doc.operations
+                .iter()
+                .map(|(_, op)| &op.node.selection_set.node),
+        )
+        .collect();
+    let mut literals = Vec::new();
+    while let Some(set) = sets.pop() {
+        for item in &set.items {
+            for d in item.node.directives() {
+                literals.extend(d.node.arguments.iter().map(|(_, v)| &v.node));
+            }
+            match &item.node {
+                Selection::Field(f) => {
+                    literals.extend(f.node.arguments.iter().map(|(_, v)| &v.node));
+                    sets.push(&f.node.selection_set.node);
+                }
+                Selection::InlineFragment(i) => sets.push(&i.node.selection_set.node),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    while let Some(v) = literals.pop() {
+        match v {
+            AstValue::String(s) if s.contains('\0') => return refuse(),
+            AstValue::List(items) => literals.extend(items),
+            AstValue::Object(map) => {
+                if map.keys().any(|k| k.contains('\0')) {
+                    return refuse();
+                }
+                literals.extend(map.values());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn too_complex(message: String) -> ServerError {
@@ -761,6 +835,31 @@ mod tests {
                   firstRun { id status source } lastRun { id status source } } } } }";
         let a = run(q).unwrap();
         assert!(a.cost < MAX_COMPLEXITY, "{}", a.cost);
+    }
+
+    #[test]
+    fn nul_characters_are_refused_wherever_the_request_carries_them() {
+        let check = |q: &str, vars: serde_json::Value| {
+            let doc = async_graphql::parser::parse_query(q).unwrap();
+            refuse_nul(&doc, &Variables::from_json(vars))
+        };
+        assert!(
+            check(
+                r#"{ jobPostings(filter: {search: "a b"}) { totalCount } }"#,
+                serde_json::json!({})
+            )
+            .is_ok()
+        );
+        let literal = r#"mutation { createSchedule(input: {name: "a\u0000b"}) { id } }"#;
+        assert!(check(literal, serde_json::json!({})).is_err());
+        let in_fragment = r#"{ ...F } fragment F on Query { jobStats(filter: {companies: ["x", "\u0000"]}) { total } }"#;
+        assert!(check(in_fragment, serde_json::json!({})).is_err());
+        let directive = r#"{ health @skip(if: "\u0000") { status } }"#;
+        assert!(check(directive, serde_json::json!({})).is_err());
+        let q = "query($f: JobPostingFilter) { jobPostings(filter: $f) { totalCount } }";
+        assert!(check(q, serde_json::json!({"f": {"companies": ["ok", "n\u{0}"]}})).is_err());
+        assert!(check(q, serde_json::json!({"f": {"k\u{0}": 1}})).is_err());
+        assert!(check(q, serde_json::json!({"f": {"companies": ["ok"]}})).is_ok());
     }
 
     #[test]

@@ -102,9 +102,24 @@ fn code_errors(mut response: Response) -> Response {
         }
         if err.path.is_empty() {
             limits::set_code(err, "GRAPHQL_VALIDATION_FAILED");
+        } else if is_input_coercion(&err.message) {
+            // An argument async-graphql could not read at resolve time (a malformed DateTime
+            // inside an input object, `null` for an `ID!` list item): the caller's input.
+            limits::set_code(err, "BAD_USER_INPUT");
+        } else {
+            // Our resolvers code every error they raise (`crate::error`); anything else is ours.
+            limits::set_code(err, "INTERNAL");
         }
     }
     response
+}
+
+/// async-graphql's messages for input values it could not coerce.
+fn is_input_coercion(message: &str) -> bool {
+    message.starts_with("Failed to parse")
+        || message.starts_with("Expected input type")
+        || message.starts_with("Invalid value")
+        || message.contains("(occurred while parsing")
 }
 
 impl GraphqlExecutor {
@@ -247,6 +262,7 @@ impl GraphqlExecutor {
         read_only: bool,
     ) -> Result<Prepared, ServerError> {
         let doc = self.document(&mut request).await?;
+        document::refuse_nul(&doc, &request.variables)?;
         let analysis = document::analyse(
             &self.inner.costs,
             &doc,
@@ -362,9 +378,19 @@ mod tests {
     fn validation_errors_get_codes_and_resolver_errors_keep_theirs() {
         let mut resolver = coded("NOT_FOUND", "no such posting");
         resolver.path = vec![async_graphql::PathSegment::Field("jobPosting".into())];
+        let mut coercion = ServerError::new(
+            "Failed to parse \"DateTime\": input contains invalid characters (occurred while \
+             parsing \"JobPostingFilter\")",
+            None,
+        );
+        coercion.path = vec![async_graphql::PathSegment::Field("jobPostings".into())];
+        let mut unknown = ServerError::new("something else broke", None);
+        unknown.path = vec![async_graphql::PathSegment::Field("jobStats".into())];
         let response = Response::from_errors(vec![
             ServerError::new("Unknown field \"nope\" on type \"Query\".", None),
             resolver,
+            coercion,
+            unknown,
         ]);
         let codes: Vec<String> = code_errors(response)
             .errors
@@ -378,6 +404,14 @@ mod tests {
                     .to_string()
             })
             .collect();
-        assert_eq!(codes, ["\"GRAPHQL_VALIDATION_FAILED\"", "\"NOT_FOUND\""]);
+        assert_eq!(
+            codes,
+            [
+                "\"GRAPHQL_VALIDATION_FAILED\"",
+                "\"NOT_FOUND\"",
+                "\"BAD_USER_INPUT\"",
+                "\"INTERNAL\""
+            ]
+        );
     }
 }
