@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use bench::rss_mb;
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use entity::{SalaryPeriod, SalarySource, Source, WorkArrangement, WorkType, job_posting};
@@ -923,20 +924,6 @@ fn cpu_us(pid: u32) -> Option<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     Some(ticks * 1e6 / 100.0)
-}
-
-/// `VmHWM` (peak) and `VmRSS` (current) of `pid`, in MB.
-fn rss_mb(pid: u32) -> Option<(f64, f64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-    };
-    Some((field("VmHWM:")?, field("VmRSS:")?))
 }
 
 // ---------------------------------------------------------------------------------------------

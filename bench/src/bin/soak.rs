@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use bench::rss_mb;
 use clap::Parser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -333,20 +334,6 @@ async fn start_server(bin: &PathBuf, url: &str) -> anyhow::Result<(SocketAddr, C
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// `VmHWM` (peak) and `VmRSS` (current) of `pid`, in MB.
-fn rss_mb(pid: u32) -> Option<(f64, f64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-    };
-    Some((field("VmHWM:")?, field("VmRSS:")?))
 }
 
 const NORMAL_QUERIES: &[&str] = &[
@@ -683,6 +670,9 @@ async fn slow_drip(ip: Ipv4Addr, addr: SocketAddr, tallies: &Shared, kind: &str,
                     if let Ok(Ok(k)) =
                         tokio::time::timeout(Duration::from_millis(10), stream.read(&mut buf)).await
                     {
+                        if k == 0 {
+                            return Ok("closed by the server".to_owned());
+                        }
                         let head = String::from_utf8_lossy(&buf[..k]).to_string();
                         return Ok(format!(
                             "answered {}",
