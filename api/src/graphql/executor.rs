@@ -262,7 +262,6 @@ impl GraphqlExecutor {
         read_only: bool,
     ) -> Result<Prepared, ServerError> {
         let doc = self.document(&mut request).await?;
-        document::refuse_nul(&doc, &request.variables)?;
         let analysis = document::analyse(
             &self.inner.costs,
             &doc,
@@ -270,6 +269,7 @@ impl GraphqlExecutor {
             request.operation_name.as_deref(),
             read_only,
         )?;
+        document::refuse_nul(&doc, &request.variables)?;
         let kind = operation_kind(&doc, request.operation_name.as_deref());
         request.set_parsed_query(doc);
         // Fresh per operation: the loaders cache runs whose counters change while they run.

@@ -20,12 +20,11 @@
 //! 400 whatever `Accept` says. Batches (a JSON array) are our extension: 200, each entry its
 //! own response.
 
-use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, ServerError, Variables};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest as _, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -123,7 +122,6 @@ pub struct GraphqlHttpError {
     code: &'static str,
     message: String,
     media: ResponseMedia,
-    header: Option<(HeaderName, HeaderValue)>,
 }
 
 impl GraphqlHttpError {
@@ -133,7 +131,6 @@ impl GraphqlHttpError {
             code,
             message: message.into(),
             media: ResponseMedia::Json,
-            header: None,
         }
     }
 
@@ -146,16 +143,6 @@ impl GraphqlHttpError {
         self.media = media;
         self
     }
-
-    fn mutation_over_get() -> Self {
-        let mut err = GraphqlHttpError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "only queries may be sent with GET; send mutations with POST",
-        );
-        err.header = Some((header::ALLOW, HeaderValue::from_static("POST")));
-        err
-    }
 }
 
 impl IntoResponse for GraphqlHttpError {
@@ -166,9 +153,6 @@ impl IntoResponse for GraphqlHttpError {
         let mut resp = (self.status, axum::Json(body)).into_response();
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, self.media.content_type());
-        if let Some((name, value)) = self.header {
-            resp.headers_mut().insert(name, value);
-        }
         resp
     }
 }
@@ -397,21 +381,9 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => return e.media(media).into_response(),
     };
-    // GET must be safe to repeat and can be triggered cross-site: queries only. A
-    // persisted-query hash carries no text to check here: the executor refuses it once the
-    // document is known (METHOD_NOT_ALLOWED, answered as 405 below).
-    // Text nested too deep would overflow the parser's stack: the executor answers it.
-    if crate::graphql::document::check_text(&request.query).is_ok()
-        && let Ok(doc) = async_graphql::parser::parse_query(&request.query)
-        && doc
-            .operations
-            .iter()
-            .any(|(_, op)| op.node.ty != OperationType::Query)
-    {
-        return GraphqlHttpError::mutation_over_get()
-            .media(media)
-            .into_response();
-    }
+    // GET must be safe to repeat and can be triggered cross-site: queries only. The executor
+    // refuses any other operation (text or persisted hash) with METHOD_NOT_ALLOWED once the
+    // document is parsed — through its parse cache and size checks — answered as 405 below.
     let caller = Caller::from_request(req.headers(), peer_of(&req));
     let response = state.schema.execute_read_only(request.data(caller)).await;
     respond(media, BatchResponse::Single(response))
