@@ -86,6 +86,8 @@ string_enum! {
         Ashby = "ashby",
         /// schema.org `JobPosting` JSON-LD on any career page.
         Jsonld = "jsonld",
+        /// A Recruitee careers site.
+        Recruitee = "recruitee",
     }
 }
 
@@ -197,7 +199,7 @@ mod tests {
         let err = "monster".parse::<Source>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld)"
+            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld, recruitee)"
         );
     }
 }

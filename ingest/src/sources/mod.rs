@@ -25,6 +25,7 @@ pub mod indeed;
 pub mod jsonld;
 pub mod lever;
 pub mod mojibake;
+pub mod recruitee;
 pub mod seek;
 
 /// The source that handles `source`.
@@ -36,6 +37,7 @@ pub fn registry(source: Source) -> &'static dyn JobSource {
         Source::Lever => &lever::Lever,
         Source::Ashby => &ashby::Ashby,
         Source::Jsonld => &jsonld::JsonLd,
+        Source::Recruitee => &recruitee::Recruitee,
     }
 }
 
