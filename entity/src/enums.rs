@@ -88,6 +88,8 @@ string_enum! {
         Jsonld = "jsonld",
         /// A Recruitee careers site.
         Recruitee = "recruitee",
+        /// A Personio career page (its XML job feed).
+        Personio = "personio",
     }
 }
 
@@ -199,7 +201,7 @@ mod tests {
         let err = "monster".parse::<Source>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld, recruitee)"
+            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld, recruitee, personio)"
         );
     }
 }

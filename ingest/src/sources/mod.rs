@@ -25,6 +25,7 @@ pub mod indeed;
 pub mod jsonld;
 pub mod lever;
 pub mod mojibake;
+pub mod personio;
 pub mod recruitee;
 pub mod seek;
 
@@ -38,6 +39,7 @@ pub fn registry(source: Source) -> &'static dyn JobSource {
         Source::Ashby => &ashby::Ashby,
         Source::Jsonld => &jsonld::JsonLd,
         Source::Recruitee => &recruitee::Recruitee,
+        Source::Personio => &personio::Personio,
     }
 }
 
