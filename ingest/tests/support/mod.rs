@@ -318,6 +318,14 @@ impl MockServer {
             .insert(key.to_owned(), (Bytes::from(body), content_type));
     }
 
+    /// Serve `body` as `content_type` at `key` from now on (for routes whose type
+    /// [`Self::set_body`] does not know, such as an XML feed).
+    pub fn set_body_as(&self, key: &str, body: impl Into<Vec<u8>>, content_type: &'static str) {
+        self.state
+            .lock_bodies()
+            .insert(key.to_owned(), (Bytes::from(body.into()), content_type));
+    }
+
     /// Answer the next request for `key` with `reply` (queued after earlier scripted replies).
     pub fn script(&self, key: &str, reply: Reply) {
         self.state
