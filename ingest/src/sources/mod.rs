@@ -443,6 +443,20 @@ mod registry_tests {
     }
 
     #[test]
+    fn the_readme_source_table_lists_every_source_and_its_parameters() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
+        for source in Source::ALL {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", source.as_str())))
+                .unwrap_or_else(|| panic!("README has no source table row for {source}"));
+            for p in registry(*source).spec().params {
+                assert!(row.contains(&format!("`{}`", p.name)), "{source}: {}", p.name);
+            }
+        }
+    }
+
+    #[test]
     fn generic_checks_come_from_the_spec() {
         let none = SearchParams::default();
         let err = check_params(Source::Greenhouse, &none, 50).unwrap_err().0;
