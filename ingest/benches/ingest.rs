@@ -84,7 +84,7 @@ const UPSERT_PAGE: usize = 100;
 const UPSERT_POSTINGS: usize = 10_000;
 const RUNS: usize = 3;
 /// The RSS ingest: 20 search pages of 30 cards, 27 distinct ids each (three promoted cards
-/// repeat). 540 postings stay under the engine's `SEEK_RESULT_CAP` (550), so all 20 pages are
+/// repeat). 540 postings stay under the SEEK source's `RESULT_CAP` (550), so all 20 pages are
 /// fetched.
 const RSS_PAGES: usize = 20;
 const RSS_CARDS: usize = 30;

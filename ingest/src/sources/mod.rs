@@ -404,6 +404,93 @@ impl From<serde_json::Error> for ParseError {
     }
 }
 
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    #[test]
+    fn every_source_is_registered_under_its_own_variant_with_a_coherent_spec() {
+        let known = ["keywords", "location", "target", "country", "maxPages"];
+        for source in Source::ALL {
+            let spec = registry(*source).spec();
+            assert_eq!(spec.source, *source, "registry line for {source}");
+            assert!(!spec.name.is_empty() && !spec.description.is_empty());
+            assert!(!spec.id_scheme.is_empty(), "{source} documents its ids");
+            for p in spec.params {
+                assert!(
+                    known.contains(&p.name),
+                    "{source}: unknown parameter {}",
+                    p.name
+                );
+            }
+            for name in spec.requires_one_of {
+                assert!(
+                    spec.params.iter().any(|p| p.name == *name),
+                    "{source}: requires_one_of names {name}, which it does not take"
+                );
+            }
+            match spec.default_base_url {
+                Some(url) => {
+                    let var = spec.base_url_variable().unwrap();
+                    assert_eq!(
+                        var,
+                        format!("JOBINTEL_{}_BASE_URL", source.as_str().to_uppercase())
+                    );
+                    // A template (per-company hosts) must be replaced by `default_base`.
+                    if !url.contains('{') {
+                        Url::parse(url).unwrap_or_else(|e| panic!("{source}: {url}: {e}"));
+                    }
+                }
+                None => assert_eq!(spec.base_url_variable(), None),
+            }
+        }
+    }
+
+    #[test]
+    fn the_readme_source_table_lists_every_source_and_its_parameters() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
+        for source in Source::ALL {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", source.as_str())))
+                .unwrap_or_else(|| panic!("README has no source table row for {source}"));
+            for p in registry(*source).spec().params {
+                assert!(row.contains(&format!("`{}`", p.name)), "{source}: {}", p.name);
+            }
+        }
+    }
+
+    #[test]
+    fn generic_checks_come_from_the_spec() {
+        let none = SearchParams::default();
+        let err = check_params(Source::Greenhouse, &none, 50).unwrap_err().0;
+        assert!(
+            err.starts_with("greenhouse needs `target`: the board token"),
+            "{err}"
+        );
+        let err = check_params(Source::Indeed, &none, 50).unwrap_err().0;
+        assert_eq!(err, "Indeed needs `keywords` or `location` to search for");
+        let nz = SearchParams {
+            country: Some(" NZ ".into()),
+            ..SearchParams::default()
+        };
+        assert_eq!(
+            check_params(Source::Seek, &nz, 50)
+                .unwrap()
+                .country
+                .as_deref(),
+            Some("nz")
+        );
+        let uk = SearchParams {
+            country: Some("uk".into()),
+            ..SearchParams::default()
+        };
+        let err = check_params(Source::Seek, &uk, 50).unwrap_err().0;
+        assert_eq!(err, "SEEK country must be `au` or `nz`, got `uk`");
+        assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");
+    }
+}
+
 /// Helpers shared by the parsers' unit tests.
 #[cfg(test)]
 pub(crate) mod test_support {
