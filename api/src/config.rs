@@ -12,6 +12,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
+mod base_urls;
+pub use base_urls::SourceBaseUrls;
+
 /// jobintel: scrape job boards on a schedule, keep every posting, serve it all through GraphQL.
 #[derive(Debug, Parser)]
 #[command(name = "jobintel", version, about, long_about = None)]
@@ -32,6 +35,7 @@ pub enum Command {
     /// Print the GraphQL schema (SDL); `schema.graphql` must equal it.
     Schema,
     /// Run one ingest against the configured database and print a summary.
+    #[command(after_help = base_urls::sources_help())]
     Ingest(IngestArgs),
     /// Exit 0 if the server at JOBINTEL_BIND answers `GET /health` with 200 (for container
     /// health checks on images without curl).
@@ -237,22 +241,21 @@ pub struct Config {
 /// `jobintel ingest <source> …`
 #[derive(Debug, Clone, Args)]
 pub struct IngestArgs {
-    /// seek, indeed, greenhouse, lever, ashby or jsonld.
-    #[arg(value_parser = parse_source)]
+    #[arg(value_parser = parse_source, help = base_urls::source_names_help())]
     pub source: entity::Source,
-    /// Search words (SEEK, Indeed).
+    /// Search words (see each source below).
     #[arg(long)]
     pub keywords: Option<String>,
-    /// Where (SEEK `where`, Indeed `l`), e.g. "Sydney NSW".
+    /// Where, e.g. "Sydney NSW" (see each source below).
     #[arg(long)]
     pub location: Option<String>,
-    /// Board token (Greenhouse, Lever, Ashby) or career page URL (jsonld).
+    /// What to read: a board token, a company, a URL (see each source below).
     #[arg(long)]
     pub target: Option<String>,
     /// Most result pages to fetch.
     #[arg(long)]
     pub max_pages: Option<u32>,
-    /// Country site: au or nz (SEEK), any two-letter code (Indeed).
+    /// Country site, for the sources that have several (see each source below).
     #[arg(long)]
     pub country: Option<String>,
 }
@@ -265,46 +268,9 @@ fn parse_source(s: &str) -> Result<entity::Source, String> {
 /// mirror, or a local server in tests) while keeping the live site's paths and queries.
 #[derive(Debug, Clone, Args)]
 pub struct IngestSettings {
-    /// Base URL for SEEK (default https://www.seek.com.au or https://www.seek.co.nz by country).
-    #[arg(
-        long,
-        env = "JOBINTEL_SEEK_BASE_URL",
-        value_name = "JOBINTEL_SEEK_BASE_URL",
-        global = true
-    )]
-    pub seek_base_url: Option<url::Url>,
-    /// Base URL for Indeed (default https://{country}.indeed.com).
-    #[arg(
-        long,
-        env = "JOBINTEL_INDEED_BASE_URL",
-        value_name = "JOBINTEL_INDEED_BASE_URL",
-        global = true
-    )]
-    pub indeed_base_url: Option<url::Url>,
-    /// Base URL for Greenhouse (default https://boards-api.greenhouse.io).
-    #[arg(
-        long,
-        env = "JOBINTEL_GREENHOUSE_BASE_URL",
-        value_name = "JOBINTEL_GREENHOUSE_BASE_URL",
-        global = true
-    )]
-    pub greenhouse_base_url: Option<url::Url>,
-    /// Base URL for Lever (default https://api.lever.co).
-    #[arg(
-        long,
-        env = "JOBINTEL_LEVER_BASE_URL",
-        value_name = "JOBINTEL_LEVER_BASE_URL",
-        global = true
-    )]
-    pub lever_base_url: Option<url::Url>,
-    /// Base URL for Ashby (default https://api.ashbyhq.com).
-    #[arg(
-        long,
-        env = "JOBINTEL_ASHBY_BASE_URL",
-        value_name = "JOBINTEL_ASHBY_BASE_URL",
-        global = true
-    )]
-    pub ashby_base_url: Option<url::Url>,
+    /// `--<source>-base-url` / `JOBINTEL_<SOURCE>_BASE_URL` for every source with a live host.
+    #[command(flatten)]
+    pub base_urls: SourceBaseUrls,
     /// Allow fetching private, loopback and link-local addresses (local development, tests).
     #[arg(
         long,
@@ -408,13 +374,7 @@ impl IngestSettings {
 
     pub fn engine_config(&self) -> ingest::engine::EngineConfig {
         ingest::engine::EngineConfig {
-            base_urls: ingest::engine::BaseUrls {
-                seek: self.seek_base_url.clone(),
-                indeed: self.indeed_base_url.clone(),
-                greenhouse: self.greenhouse_base_url.clone(),
-                lever: self.lever_base_url.clone(),
-                ashby: self.ashby_base_url.clone(),
-            },
+            base_urls: self.base_urls.0.clone(),
             default_max_pages: self.default_max_pages.max(1),
             ..ingest::engine::EngineConfig::default()
         }

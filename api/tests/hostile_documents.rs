@@ -72,6 +72,11 @@ fn doubling_fragments(n: usize) -> String {
     q
 }
 
+/// Far above what a refused document costs (under a millisecond) and far below what the attacks
+/// cost before they were refused (22 s of CPU): a bound that tells the two apart on a loaded CI
+/// machine, not a speed target (those live in the benchmarks).
+const BOUND: Duration = Duration::from_secs(5);
+
 #[tokio::test]
 async fn fragment_cycles_and_fan_out_are_refused_quickly_and_the_server_keeps_serving() {
     for db in testkit::databases("hostile_fragments").await {
@@ -97,7 +102,7 @@ async fn fragment_cycles_and_fan_out_are_refused_quickly_and_the_server_keeps_se
         for n in [25, 60] {
             let (took, v) = post(&server, json!({ "query": doubling_fragments(n) })).await;
             assert_eq!(code(&v), "QUERY_TOO_COMPLEX", "{v}");
-            assert!(took < Duration::from_secs(1), "took {took:?}");
+            assert!(took < BOUND, "took {took:?}");
         }
         still_serving(&server).await;
 
@@ -122,7 +127,7 @@ async fn fragment_cycles_and_fan_out_are_refused_quickly_and_the_server_keeps_se
             .collect();
         let started = Instant::now();
         still_serving(&server).await;
-        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(started.elapsed() < BOUND, "took {:?}", started.elapsed());
         for a in attacks {
             assert_eq!(code(&a.await.unwrap()), "QUERY_TOO_COMPLEX");
         }
@@ -139,7 +144,7 @@ async fn deep_nesting_is_refused_before_parsing_over_post_and_get() {
         let deep = format!("{{{}{}}}", "a{".repeat(n), "}".repeat(n));
         let (took, v) = post(&server, json!({ "query": deep })).await;
         assert_eq!(code(&v), "QUERY_TOO_DEEP", "{v}");
-        assert!(took < Duration::from_secs(1), "took {took:?}");
+        assert!(took < BOUND, "took {took:?}");
         // The same in an argument's value, and over GET.
         let list = format!(
             "{{ jobPostings(first: {}1{}) {{ totalCount }} }}",

@@ -856,10 +856,7 @@ fn engine_for(db: &DatabaseConnection, base: &str) -> Engine {
         Fetcher::new(fetch).unwrap(),
         EventBus::default(),
         EngineConfig {
-            base_urls: BaseUrls {
-                greenhouse: Some(base.parse().unwrap()),
-                ..BaseUrls::default()
-            },
+            base_urls: BaseUrls::from([(Source::Greenhouse, base.parse().unwrap())]),
             ..EngineConfig::default()
         },
     )

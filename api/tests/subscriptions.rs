@@ -12,7 +12,9 @@ use support::*;
 
 fn settings_for(base: &url::Url) -> ServerSettings {
     let mut s = test_settings();
-    s.engine.base_urls.greenhouse = Some(base.clone());
+    s.engine
+        .base_urls
+        .insert(entity::Source::Greenhouse, base.clone());
     s
 }
 

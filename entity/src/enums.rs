@@ -69,12 +69,20 @@ impl std::fmt::Display for UnknownValue {
 impl std::error::Error for UnknownValue {}
 
 string_enum! {
+    // One variant per source in `ingest::sources::registry`; the doc comments are the GraphQL
+    // descriptions (the API derives its `Source` enum from this one).
     /// Where a posting came from.
+    #[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
     Source {
+        /// SEEK (Australia and New Zealand).
         Seek = "seek",
+        /// Indeed.
         Indeed = "indeed",
+        /// A Greenhouse job board.
         Greenhouse = "greenhouse",
+        /// A Lever job board.
         Lever = "lever",
+        /// An Ashby job board.
         Ashby = "ashby",
         /// schema.org `JobPosting` JSON-LD on any career page.
         Jsonld = "jsonld",

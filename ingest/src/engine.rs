@@ -26,27 +26,17 @@ use crate::model::{
     Location, NormalizedPosting, Salary, SalarySource, SearchParams, WorkArrangement,
 };
 use crate::normalize::{is_truncated, make_storable};
-use crate::sources::{ParseError, ashby, greenhouse, indeed, jsonld, lever, seek};
+pub use crate::sources::ParamError;
+use crate::sources::{self, JobSource, Listing, ParseError, RunPlan, SourceError, registry};
 use crate::store::{self, FinishOutcome, RunClaim, RunCounters};
 
-/// SEEK answers at most about this many results per query, however many pages are asked for.
-pub const SEEK_RESULT_CAP: usize = 550;
 /// Postings per stored page for sources that return a whole board in one response, so progress
 /// events keep flowing and one transaction stays small.
 const BOARD_PAGE: usize = 100;
-/// Indeed shows this many cards per search page (`start` advances by it).
-const INDEED_PAGE_SIZE: u32 = 10;
 
-/// Base URLs, overridable per source (`JOBINTEL_<SOURCE>_BASE_URL`) so that a local server that
-/// mimics a site exercises the real code path.
-#[derive(Debug, Clone, Default)]
-pub struct BaseUrls {
-    pub seek: Option<Url>,
-    pub indeed: Option<Url>,
-    pub greenhouse: Option<Url>,
-    pub lever: Option<Url>,
-    pub ashby: Option<Url>,
-}
+/// Base URLs the operator overrides (`JOBINTEL_<SOURCE>_BASE_URL`), so that a local server that
+/// mimics a site exercises the real code path. A source not in the map uses its live host.
+pub type BaseUrls = HashMap<Source, Url>;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -56,8 +46,6 @@ pub struct EngineConfig {
     pub default_max_pages: u32,
     /// The most pages any run may ask for.
     pub max_pages_limit: u32,
-    /// SEEK `pageSize`.
-    pub seek_page_size: u32,
 }
 
 impl Default for EngineConfig {
@@ -66,103 +54,34 @@ impl Default for EngineConfig {
             base_urls: BaseUrls::default(),
             default_max_pages: 5,
             max_pages_limit: 50,
-            seek_page_size: 32,
         }
     }
 }
 
-/// Why parameters cannot start a run. The message says what to send instead.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ParamError(pub String);
+impl EngineConfig {
+    /// The plan of a run of `source` with already validated `params`.
+    pub fn plan(&self, source: Source, params: SearchParams) -> RunPlan {
+        let imp = registry(source);
+        let base = match imp.spec().default_base_url {
+            Some(_) => self
+                .base_urls
+                .get(&source)
+                .cloned()
+                .or_else(|| imp.default_base(&params)),
+            None => None,
+        };
+        RunPlan { params, base }
+    }
+}
 
-/// Check (and normalise) a run's parameters for `source` before queueing it.
+/// Check (and normalise) a run's parameters for `source` before queueing it
+/// ([`sources::check_params`] with this engine's page limit).
 pub fn validate_params(
     source: Source,
     params: &SearchParams,
     config: &EngineConfig,
 ) -> Result<SearchParams, ParamError> {
-    let mut p = params.clone();
-    let trim = |s: &mut Option<String>| {
-        if let Some(v) = s {
-            let t = v.trim().to_owned();
-            *s = (!t.is_empty()).then_some(t);
-        }
-    };
-    trim(&mut p.keywords);
-    trim(&mut p.location);
-    trim(&mut p.target);
-    trim(&mut p.country);
-    if let Some(c) = &mut p.country {
-        *c = c.to_ascii_lowercase();
-    }
-    if let Some(n) = p.max_pages
-        && (n == 0 || n > config.max_pages_limit)
-    {
-        return Err(ParamError(format!(
-            "maxPages must be between 1 and {}, got {n}",
-            config.max_pages_limit
-        )));
-    }
-    match source {
-        Source::Seek => {
-            if let Some(c) = p.country.as_deref()
-                && !matches!(c, "au" | "nz")
-            {
-                return Err(ParamError(format!(
-                    "SEEK country must be `au` or `nz`, got `{c}`"
-                )));
-            }
-        }
-        Source::Indeed => {
-            if let Some(c) = p.country.as_deref()
-                && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
-            {
-                return Err(ParamError(format!(
-                    "Indeed country must be a two-letter code such as `au`, got `{c}`"
-                )));
-            }
-            if p.keywords.is_none() && p.location.is_none() {
-                return Err(ParamError(
-                    "Indeed needs `keywords` or `location` to search for".into(),
-                ));
-            }
-        }
-        Source::Greenhouse | Source::Lever | Source::Ashby => {
-            let Some(t) = p.target.as_deref() else {
-                return Err(ParamError(format!(
-                    "{source} needs `target`: the board's token (e.g. the `acme` in jobs.{}/acme)",
-                    match source {
-                        Source::Greenhouse => "greenhouse.io",
-                        Source::Lever => "lever.co",
-                        _ => "ashbyhq.com",
-                    }
-                )));
-            };
-            if t.contains('/') || t.contains('?') || t.contains(char::is_whitespace) {
-                return Err(ParamError(format!(
-                    "{source} `target` must be a board token, not a URL or path: `{t}`"
-                )));
-            }
-        }
-        Source::Jsonld => {
-            let Some(t) = p.target.as_deref() else {
-                return Err(ParamError(
-                    "jsonld needs `target`: the career page URL to read JobPosting JSON-LD from"
-                        .into(),
-                ));
-            };
-            match Url::parse(t) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
-                _ => {
-                    return Err(ParamError(format!(
-                        "jsonld `target` must be an http(s) URL, got `{t}`"
-                    )));
-                }
-            }
-        }
-    }
-    Ok(p)
+    sources::check_params(source, params, config.max_pages_limit)
 }
 
 /// Why a run stopped before finishing its work.
@@ -293,7 +212,7 @@ impl Engine {
         };
         let result = match serde_json::from_value::<SearchParams>(run.params.clone()) {
             Ok(params) => match validate_params(run.source, &params, &self.config) {
-                Ok(params) => ctx.run_source(&params).await,
+                Ok(params) => ctx.run_source(params).await,
                 Err(e) => Err(e.into()),
             },
             Err(e) => Err(RunError::Params(ParamError(format!(
@@ -353,20 +272,6 @@ impl Engine {
             outcome: finished.outcome,
         })
     }
-
-    fn base(&self, source: Source, country: &str) -> Url {
-        let b = &self.config.base_urls;
-        let (over, default) = match source {
-            Source::Seek => (&b.seek, seek::default_base_url(country).to_owned()),
-            Source::Indeed => (&b.indeed, indeed::default_base_url(country)),
-            Source::Greenhouse => (&b.greenhouse, greenhouse::DEFAULT_BASE_URL.to_owned()),
-            Source::Lever => (&b.lever, lever::DEFAULT_BASE_URL.to_owned()),
-            Source::Ashby => (&b.ashby, ashby::DEFAULT_BASE_URL.to_owned()),
-            Source::Jsonld => (&None, String::new()),
-        };
-        over.clone()
-            .unwrap_or_else(|| Url::parse(&default).expect("built-in base URLs are valid"))
-    }
 }
 
 struct RunCtx<'a> {
@@ -382,13 +287,47 @@ struct RunCtx<'a> {
 }
 
 impl RunCtx<'_> {
-    async fn run_source(&mut self, params: &SearchParams) -> Result<(), RunError> {
-        match self.source {
-            Source::Seek => self.run_seek(params).await,
-            Source::Indeed => self.run_indeed(params).await,
-            Source::Greenhouse | Source::Lever | Source::Ashby => self.run_board(params).await,
-            Source::Jsonld => self.run_jsonld(params).await,
+    /// The one loop every source runs: listing pages until the source has no more (or the run's
+    /// page budget, the source's result cap, an empty page or a page with nothing new), details
+    /// for postings not stored before, one stored page per transaction.
+    async fn run_source(&mut self, params: SearchParams) -> Result<(), RunError> {
+        let imp = registry(self.source);
+        let spec = imp.spec();
+        let plan = Arc::new(self.engine.config.plan(self.source, params));
+        let cap = spec.result_cap.unwrap_or(usize::MAX);
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut details_allowed = true;
+        for page in 0..self.max_pages(&plan.params) {
+            let request = imp.listing_request(&plan, page);
+            let response = self.get(&request.url, &request.options).await?;
+            self.counters.pages_fetched += 1;
+            let (page_plan, url) = (Arc::clone(&plan), request.url.clone());
+            let listing: Listing = self
+                .parse_off_runtime(spec.listing_what, &request.url, move || {
+                    let mut listing = imp
+                        .parse_listing(&page_plan, page, &response)
+                        .map_err(|e| source_error(e, spec.listing_what, &url))?;
+                    listing.postings = storable(listing.postings);
+                    Ok(listing)
+                })
+                .await?;
+            if listing.cards == 0 {
+                break;
+            }
+            let fresh = Self::first_seen(&mut seen, listing.postings);
+            if fresh.is_empty() {
+                if page > 0 {
+                    tracing::info!(page, "no new ids on this page; stopping");
+                }
+                break;
+            }
+            self.store_listing(imp, &plan, fresh, &mut details_allowed)
+                .await?;
+            if !listing.has_more || seen.len() >= cap.min(listing.total.unwrap_or(usize::MAX)) {
+                break;
+            }
         }
+        Ok(())
     }
 
     fn max_pages(&self, params: &SearchParams) -> u32 {
@@ -556,238 +495,61 @@ impl RunCtx<'_> {
             .collect()
     }
 
-    /// Hydrate a listing page and store it: postings not stored before get their detail page
-    /// (`detail_url`, merged by `apply`); postings already stored get what their detail page
-    /// gave last time from their row, so a re-listing costs no request and is not a change.
-    /// A detail page that fails or cannot be read leaves the card as it is; a robots.txt
-    /// refusal stops detail fetches for the rest of the run (`details_allowed`).
-    async fn store_with_details(
+    /// Hydrate a listing page and store it: postings not stored before get their detail
+    /// (when the source has one), postings already stored get what their detail gave last time
+    /// from their row, so a re-listing costs no request and is not a change. A detail that fails
+    /// or cannot be read leaves the card as it is; a robots.txt refusal stops detail fetches for
+    /// the rest of the run (`details_allowed`). Stored in pages of [`BOARD_PAGE`].
+    async fn store_listing(
         &mut self,
+        imp: &'static dyn JobSource,
+        plan: &Arc<RunPlan>,
         mut fresh: Vec<NormalizedPosting>,
         details_allowed: &mut bool,
-        detail_url: impl Fn(&str) -> Url,
-        apply: fn(&mut NormalizedPosting, &FetchedPage, &Url) -> Result<(), RunError>,
     ) -> Result<(), RunError> {
-        let ids: Vec<String> = fresh.iter().map(|p| p.external_id.clone()).collect();
-        let known = store::known_external_ids(&self.engine.db, self.source, &ids).await?;
-        for p in fresh.iter_mut().filter(|p| !known.contains(&p.external_id)) {
-            if !*details_allowed {
-                break;
-            }
-            let url = detail_url(&p.external_id);
-            match self.get(&url, &RequestOptions::html()).await {
-                Ok(page) => {
-                    let (mut detailed, page_url) = (p.clone(), url.clone());
-                    *p = self
-                        .parse_off_runtime("job page", &url, move || {
-                            apply(&mut detailed, &page, &page_url)?;
-                            // What the job page added is checked like the card was; a
-                            // posting still unstorable is refused by the store, with a count.
-                            let _ = make_storable(&mut detailed);
-                            Ok(detailed)
-                        })
-                        .await?;
+        let with_details = fresh.iter().any(|p| imp.detail_request(plan, p).is_some());
+        if with_details {
+            let ids: Vec<String> = fresh.iter().map(|p| p.external_id.clone()).collect();
+            let known = store::known_external_ids(&self.engine.db, self.source, &ids).await?;
+            for p in fresh.iter_mut().filter(|p| !known.contains(&p.external_id)) {
+                if !*details_allowed {
+                    break;
                 }
-                Err(RunError::Fetch(FetchError::RobotsDisallowed { reason, .. })) => {
-                    tracing::warn!(%reason, "robots.txt disallows job pages; storing cards only");
-                    *details_allowed = false;
-                }
-                Err(RunError::Fetch(e)) => {
-                    tracing::warn!(error = %e, "job page failed; keeping the search card");
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        self.carry_over_details(&mut fresh, &known).await?;
-        self.store(fresh).await
-    }
-
-    async fn run_seek(&mut self, params: &SearchParams) -> Result<(), RunError> {
-        let country = params.country.clone().unwrap_or_else(|| "au".into());
-        let base = self.engine.base(Source::Seek, &country);
-        let page_size = self.engine.config.seek_page_size;
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut details_allowed = true;
-        for page in 1..=self.max_pages(params) {
-            let url = seek::search_url(&base, &country, params, page, page_size);
-            let resp = self.get(&url, &RequestOptions::json()).await?;
-            self.counters.pages_fetched += 1;
-            let (page_base, page_country, page_url) = (base.clone(), country.clone(), url.clone());
-            let parsed = self
-                .parse_off_runtime("SEEK search results", &url, move || {
-                    let mut parsed = seek::parse_search(&resp.body, &page_base, &page_country)
-                        .map_err(|source| RunError::Parse {
-                            what: "SEEK search results",
-                            url: crate::fetch::redact_url(&page_url),
-                            source,
-                        })?;
-                    parsed.postings = storable(parsed.postings);
-                    Ok(parsed)
-                })
-                .await?;
-            if parsed.card_count == 0 {
-                break;
-            }
-            let fresh = Self::first_seen(&mut seen, parsed.postings);
-            if fresh.is_empty() {
-                tracing::info!(page, "no new ids on this page; stopping");
-                break;
-            }
-            self.store_with_details(
-                fresh,
-                &mut details_allowed,
-                |id| seek::job_page_url(&base, id),
-                |p, page, url| {
-                    match seek::parse_job_page(&page.text()) {
-                        Ok(detail) => seek::apply_detail(p, detail),
-                        Err(e) => tracing::warn!(
-                            url = %crate::fetch::redact_url(url),
-                            error = %e,
-                            "job page unreadable; keeping the search card"
-                        ),
-                    }
-                    Ok(())
-                },
-            )
-            .await?;
-            let total = parsed.total_count.map(|t| t as usize).unwrap_or(usize::MAX);
-            if seen.len() >= SEEK_RESULT_CAP.min(total) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    async fn run_indeed(&mut self, params: &SearchParams) -> Result<(), RunError> {
-        let country = params.country.clone().unwrap_or_else(|| "au".into());
-        let base = self.engine.base(Source::Indeed, &country);
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut details_allowed = true;
-        for page in 0..self.max_pages(params) {
-            let url = indeed::search_url(&base, params, page * INDEED_PAGE_SIZE);
-            let resp = self.get(&url, &RequestOptions::html()).await?;
-            self.counters.pages_fetched += 1;
-            let (page_base, page_country, page_url) = (base.clone(), country.clone(), url.clone());
-            let parsed = self
-                .parse_off_runtime("Indeed search page", &url, move || {
-                    let text = resp.text();
-                    challenge_check(resp.status, &text, &page_url)?;
-                    let mut parsed = indeed::parse_search_page(&text, &page_base, &page_country)
-                        .map_err(|source| RunError::Parse {
-                            what: "Indeed search page",
-                            url: crate::fetch::redact_url(&page_url),
-                            source,
-                        })?;
-                    parsed.postings = storable(parsed.postings);
-                    Ok(parsed)
-                })
-                .await?;
-            if parsed.card_count == 0 {
-                break;
-            }
-            let fresh = Self::first_seen(&mut seen, parsed.postings);
-            if fresh.is_empty() {
-                break;
-            }
-            self.store_with_details(
-                fresh,
-                &mut details_allowed,
-                |id| indeed::job_page_url(&base, id),
-                |p, page, url| {
-                    let body = page.text();
-                    challenge_check(page.status, &body, url)?;
-                    match indeed::parse_job_page(&body) {
-                        Ok(detail) => indeed::apply_detail(p, detail),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "job page unreadable; keeping the card")
-                        }
-                    }
-                    Ok(())
-                },
-            )
-            .await?;
-            if !parsed.has_next {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    async fn run_board(&mut self, params: &SearchParams) -> Result<(), RunError> {
-        let target = params.target.clone().unwrap_or_default();
-        let base = self.engine.base(self.source, "");
-        let (url, what) = match self.source {
-            Source::Greenhouse => (greenhouse::board_url(&base, &target), "Greenhouse board"),
-            Source::Lever => (lever::postings_url(&base, &target), "Lever postings"),
-            _ => (ashby::job_board_url(&base, &target), "Ashby job board"),
-        };
-        let resp = self.get(&url, &RequestOptions::json()).await?;
-        self.counters.pages_fetched += 1;
-        let (source, page_url) = (self.source, url.clone());
-        let postings = self
-            .parse_off_runtime(what, &url, move || {
-                let body = &resp.body[..];
-                let parsed = match source {
-                    Source::Greenhouse => greenhouse::parse_board(body, &target),
-                    Source::Lever => lever::parse_postings(body, &target),
-                    _ => ashby::parse_job_board(body, &target),
+                let Some(request) = imp.detail_request(plan, p) else {
+                    continue;
                 };
-                let postings = parsed.map_err(|source| RunError::Parse {
-                    what,
-                    url: crate::fetch::redact_url(&page_url),
-                    source,
-                })?;
-                Ok(storable(postings))
-            })
-            .await?;
-        self.store_in_pages(postings).await
-    }
-
-    async fn run_jsonld(&mut self, params: &SearchParams) -> Result<(), RunError> {
-        let target = params.target.clone().unwrap_or_default();
-        let url = Url::parse(&target).map_err(|e| ParamError(format!("invalid URL: {e}")))?;
-        let resp = self.get(&url, &RequestOptions::html()).await?;
-        self.counters.pages_fetched += 1;
-        // Identifiers are only unique within a site: key them by host so two companies' "123"
-        // never collide.
-        let host = resp.url.host_str().unwrap_or("").to_ascii_lowercase();
-        let page_url = url.clone();
-        let mut postings = self
-            .parse_off_runtime("JSON-LD JobPosting", &url, move || {
-                let postings =
-                    jsonld::extract_postings(&resp.text(), &resp.url).map_err(|source| {
-                        RunError::Parse {
-                            what: "JSON-LD JobPosting",
-                            url: crate::fetch::redact_url(&page_url),
-                            source,
-                        }
-                    })?;
-                Ok(storable(postings))
-            })
-            .await?;
-        for p in &mut postings {
-            if !p.external_id.starts_with("http") {
-                p.external_id = format!("{host}:{}", p.external_id);
+                match self.get(&request.url, &request.options).await {
+                    Ok(page) => {
+                        let what = imp.spec().detail_what;
+                        let (mut detailed, detail_plan, url) =
+                            (p.clone(), Arc::clone(plan), request.url.clone());
+                        *p = self
+                            .parse_off_runtime(what, &request.url, move || {
+                                imp.apply_detail(&detail_plan, &mut detailed, &page)
+                                    .map_err(|e| source_error(e, what, &url))?;
+                                // What the detail added is checked like the card was; a
+                                // posting still unstorable is refused by the store, with a count.
+                                let _ = make_storable(&mut detailed);
+                                Ok(detailed)
+                            })
+                            .await?;
+                    }
+                    Err(RunError::Fetch(FetchError::RobotsDisallowed { reason, .. })) => {
+                        tracing::warn!(%reason, "robots.txt disallows detail pages; storing cards only");
+                        *details_allowed = false;
+                    }
+                    Err(RunError::Fetch(e)) => {
+                        tracing::warn!(error = %e, "detail request failed; keeping the card");
+                    }
+                    Err(other) => return Err(other),
+                }
             }
+            self.carry_over_details(&mut fresh, &known).await?;
         }
-        if postings.is_empty() {
-            tracing::info!("no JobPosting JSON-LD on the page");
-        }
-        self.store_in_pages(postings).await
-    }
-
-    async fn store_in_pages(&mut self, postings: Vec<NormalizedPosting>) -> Result<(), RunError> {
-        // A board listing a job twice must not count it as new on one page and unchanged on the
-        // next: keep each posting's first occurrence.
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut rest: Vec<NormalizedPosting> = postings
-            .into_iter()
-            .filter(|p| seen.insert(p.external_id.clone()))
-            .collect();
-        while !rest.is_empty() {
+        while !fresh.is_empty() {
             self.check_cancel()?;
-            let tail = rest.split_off(rest.len().min(BOARD_PAGE));
-            let page = std::mem::replace(&mut rest, tail);
+            let tail = fresh.split_off(fresh.len().min(BOARD_PAGE));
+            let page = std::mem::replace(&mut fresh, tail);
             self.store(page).await?;
         }
         Ok(())
@@ -875,14 +637,15 @@ fn has_truncated_description(p: &NormalizedPosting) -> bool {
 /// How long a `running` run's lease lasts without a heartbeat (used by the worker pool).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
-/// Indeed's own challenge pages (some come back as HTTP 200 with markers the generic check in
-/// the fetcher does not know) stop the run as `blocked`.
-fn challenge_check(status: u16, body: &str, url: &Url) -> Result<(), RunError> {
-    if indeed::is_challenge(status, body) {
-        return Err(RunError::Blocked(format!(
-            "{} answered with a bot challenge page; not retrying",
-            crate::fetch::redact_url(url)
-        )));
+/// A source's verdict on a response as the run's error: a page it cannot read fails the run,
+/// a challenge blocks it.
+fn source_error(e: SourceError, what: &'static str, url: &Url) -> RunError {
+    match e {
+        SourceError::Parse(source) => RunError::Parse {
+            what,
+            url: crate::fetch::redact_url(url),
+            source,
+        },
+        SourceError::Blocked(why) => RunError::Blocked(why),
     }
-    Ok(())
 }

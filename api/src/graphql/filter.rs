@@ -162,7 +162,7 @@ impl JobPostingFilter {
         }
         Ok(PostingFilter {
             search: self.search.as_deref().and_then(Search::parse),
-            sources: self.sources.iter().flatten().map(|s| (*s).into()).collect(),
+            sources: self.sources.iter().flatten().copied().collect(),
             companies: self.companies.clone().unwrap_or_default(),
             title_contains: non_empty(&self.title_contains),
             location_contains: non_empty(&self.location_contains),

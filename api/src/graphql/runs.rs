@@ -64,7 +64,7 @@ impl IngestRun {
     }
     /// What it ingests from.
     async fn source(&self) -> Source {
-        self.0.source.into()
+        self.0.source
     }
     /// The run's parameters: keywords, location, target, maxPages, country.
     async fn params(&self) -> &serde_json::Value {
@@ -215,7 +215,7 @@ impl IngestRunFilter {
                 .flatten()
                 .map(|s| (*s).into())
                 .collect(),
-            sources: self.sources.iter().flatten().map(|s| (*s).into()).collect(),
+            sources: self.sources.iter().flatten().copied().collect(),
             triggers: self
                 .triggers
                 .iter()

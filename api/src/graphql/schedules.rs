@@ -115,7 +115,7 @@ impl Schedule {
     }
     /// The source every run scrapes.
     async fn source(&self) -> Source {
-        self.model.source.into()
+        self.model.source
     }
     /// The parameters every run gets: keywords, location, target, maxPages, country.
     async fn params(&self) -> &serde_json::Value {

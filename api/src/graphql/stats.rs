@@ -169,12 +169,7 @@ impl JobStats {
         let rows = parse_keys::<entity::Source>(&self.facets(ctx).await?.by_source);
         Ok(rows
             .into_iter()
-            .filter_map(|(s, count)| {
-                s.map(|s| SourceCount {
-                    source: s.into(),
-                    count,
-                })
-            })
+            .filter_map(|(s, count)| s.map(|s| SourceCount { source: s, count }))
             .collect())
     }
 

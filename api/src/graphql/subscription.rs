@@ -63,7 +63,7 @@ impl IngestRunEvent {
     }
     /// The run's source.
     async fn source(&self) -> Source {
-        self.source.into()
+        self.source
     }
     /// The page just stored (PAGE_STORED only).
     async fn page(&self) -> Option<u32> {
@@ -314,8 +314,7 @@ impl Subscription {
         // Subscribe before reading the run so no event between the two is lost.
         let rx = api.fanout.subscribe_events();
         let run_id = run_id.map(|id| ids::decode("IngestRun", &id)).transpose()?;
-        let sources: Option<Vec<entity::Source>> =
-            sources.map(|s| s.into_iter().map(Into::into).collect());
+        let sources: Option<Vec<entity::Source>> = sources.map(|s| s.into_iter().collect());
         let mut already_finished = None;
         if let Some(id) = run_id {
             let run = service::runs::get(&api.db, id)

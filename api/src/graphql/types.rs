@@ -14,23 +14,8 @@ use super::runs::IngestRun;
 use crate::service::health::HealthReport;
 use crate::service::{self, postings::PostingFilter};
 
-/// Where a posting came from.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(remote = "entity::Source")]
-pub enum Source {
-    /// SEEK (Australia and New Zealand).
-    Seek,
-    /// Indeed.
-    Indeed,
-    /// A Greenhouse job board.
-    Greenhouse,
-    /// A Lever job board.
-    Lever,
-    /// An Ashby job board.
-    Ashby,
-    /// schema.org `JobPosting` JSON-LD on any career page.
-    Jsonld,
-}
+/// Where a posting came from (defined once, with the entity; see `ingest::sources::registry`).
+pub use entity::Source;
 
 /// Employment type.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -135,7 +120,7 @@ pub struct Health {
 impl Health {
     /// The sources this build can ingest.
     async fn sources(&self) -> Vec<Source> {
-        entity::Source::ALL.iter().map(|s| (*s).into()).collect()
+        entity::Source::ALL.to_vec()
     }
 }
 
@@ -170,7 +155,7 @@ impl JobPosting {
     }
     /// Where it came from.
     async fn source(&self) -> Source {
-        self.0.source.into()
+        self.0.source
     }
     /// The source's own id for this posting.
     async fn external_id(&self) -> &str {
@@ -387,111 +372,40 @@ pub struct SourceInfo {
     pub default_base_url: Option<String>,
     /// The environment variable that overrides the base URL.
     pub base_url_variable: Option<String>,
-}
-
-fn param(name: &str, description: &str, required: bool) -> SourceParam {
-    SourceParam {
-        name: name.to_owned(),
-        description: description.to_owned(),
-        required,
-        allowed_values: None,
-    }
+    /// How a posting's `externalId` is formed on this source (stable across runs).
+    pub id_scheme: String,
 }
 
 impl SourceInfo {
-    /// The parameters each source takes, mirroring `ingest::engine::validate_params`.
+    /// Every registered source, as `ingest::sources::registry` describes it.
     pub fn all() -> Vec<SourceInfo> {
-        use ingest::sources::{ashby, greenhouse, indeed, lever, seek};
-        let max_pages = || param("maxPages", "Most result pages to fetch (1–50).", false);
-        let board = |site: &str| {
-            vec![param(
-                "target",
-                &format!("The board token: the `acme` in {site}/acme."),
-                true,
-            )]
-        };
-        entity::Source::ALL
-            .iter()
-            .map(|s| {
-                let (name, description, params, one_of, base, var) = match s {
-                    entity::Source::Seek => (
-                        "SEEK",
-                        "Job search on seek.com.au / seek.co.nz.",
-                        vec![
-                            param("keywords", "Search words.", false),
-                            param("location", "Where, e.g. `Sydney NSW`.", false),
-                            SourceParam {
-                                allowed_values: Some(vec!["au".into(), "nz".into()]),
-                                ..param("country", "Which SEEK site (default `au`).", false)
-                            },
-                            max_pages(),
-                        ],
-                        vec![],
-                        Some(seek::DEFAULT_BASE_URL_AU.to_owned()),
-                        Some("JOBINTEL_SEEK_BASE_URL"),
-                    ),
-                    entity::Source::Indeed => (
-                        "Indeed",
-                        "Job search on Indeed's country sites.",
-                        vec![
-                            param("keywords", "Search words.", false),
-                            param("location", "Where, e.g. `Melbourne VIC`.", false),
-                            param(
-                                "country",
-                                "Two-letter country site, e.g. `au`, `us` (default `au`).",
-                                false,
-                            ),
-                            max_pages(),
-                        ],
-                        vec!["keywords".to_owned(), "location".to_owned()],
-                        Some(indeed::DEFAULT_BASE_URL.to_owned()),
-                        Some("JOBINTEL_INDEED_BASE_URL"),
-                    ),
-                    entity::Source::Greenhouse => (
-                        "Greenhouse",
-                        "Every job on one company's Greenhouse board.",
-                        board("boards.greenhouse.io"),
-                        vec![],
-                        Some(greenhouse::DEFAULT_BASE_URL.to_owned()),
-                        Some("JOBINTEL_GREENHOUSE_BASE_URL"),
-                    ),
-                    entity::Source::Lever => (
-                        "Lever",
-                        "Every job on one company's Lever board.",
-                        board("jobs.lever.co"),
-                        vec![],
-                        Some(lever::DEFAULT_BASE_URL.to_owned()),
-                        Some("JOBINTEL_LEVER_BASE_URL"),
-                    ),
-                    entity::Source::Ashby => (
-                        "Ashby",
-                        "Every job on one company's Ashby board.",
-                        board("jobs.ashbyhq.com"),
-                        vec![],
-                        Some(ashby::DEFAULT_BASE_URL.to_owned()),
-                        Some("JOBINTEL_ASHBY_BASE_URL"),
-                    ),
-                    entity::Source::Jsonld => (
-                        "JSON-LD",
-                        "schema.org `JobPosting` JSON-LD on any career page.",
-                        vec![param(
-                            "target",
-                            "The career page URL (http or https).",
-                            true,
-                        )],
-                        vec![],
-                        None,
-                        None,
-                    ),
-                };
+        ingest::sources::all()
+            .map(|imp| {
+                let spec = imp.spec();
                 SourceInfo {
-                    source: (*s).into(),
-                    name: name.to_owned(),
-                    description: description.to_owned(),
-                    params,
-                    requires_one_of: one_of,
-                    default_base_url: base,
-                    base_url_variable: var.map(str::to_owned),
+                    source: spec.source,
+                    name: spec.name.to_owned(),
+                    description: spec.description.to_owned(),
+                    params: spec
+                        .params
+                        .iter()
+                        .map(|p| SourceParam {
+                            name: p.name.to_owned(),
+                            description: p.description.to_owned(),
+                            required: p.required,
+                            allowed_values: (!p.allowed_values.is_empty()).then(|| {
+                                p.allowed_values.iter().map(|v| (*v).to_owned()).collect()
+                            }),
+                        })
+                        .collect(),
+                    requires_one_of: spec
+                        .requires_one_of
+                        .iter()
+                        .map(|n| (*n).to_owned())
+                        .collect(),
+                    default_base_url: spec.default_base_url.map(str::to_owned),
+                    base_url_variable: spec.base_url_variable(),
+                    id_scheme: spec.id_scheme.to_owned(),
                 }
             })
             .collect()

@@ -12,7 +12,8 @@ use url::Url;
 use super::ParseError;
 use super::common::{deserialize_each, non_empty_owned as non_empty, url_with_path};
 use crate::model::{
-    Location, NormalizedPosting, Salary, SalaryPeriod, Source, WorkArrangement, WorkType,
+    Location, NormalizedPosting, Salary, SalaryPeriod, SearchParams, Source, WorkArrangement,
+    WorkType,
 };
 use crate::normalize::{self, salary};
 
@@ -265,6 +266,54 @@ fn period_from_interval(interval: &str) -> Option<SalaryPeriod> {
         "1 HOUR" => Some(SalaryPeriod::Hour),
         "NONE" | "" => None,
         _ => salary::period_from_label(interval),
+    }
+}
+
+/// Ashby through the [`JobSource`](super::JobSource) interface.
+pub struct Ashby;
+
+static SPEC: super::SourceSpec = super::SourceSpec {
+    source: Source::Ashby,
+    name: "Ashby",
+    description: "Every job on one company's Ashby board.",
+    params: &[super::ParamSpec::required(
+        "target",
+        "The board token, e.g. the `acme` in jobs.ashbyhq.com/acme.",
+    )],
+    requires_one_of: &[],
+    default_base_url: Some(DEFAULT_BASE_URL),
+    id_scheme: "Ashby's job UUID",
+    listing_what: "Ashby job board",
+    detail_what: "Ashby job",
+    result_cap: None,
+};
+
+impl super::JobSource for Ashby {
+    fn spec(&self) -> &'static super::SourceSpec {
+        &SPEC
+    }
+
+    fn check_params(&self, params: &mut SearchParams) -> Result<(), super::ParamError> {
+        super::check_board_token(Source::Ashby, params.target.as_deref().unwrap_or_default())
+    }
+
+    fn listing_request(&self, plan: &super::RunPlan, _page: u32) -> super::SourceRequest {
+        super::SourceRequest::new(
+            job_board_url(plan.base(), plan.target()),
+            crate::fetch::RequestOptions::json(),
+        )
+    }
+
+    fn parse_listing(
+        &self,
+        plan: &super::RunPlan,
+        _page: u32,
+        response: &crate::fetch::FetchedPage,
+    ) -> Result<super::Listing, super::SourceError> {
+        Ok(super::Listing::whole(parse_job_board(
+            &response.body,
+            plan.target(),
+        )?))
     }
 }
 

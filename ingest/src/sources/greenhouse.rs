@@ -16,7 +16,9 @@ use super::ParseError;
 use super::common::{
     describe_unexpected, deserialize_each, non_empty_owned as non_empty, url_with_path,
 };
-use crate::model::{Location, NormalizedPosting, Salary, SalaryPeriod, Source, WorkArrangement};
+use crate::model::{
+    Location, NormalizedPosting, Salary, SalaryPeriod, SearchParams, Source, WorkArrangement,
+};
 use crate::normalize::{self, salary};
 
 /// The live API host.
@@ -303,6 +305,57 @@ fn period_from_title(title: &str) -> SalaryPeriod {
         SalaryPeriod::Month
     } else {
         SalaryPeriod::Year
+    }
+}
+
+/// Greenhouse through the [`JobSource`](super::JobSource) interface.
+pub struct Greenhouse;
+
+static SPEC: super::SourceSpec = super::SourceSpec {
+    source: Source::Greenhouse,
+    name: "Greenhouse",
+    description: "Every job on one company's Greenhouse board.",
+    params: &[super::ParamSpec::required(
+        "target",
+        "The board token, e.g. the `acme` in boards.greenhouse.io/acme or jobs.greenhouse.io/acme.",
+    )],
+    requires_one_of: &[],
+    default_base_url: Some(DEFAULT_BASE_URL),
+    id_scheme: "Greenhouse's numeric job id",
+    listing_what: "Greenhouse board",
+    detail_what: "Greenhouse job",
+    result_cap: None,
+};
+
+impl super::JobSource for Greenhouse {
+    fn spec(&self) -> &'static super::SourceSpec {
+        &SPEC
+    }
+
+    fn check_params(&self, params: &mut SearchParams) -> Result<(), super::ParamError> {
+        super::check_board_token(
+            Source::Greenhouse,
+            params.target.as_deref().unwrap_or_default(),
+        )
+    }
+
+    fn listing_request(&self, plan: &super::RunPlan, _page: u32) -> super::SourceRequest {
+        super::SourceRequest::new(
+            board_url(plan.base(), plan.target()),
+            crate::fetch::RequestOptions::json(),
+        )
+    }
+
+    fn parse_listing(
+        &self,
+        plan: &super::RunPlan,
+        _page: u32,
+        response: &crate::fetch::FetchedPage,
+    ) -> Result<super::Listing, super::SourceError> {
+        Ok(super::Listing::whole(parse_board(
+            &response.body,
+            plan.target(),
+        )?))
     }
 }
 

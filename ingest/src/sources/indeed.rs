@@ -681,6 +681,117 @@ pub fn apply_detail(posting: &mut NormalizedPosting, detail: IndeedJobDetail) {
     }
 }
 
+/// Indeed shows this many cards per search page (`start` advances by it).
+const PAGE_SIZE: u32 = 10;
+
+/// Indeed through the [`JobSource`](super::JobSource) interface.
+pub struct Indeed;
+
+static SPEC: super::SourceSpec = super::SourceSpec {
+    source: Source::Indeed,
+    name: "Indeed",
+    description: "Job search on Indeed's country sites.",
+    params: &[
+        super::ParamSpec::optional("keywords", "Search words."),
+        super::ParamSpec::optional("location", "Where, e.g. `Melbourne VIC`."),
+        super::ParamSpec::optional(
+            "country",
+            "Two-letter country site, e.g. `au`, `us` (default `au`).",
+        ),
+        super::ParamSpec::MAX_PAGES,
+    ],
+    requires_one_of: &["keywords", "location"],
+    default_base_url: Some(DEFAULT_BASE_URL),
+    id_scheme: "Indeed's job key (`jk`)",
+    listing_what: "Indeed search page",
+    detail_what: "Indeed job page",
+    result_cap: None,
+};
+
+/// Indeed's own challenge pages (some come back as HTTP 200 with markers the generic check in
+/// the fetcher does not know) stop the run as `blocked`.
+fn challenge_check(status: u16, body: &str, url: &Url) -> Result<(), super::SourceError> {
+    if is_challenge(status, body) {
+        return Err(super::SourceError::Blocked(format!(
+            "{} answered with a bot challenge page; not retrying",
+            crate::fetch::redact_url(url)
+        )));
+    }
+    Ok(())
+}
+
+impl super::JobSource for Indeed {
+    fn spec(&self) -> &'static super::SourceSpec {
+        &SPEC
+    }
+
+    fn check_params(&self, params: &mut SearchParams) -> Result<(), super::ParamError> {
+        if let Some(c) = params.country.as_deref()
+            && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+        {
+            return Err(super::ParamError(format!(
+                "Indeed country must be a two-letter code such as `au`, got `{c}`"
+            )));
+        }
+        Ok(())
+    }
+
+    fn default_base(&self, params: &SearchParams) -> Option<Url> {
+        let country = params.country.as_deref().unwrap_or("au");
+        Some(Url::parse(&default_base_url(country)).expect("built-in base URLs are valid"))
+    }
+
+    fn listing_request(&self, plan: &super::RunPlan, page: u32) -> super::SourceRequest {
+        super::SourceRequest::new(
+            search_url(plan.base(), &plan.params, page * PAGE_SIZE),
+            crate::fetch::RequestOptions::html(),
+        )
+    }
+
+    fn parse_listing(
+        &self,
+        plan: &super::RunPlan,
+        _page: u32,
+        response: &crate::fetch::FetchedPage,
+    ) -> Result<super::Listing, super::SourceError> {
+        let text = response.text();
+        challenge_check(response.status, &text, &response.url)?;
+        let parsed = parse_search_page(&text, plan.base(), plan.country_or("au"))?;
+        Ok(super::Listing {
+            postings: parsed.postings,
+            cards: parsed.card_count,
+            has_more: parsed.has_next,
+            total: None,
+        })
+    }
+
+    fn detail_request(
+        &self,
+        plan: &super::RunPlan,
+        posting: &NormalizedPosting,
+    ) -> Option<super::SourceRequest> {
+        Some(super::SourceRequest::new(
+            job_page_url(plan.base(), &posting.external_id),
+            crate::fetch::RequestOptions::html(),
+        ))
+    }
+
+    fn apply_detail(
+        &self,
+        _plan: &super::RunPlan,
+        posting: &mut NormalizedPosting,
+        response: &crate::fetch::FetchedPage,
+    ) -> Result<(), super::SourceError> {
+        let body = response.text();
+        challenge_check(response.status, &body, &response.url)?;
+        match parse_job_page(&body) {
+            Ok(detail) => apply_detail(posting, detail),
+            Err(e) => tracing::warn!(error = %e, "job page unreadable; keeping the card"),
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,9 @@ use url::Url;
 
 use super::ParseError;
 use super::html_scan;
-use crate::model::{Location, NormalizedPosting, Salary, SalaryPeriod, Source, WorkArrangement};
+use crate::model::{
+    Location, NormalizedPosting, Salary, SalaryPeriod, SearchParams, Source, WorkArrangement,
+};
 use crate::normalize::{self, salary};
 
 /// External ids longer than this are replaced by a hash (URLs with long tracking queries).
@@ -565,6 +567,68 @@ fn clean_text(s: &str) -> String {
 
 fn non_empty(s: &str) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// schema.org `JobPosting` JSON-LD through the [`JobSource`](super::JobSource) interface.
+pub struct JsonLd;
+
+static SPEC: super::SourceSpec = super::SourceSpec {
+    source: Source::Jsonld,
+    name: "JSON-LD",
+    description: "schema.org `JobPosting` JSON-LD on any career page.",
+    params: &[super::ParamSpec::required(
+        "target",
+        "The career page URL to read JobPosting JSON-LD from (http or https).",
+    )],
+    requires_one_of: &[],
+    default_base_url: None,
+    id_scheme: "the posting's `identifier` prefixed by the page's host (`host:id`), else its URL",
+    listing_what: "JSON-LD JobPosting",
+    detail_what: "career page",
+    result_cap: None,
+};
+
+impl super::JobSource for JsonLd {
+    fn spec(&self) -> &'static super::SourceSpec {
+        &SPEC
+    }
+
+    fn check_params(&self, params: &mut SearchParams) -> Result<(), super::ParamError> {
+        let t = params.target.as_deref().unwrap_or_default();
+        match Url::parse(t) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+            _ => Err(super::ParamError(format!(
+                "jsonld `target` must be an http(s) URL, got `{t}`"
+            ))),
+        }
+    }
+
+    fn listing_request(&self, plan: &super::RunPlan, _page: u32) -> super::SourceRequest {
+        // `check_params` made sure the target parses.
+        let url = Url::parse(plan.target()).expect("checked by check_params");
+        super::SourceRequest::new(url, crate::fetch::RequestOptions::html())
+    }
+
+    fn parse_listing(
+        &self,
+        _plan: &super::RunPlan,
+        _page: u32,
+        response: &crate::fetch::FetchedPage,
+    ) -> Result<super::Listing, super::SourceError> {
+        let mut postings = extract_postings(&response.text(), &response.url)?;
+        // Identifiers are only unique within a site: key them by host so two companies' "123"
+        // never collide.
+        let host = response.url.host_str().unwrap_or("").to_ascii_lowercase();
+        for p in &mut postings {
+            if !p.external_id.starts_with("http") {
+                p.external_id = format!("{host}:{}", p.external_id);
+            }
+        }
+        if postings.is_empty() {
+            tracing::info!("no JobPosting JSON-LD on the page");
+        }
+        Ok(super::Listing::whole(postings))
+    }
 }
 
 #[cfg(test)]

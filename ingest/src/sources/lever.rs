@@ -13,7 +13,9 @@ use super::ParseError;
 use super::common::{
     describe_unexpected, deserialize_each, non_empty_owned as non_empty, url_with_path,
 };
-use crate::model::{Location, NormalizedPosting, Salary, SalaryPeriod, Source, WorkArrangement};
+use crate::model::{
+    Location, NormalizedPosting, Salary, SalaryPeriod, SearchParams, Source, WorkArrangement,
+};
 use crate::normalize::{self, salary};
 
 /// The live API host (EU sites use `https://api.eu.lever.co`).
@@ -301,6 +303,54 @@ fn escape_html(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Lever through the [`JobSource`](super::JobSource) interface.
+pub struct Lever;
+
+static SPEC: super::SourceSpec = super::SourceSpec {
+    source: Source::Lever,
+    name: "Lever",
+    description: "Every job on one company's Lever board.",
+    params: &[super::ParamSpec::required(
+        "target",
+        "The board token, e.g. the `acme` in jobs.lever.co/acme.",
+    )],
+    requires_one_of: &[],
+    default_base_url: Some(DEFAULT_BASE_URL),
+    id_scheme: "Lever's posting UUID",
+    listing_what: "Lever postings",
+    detail_what: "Lever job",
+    result_cap: None,
+};
+
+impl super::JobSource for Lever {
+    fn spec(&self) -> &'static super::SourceSpec {
+        &SPEC
+    }
+
+    fn check_params(&self, params: &mut SearchParams) -> Result<(), super::ParamError> {
+        super::check_board_token(Source::Lever, params.target.as_deref().unwrap_or_default())
+    }
+
+    fn listing_request(&self, plan: &super::RunPlan, _page: u32) -> super::SourceRequest {
+        super::SourceRequest::new(
+            postings_url(plan.base(), plan.target()),
+            crate::fetch::RequestOptions::json(),
+        )
+    }
+
+    fn parse_listing(
+        &self,
+        plan: &super::RunPlan,
+        _page: u32,
+        response: &crate::fetch::FetchedPage,
+    ) -> Result<super::Listing, super::SourceError> {
+        Ok(super::Listing::whole(parse_postings(
+            &response.body,
+            plan.target(),
+        )?))
+    }
 }
 
 #[cfg(test)]

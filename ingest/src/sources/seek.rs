@@ -563,6 +563,101 @@ pub fn apply_detail(posting: &mut NormalizedPosting, detail: SeekJobDetail) {
     }
 }
 
+/// Postings per SEEK search page (`pageSize`).
+const SEEK_PAGE_SIZE: u32 = 32;
+
+/// SEEK answers at most about this many results per query, however many pages are asked for.
+pub const RESULT_CAP: usize = 550;
+
+/// SEEK through the [`JobSource`](super::JobSource) interface.
+pub struct Seek;
+
+static SPEC: super::SourceSpec = super::SourceSpec {
+    source: Source::Seek,
+    name: "SEEK",
+    description: "Job search on seek.com.au / seek.co.nz.",
+    params: &[
+        super::ParamSpec::optional("keywords", "Search words."),
+        super::ParamSpec::optional("location", "Where, e.g. `Sydney NSW`."),
+        super::ParamSpec {
+            allowed_values: &["au", "nz"],
+            ..super::ParamSpec::optional("country", "Which SEEK site (default `au`).")
+        },
+        super::ParamSpec::MAX_PAGES,
+    ],
+    requires_one_of: &[],
+    default_base_url: Some(DEFAULT_BASE_URL_AU),
+    id_scheme: "SEEK's numeric job id",
+    listing_what: "SEEK search results",
+    detail_what: "SEEK job page",
+    result_cap: Some(RESULT_CAP),
+};
+
+impl super::JobSource for Seek {
+    fn spec(&self) -> &'static super::SourceSpec {
+        &SPEC
+    }
+
+    fn default_base(&self, params: &SearchParams) -> Option<Url> {
+        let country = params.country.as_deref().unwrap_or("au");
+        Some(Url::parse(default_base_url(country)).expect("built-in base URLs are valid"))
+    }
+
+    fn listing_request(&self, plan: &super::RunPlan, page: u32) -> super::SourceRequest {
+        let url = search_url(
+            plan.base(),
+            plan.country_or("au"),
+            &plan.params,
+            page + 1,
+            SEEK_PAGE_SIZE,
+        );
+        super::SourceRequest::new(url, crate::fetch::RequestOptions::json())
+    }
+
+    fn parse_listing(
+        &self,
+        plan: &super::RunPlan,
+        _page: u32,
+        response: &crate::fetch::FetchedPage,
+    ) -> Result<super::Listing, super::SourceError> {
+        let parsed = parse_search(&response.body, plan.base(), plan.country_or("au"))?;
+        Ok(super::Listing {
+            postings: parsed.postings,
+            cards: parsed.card_count,
+            has_more: true,
+            total: parsed.total_count.map(|t| t as usize),
+        })
+    }
+
+    fn detail_request(
+        &self,
+        plan: &super::RunPlan,
+        posting: &NormalizedPosting,
+    ) -> Option<super::SourceRequest> {
+        Some(super::SourceRequest::new(
+            job_page_url(plan.base(), &posting.external_id),
+            crate::fetch::RequestOptions::html(),
+        ))
+    }
+
+    fn apply_detail(
+        &self,
+        _plan: &super::RunPlan,
+        posting: &mut NormalizedPosting,
+        response: &crate::fetch::FetchedPage,
+    ) -> Result<(), super::SourceError> {
+        match parse_job_page(&response.text()) {
+            Ok(detail) => apply_detail(posting, detail),
+            Err(e) => tracing::warn!(
+                url = %crate::fetch::redact_url(&response.url),
+                error = %e,
+                "job page unreadable; keeping the search card"
+            ),
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

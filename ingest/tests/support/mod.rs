@@ -421,15 +421,13 @@ impl Harness {
 
     pub async fn with_fetch_config(db: &TestDb, config: FetchConfig) -> Self {
         let server = MockServer::start().await;
-        let base = Some(server.base.clone());
+        // Every registered source with a base URL answers from the mock server.
+        let base_urls: BaseUrls = ingest::sources::all()
+            .filter(|s| s.spec().default_base_url.is_some())
+            .map(|s| (s.spec().source, server.base.clone()))
+            .collect();
         let engine_config = EngineConfig {
-            base_urls: BaseUrls {
-                seek: base.clone(),
-                indeed: base.clone(),
-                greenhouse: base.clone(),
-                lever: base.clone(),
-                ashby: base,
-            },
+            base_urls,
             ..EngineConfig::default()
         };
         let engine = Engine::new(
