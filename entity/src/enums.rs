@@ -86,6 +86,9 @@ string_enum! {
         Ashby = "ashby",
         /// schema.org `JobPosting` JSON-LD on any career page.
         Jsonld = "jsonld",
+        /// Workday career sites (`<tenant>.wd<N>.myworkdayjobs.com`), through their public
+        /// candidate-experience JSON API.
+        Workday = "workday",
     }
 }
 
@@ -197,7 +200,7 @@ mod tests {
         let err = "monster".parse::<Source>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld)"
+            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld, workday)"
         );
     }
 }

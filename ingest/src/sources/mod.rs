@@ -26,6 +26,7 @@ pub mod jsonld;
 pub mod lever;
 pub mod mojibake;
 pub mod seek;
+pub mod workday;
 
 /// The source that handles `source`.
 pub fn registry(source: Source) -> &'static dyn JobSource {
@@ -36,6 +37,7 @@ pub fn registry(source: Source) -> &'static dyn JobSource {
         Source::Lever => &lever::Lever,
         Source::Ashby => &ashby::Ashby,
         Source::Jsonld => &jsonld::JsonLd,
+        Source::Workday => &workday::Workday,
     }
 }
 
