@@ -89,6 +89,10 @@ string_enum! {
         /// Workday career sites (`<tenant>.wd<N>.myworkdayjobs.com`), through their public
         /// candidate-experience JSON API.
         Workday = "workday",
+        /// SmartRecruiters career pages, through the public Posting API
+        /// (`api.smartrecruiters.com/v1/companies/<company>/postings`).
+        #[serde(rename = "smartrecruiters")]
+        SmartRecruiters = "smartrecruiters",
     }
 }
 
@@ -200,7 +204,7 @@ mod tests {
         let err = "monster".parse::<Source>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld, workday)"
+            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld, workday, smartrecruiters)"
         );
     }
 }

@@ -26,6 +26,7 @@ pub mod jsonld;
 pub mod lever;
 pub mod mojibake;
 pub mod seek;
+pub mod smartrecruiters;
 pub mod workday;
 
 /// The source that handles `source`.
@@ -38,6 +39,7 @@ pub fn registry(source: Source) -> &'static dyn JobSource {
         Source::Ashby => &ashby::Ashby,
         Source::Jsonld => &jsonld::JsonLd,
         Source::Workday => &workday::Workday,
+        Source::SmartRecruiters => &smartrecruiters::SmartRecruiters,
     }
 }
 
