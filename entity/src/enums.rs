@@ -86,6 +86,13 @@ string_enum! {
         Ashby = "ashby",
         /// schema.org `JobPosting` JSON-LD on any career page.
         Jsonld = "jsonld",
+        /// Workday career sites (`<tenant>.wd<N>.myworkdayjobs.com`), through their public
+        /// candidate-experience JSON API.
+        Workday = "workday",
+        /// SmartRecruiters career pages, through the public Posting API
+        /// (`api.smartrecruiters.com/v1/companies/<company>/postings`).
+        #[serde(rename = "smartrecruiters")]
+        SmartRecruiters = "smartrecruiters",
         /// A Recruitee careers site.
         Recruitee = "recruitee",
         /// A Personio career page (its XML job feed).
@@ -201,7 +208,7 @@ mod tests {
         let err = "monster".parse::<Source>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld, recruitee, personio)"
+            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld, workday, smartrecruiters, recruitee, personio)"
         );
     }
 }

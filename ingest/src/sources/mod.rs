@@ -28,6 +28,8 @@ pub mod mojibake;
 pub mod personio;
 pub mod recruitee;
 pub mod seek;
+pub mod smartrecruiters;
+pub mod workday;
 
 /// The source that handles `source`.
 pub fn registry(source: Source) -> &'static dyn JobSource {
@@ -38,6 +40,8 @@ pub fn registry(source: Source) -> &'static dyn JobSource {
         Source::Lever => &lever::Lever,
         Source::Ashby => &ashby::Ashby,
         Source::Jsonld => &jsonld::JsonLd,
+        Source::Workday => &workday::Workday,
+        Source::SmartRecruiters => &smartrecruiters::SmartRecruiters,
         Source::Recruitee => &recruitee::Recruitee,
         Source::Personio => &personio::Personio,
     }
