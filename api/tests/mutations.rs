@@ -209,7 +209,7 @@ async fn input_errors_are_bad_user_input_and_say_what_is_wrong() {
     let cases: &[(&str, &str)] = &[
         (
             r#"mutation { startIngest(input: {source: "monster"}) { id } }"#,
-            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld)",
+            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld, workday, smartrecruiters, recruitee, personio)",
         ),
         (
             r#"mutation { startIngest(input: {source: "greenhouse"}) { id } }"#,

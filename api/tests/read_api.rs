@@ -1032,7 +1032,7 @@ async fn sources_describe_the_parameters_each_accepts() {
     )
     .await;
     let sources = d["sources"].as_array().unwrap();
-    assert_eq!(sources.len(), 6);
+    assert_eq!(sources.len(), entity::Source::ALL.len());
     let by = |s: &str| sources.iter().find(|x| x["source"] == s).unwrap();
     assert_eq!(
         by("INDEED")["requiresOneOf"],

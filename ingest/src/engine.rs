@@ -566,6 +566,9 @@ fn carry_over_from_row(p: &mut NormalizedPosting, row: &job_posting::Model) {
         p.description_text = row.description_text.clone();
     }
     p.expires_at = p.expires_at.or(row.expires_at);
+    if p.apply_url.is_none() {
+        p.apply_url = row.apply_url.clone();
+    }
     p.posted_at = p.posted_at.or(row.posted_at);
     if p.title.trim().is_empty() {
         p.title = row.title.clone();

@@ -459,7 +459,11 @@ mod registry_tests {
                 .find(|l| l.starts_with(&format!("| `{}` |", source.as_str())))
                 .unwrap_or_else(|| panic!("README has no source table row for {source}"));
             for p in registry(*source).spec().params {
-                assert!(row.contains(&format!("`{}`", p.name)), "{source}: {}", p.name);
+                assert!(
+                    row.contains(&format!("`{}`", p.name)),
+                    "{source}: {}",
+                    p.name
+                );
             }
         }
     }
