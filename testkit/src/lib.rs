@@ -129,14 +129,30 @@ fn quiet(url: &str) -> ConnectOptions {
     o
 }
 
+/// Migrate `url` through a connection of its own, then open the pool the test gets, so that
+/// every pooled connection loads the migrated schema when it opens.
+///
+/// Not the same pool for both: the migrator's statements go to whichever pooled connection is
+/// idle, and a connection that loaded the schema part-way (e.g. before migration 7 added
+/// `ingest_runs.descriptions_truncated`) keeps that copy until it next runs a statement.
+/// sqlx-sqlite (0.9.0 and 0.9.1) takes a statement's columns when it prepares it — against that
+/// stale copy — while SQLite re-prepares the statement against the current schema when it
+/// runs; for `SELECT *` / `RETURNING *` (the queue's claim, the reaper) the row then has more
+/// columns than sqlx expects: its worker thread panics (`row.rs:43`, index out of bounds) and
+/// the query returns no rows. `tests/stale_schema.rs` shows it on two plain connections.
 async fn connect(url: &str) -> DatabaseConnection {
-    let conn = Database::connect(quiet(url))
+    let mut one = quiet(url);
+    one.max_connections(1);
+    let migrator = Database::connect(one)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to test database {url}: {e}"));
-    Migrator::up(&conn, None)
+    Migrator::up(&migrator, None)
         .await
         .unwrap_or_else(|e| panic!("migrations failed on {url}: {e}"));
-    conn
+    let _ = migrator.close().await;
+    Database::connect(quiet(url))
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to test database {url}: {e}"))
 }
 
 impl TestDb {
