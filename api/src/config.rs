@@ -557,8 +557,9 @@ pub enum DbKind {
     Postgres,
 }
 
-/// A validated database URL. `Display` and `Debug` redact the password
-/// (`postgres://user:***@host/db`); use [`DatabaseUrl::expose`] only to connect.
+/// A validated database URL. `Display` and `Debug` redact the credentials with the one rule
+/// every logged URL follows ([`ingest::fetch::redact_url`]: `postgres://***:***@host/db`); use
+/// [`DatabaseUrl::expose`] only to connect.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl {
     raw: String,
@@ -620,38 +621,9 @@ impl FromStr for DatabaseUrl {
         Ok(DatabaseUrl {
             raw: s.to_owned(),
             kind: DbKind::Postgres,
-            redacted: redact_url(&url),
+            redacted: ingest::fetch::redact_url(&url),
         })
     }
-}
-
-/// A URL with any password replaced by `***`.
-pub fn redact_url(url: &Url) -> String {
-    let mut u = url.clone();
-    if u.password().is_some() {
-        let _ = u.set_password(Some("***"));
-    }
-    // Passwords can also hide in the query string (`?password=…`).
-    if u.query_pairs().any(|(k, _)| is_secret_key(&k)) {
-        let pairs: Vec<(String, String)> = u
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if is_secret_key(&k) {
-                    "***".to_owned()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        u.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    u.to_string()
-}
-
-fn is_secret_key(k: &str) -> bool {
-    let k = k.to_ascii_lowercase();
-    k.contains("password") || k.contains("token") || k.contains("secret") || k == "sslpassword"
 }
 
 /// `30s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
@@ -694,7 +666,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             url.to_string(),
-            "postgres://app:***@db.example.com:5432/jobs?sslmode=require"
+            "postgres://***:***@db.example.com:5432/jobs?sslmode=require"
         );
         assert!(!format!("{url:?}").contains("hunter2"));
         assert_eq!(url.kind(), DbKind::Postgres);
@@ -702,8 +674,11 @@ mod tests {
 
     #[test]
     fn passwords_in_the_query_string_are_redacted_too() {
-        let url: DatabaseUrl = "postgres://db/jobs?user=a&password=s3cret".parse().unwrap();
+        let url: DatabaseUrl = "postgres://db/jobs?user=a&password=s3cret&sslpassword=k3y"
+            .parse()
+            .unwrap();
         assert!(!url.to_string().contains("s3cret"), "{url}");
+        assert!(!url.to_string().contains("k3y"), "{url}");
     }
 
     #[test]

@@ -278,14 +278,9 @@ async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         .with_context(|| format!("while connecting to {}", redact(url)))
 }
 
+/// `url` as it may be printed ([`ingest::fetch::redact_url`]; unparseable text as it is).
 fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
+    url::Url::parse(url).map_or_else(|_| url.to_owned(), |u| ingest::fetch::redact_url(&u))
 }
 
 /// Whether it seeded.
