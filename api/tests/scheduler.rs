@@ -889,11 +889,6 @@ where
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
 #[tokio::test]
 async fn the_worker_pool_runs_fires_promptly_start_delay_p99_under_3s() {
     let (base, hits) = greenhouse_stub(0, Duration::ZERO).await;
@@ -956,11 +951,8 @@ async fn the_worker_pool_runs_fires_promptly_start_delay_p99_under_3s() {
             .map(|r| (r.started_at.unwrap() - r.scheduled_for.unwrap()).as_seconds_f64())
             .collect();
         delays.sort_by(|a, b| a.total_cmp(b));
-        let (p50, p99, max) = (
-            percentile(&delays, 0.5),
-            percentile(&delays, 0.99),
-            delays[delays.len() - 1],
-        );
+        let at = |p| testkit::percentile(&delays, p).expect("runs started");
+        let (p50, p99, max) = (at(0.5), at(0.99), at(1.0));
         eprintln!(
             "{:?}: {} runs; start delay (started_at - scheduled_for) p50 {p50:.3}s p99 {p99:.3}s max {max:.3}s",
             db.backend,
