@@ -10,7 +10,8 @@ use tokio::net::TcpListener;
 use crate::config::{Cli, Command, Config, IngestArgs};
 use crate::db;
 use crate::graphql;
-use crate::server::{self, AppState, ServerSettings};
+use crate::server;
+use crate::state::{AppState, ServerSettings};
 
 /// A failure with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +116,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
         crate::scheduler::Scheduler::start(
             conn.clone(),
             state.api.engine.clone(),
-            state.api.run_queued.clone(),
+            state.api.wake.clone(),
             config.scheduler.clone(),
             &state.shutdown,
         )
@@ -186,7 +187,7 @@ async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
         .await
         .context("cannot record the run")?;
     // The row as marked: its `lease_owner` fences the engine's writes to it.
-    let run = store::mark_running(&conn, run.id, &instance_name())
+    let run = store::mark_running(&conn, run.id, &crate::config::instance_name())
         .await
         .context("cannot record the run")?;
 
@@ -267,18 +268,4 @@ async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
         )
         .into()),
     }
-}
-
-/// `host:pid`, recorded as a run's lease owner.
-pub fn instance_name() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-        })
-        .unwrap_or_else(|| "jobintel".into());
-    format!("{host}:{}", std::process::id())
 }

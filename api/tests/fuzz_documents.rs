@@ -20,7 +20,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use jobintel::server::AppState;
+use jobintel::state::AppState;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};

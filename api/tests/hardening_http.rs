@@ -15,7 +15,7 @@ use clap::Parser as _;
 use futures_util::{SinkExt, StreamExt};
 use jobintel::config::{Cli, RateLimit, Secret};
 use jobintel::graphql::auth::AuthPolicy;
-use jobintel::server::{AppState, ServerSettings};
+use jobintel::state::{AppState, ServerSettings};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use support::{Server, next_json, start, start_with};

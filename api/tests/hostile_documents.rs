@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use jobintel::server::AppState;
+use jobintel::state::AppState;
 use serde_json::{Value, json};
 use support::{start, test_settings};
 

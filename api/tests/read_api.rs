@@ -15,7 +15,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use entity::{Source, WorkArrangement, WorkType, job_posting};
 use ingest::store::{NewRun, create_run};
 use jobintel::graphql::filter::{JobPostingFilter, matches};
-use jobintel::server::{self, AppState, ServerSettings};
+use jobintel::server;
+use jobintel::state::{AppState, ServerSettings};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend,
     EntityTrait, NotSet,

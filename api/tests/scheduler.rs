@@ -17,11 +17,14 @@ use ingest::engine::{BaseUrls, Engine, EngineConfig};
 use ingest::events::EventBus;
 use ingest::fetch::{FetchConfig, Fetcher};
 use ingest::store::{self, FinishOutcome, RunClaim, RunCounters};
+use jobintel::config::SchedulerSettings;
 use jobintel::scheduler::housekeeping::{self, Retention};
 use jobintel::scheduler::tick::{self, TickOptions};
-use jobintel::scheduler::{Clock, Scheduler, SchedulerSettings, reaper};
+use jobintel::scheduler::{Scheduler, reaper};
+use jobintel::scheduling::clock::Clock;
 use jobintel::service::queue;
 use jobintel::service::schedules::{self, ScheduleDef, SchedulePatch};
+use jobintel::service::wake::Wakeups;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, Statement,
@@ -59,7 +62,7 @@ fn def(name: &str, cron: &str, tz: &str) -> ScheduleDef {
 }
 
 async fn create(db: &impl ConnectionTrait, d: ScheduleDef, now: DateTime<Utc>) -> schedule::Model {
-    schedules::create(db, d, &EngineConfig::default(), now)
+    schedules::create(db, d, &EngineConfig::default(), now, &Wakeups::default())
         .await
         .unwrap_or_else(|e| panic!("create schedule: {}", e.message()))
 }
@@ -131,9 +134,16 @@ async fn creating_editing_and_resuming_never_fire_unless_an_occurrence_is_due() 
             cron: Some("15 * * * *".into()),
             ..SchedulePatch::default()
         };
-        let s = schedules::update(db, s.id, patch, &EngineConfig::default(), later)
-            .await
-            .unwrap();
+        let s = schedules::update(
+            db,
+            s.id,
+            patch,
+            &EngineConfig::default(),
+            later,
+            &Wakeups::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(s.next_fire_at, Some(t("2026-06-01T11:15:00Z")));
         assert!(tick_at(db, later).await.queued.is_empty());
         // Editing something else keeps next_fire_at.
@@ -141,9 +151,16 @@ async fn creating_editing_and_resuming_never_fire_unless_an_occurrence_is_due() 
             jitter_seconds: Some(5),
             ..SchedulePatch::default()
         };
-        let s = schedules::update(db, s.id, patch, &EngineConfig::default(), later)
-            .await
-            .unwrap();
+        let s = schedules::update(
+            db,
+            s.id,
+            patch,
+            &EngineConfig::default(),
+            later,
+            &Wakeups::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(s.next_fire_at, Some(t("2026-06-01T11:15:00Z")));
 
         let fired = tick_at(db, t("2026-06-01T11:15:00Z")).await;
@@ -380,7 +397,7 @@ async fn pause_stops_fires_and_resume_does_not_backfill() {
             tick_at(db, t(&format!("2026-06-01T00:{m}:00Z"))).await;
         }
         assert_eq!(runs_of(db, s.id).await.len(), 1);
-        let resumed = schedules::resume(db, s.id, t("2026-06-01T00:45:00Z"))
+        let resumed = schedules::resume(db, s.id, t("2026-06-01T00:45:00Z"), &Wakeups::default())
             .await
             .unwrap();
         assert_eq!(resumed.next_fire_at, Some(t("2026-06-01T00:50:00Z")));
@@ -913,7 +930,7 @@ async fn the_worker_pool_runs_fires_promptly_start_delay_p99_under_3s() {
         let scheduler = Scheduler::start_with(
             conn.clone(),
             engine_for(&conn, &base),
-            Arc::default(),
+            Wakeups::default(),
             fast_settings(),
             Clock::Database,
             "pool".into(),
@@ -990,7 +1007,7 @@ async fn shutdown_lets_runs_finish_within_grace_then_interrupts_and_retries_them
             Scheduler::start_with(
                 conn.clone(),
                 engine_for(&conn, &base),
-                Arc::default(),
+                Wakeups::default(),
                 fast_settings(),
                 Clock::Database,
                 "graceful".into(),
@@ -1054,7 +1071,7 @@ async fn cancelling_a_running_run_stops_it() {
         let scheduler = Scheduler::start_with(
             conn.clone(),
             engine_for(&conn, &base),
-            Arc::default(),
+            Wakeups::default(),
             fast_settings(),
             Clock::Database,
             "canceller".into(),
@@ -1455,7 +1472,7 @@ async fn a_worker_whose_run_was_taken_stops_it_at_the_next_heartbeat() {
         let scheduler = Scheduler::start_with(
             conn.clone(),
             engine_for(&conn, &base),
-            Arc::default(),
+            Wakeups::default(),
             held_settings(Duration::from_secs(1)),
             clock.clone(),
             "held".into(),
@@ -1540,7 +1557,7 @@ async fn a_worker_whose_heartbeats_keep_failing_stops_its_run_before_the_lease_e
         let scheduler = Scheduler::start_with(
             conn.clone(),
             engine_for(&conn, &base),
-            Arc::default(),
+            Wakeups::default(),
             held_settings(lease),
             Clock::manual(t0),
             "unrenewable".into(),

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use jobintel::server::ServerSettings;
+use jobintel::state::ServerSettings;
 use serde_json::{Value, json};
 use support::*;
 

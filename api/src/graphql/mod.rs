@@ -58,8 +58,8 @@ pub struct ApiContext {
     /// Runs ingests; its bus carries progress events.
     pub engine: Engine,
     pub auth: auth::AuthPolicy,
-    /// Wakes the worker pool when a run is queued.
-    pub run_queued: Arc<tokio::sync::Notify>,
+    /// Wakes this server's worker pool and tick (see [`Wakeups`](crate::service::wake::Wakeups)).
+    pub wake: crate::service::wake::Wakeups,
     /// What subscriptions read: this instance's events and, on PostgreSQL, other instances'.
     pub fanout: crate::bus::Fanout,
 }

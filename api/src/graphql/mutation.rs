@@ -16,7 +16,7 @@ use super::ids;
 use super::runs::IngestRun;
 use super::schedules::{MisfirePolicy, OverlapPolicy, Schedule};
 use crate::error::ApiError;
-use crate::scheduler::clock::db_now;
+use crate::scheduling::clock::db_now;
 use crate::service::queue::{self, CancelError, NewQueuedRun};
 use crate::service::schedules::{self as svc, ScheduleDef, SchedulePatch};
 
@@ -108,7 +108,7 @@ impl IngestMutation {
         match queue::cancel(&api.db, run_id, now).await {
             Ok(run) => {
                 crate::scheduler::cancel_local(run_id);
-                api.run_queued.notify_one();
+                api.wake.run_queued();
                 Ok(IngestRun(run))
             }
             Err(CancelError::NotFound) => {
@@ -130,7 +130,7 @@ fn queued(api: &ApiContext, run: &entity::ingest_run::Model) {
             run_id: run.id,
             source: run.source,
         });
-        api.run_queued.notify_one();
+        api.wake.run_queued();
     }
 }
 
@@ -245,7 +245,7 @@ impl ScheduleMutation {
             retry_backoff_seconds: input.retry_backoff_seconds,
         };
         let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        let created = svc::create(&api.db, def, &api.engine.config, now).await?;
+        let created = svc::create(&api.db, def, &api.engine.config, now, &api.wake).await?;
         Ok(Schedule::new(created))
     }
 
@@ -276,7 +276,7 @@ impl ScheduleMutation {
             retry_backoff_seconds: input.retry_backoff_seconds,
         };
         let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        let updated = svc::update(&api.db, id, patch, &api.engine.config, now).await?;
+        let updated = svc::update(&api.db, id, patch, &api.engine.config, now, &api.wake).await?;
         Ok(Schedule::new(updated))
     }
 
@@ -306,7 +306,9 @@ impl ScheduleMutation {
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("Schedule", &id)?;
         let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        Ok(Schedule::new(svc::resume(&api.db, id, now).await?))
+        Ok(Schedule::new(
+            svc::resume(&api.db, id, now, &api.wake).await?,
+        ))
     }
 
     /// Queue a run of the schedule now (trigger `MANUAL`). Its overlap policy applies: with

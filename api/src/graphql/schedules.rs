@@ -14,7 +14,7 @@ use super::runs::{IngestRun, RunStatus};
 use super::types::Source;
 use super::{ApiContext, cursor_for_id, id_from_cursor};
 use crate::error::ApiError;
-use crate::scheduler::cron::CronSchedule;
+use crate::scheduling::cron::CronSchedule;
 use crate::service;
 
 /// Largest page of schedules or runs a client may ask for.

@@ -2,7 +2,7 @@
 //!
 //! One dispatcher per instance holds `workers` slots (the instance's concurrency limit). It
 //! claims a run whenever a slot is free and a run is claimable (see [`queue::claim_next`] for
-//! the per-source limit), and otherwise sleeps until a run is queued here (`run_queued`), a run
+//! the per-source limit), and otherwise sleeps until a run is queued here ([`Wakeups::run_queued`](crate::service::wake::Wakeups::run_queued)), a run
 //! finishes, the earliest `run_after` arrives, or the poll interval passes (runs queued by other
 //! instances).
 //!
@@ -84,7 +84,7 @@ pub(super) async fn dispatch(
             _ = stop.cancelled() => return,
         };
         // Registered before the claim, so a run queued while claiming still wakes us.
-        let woken = shared.run_queued.notified();
+        let woken = shared.wake.on_run_queued();
         tokio::pin!(woken);
         woken.as_mut().enable();
         let attempt = async {
@@ -201,7 +201,7 @@ async fn execute(
         Err(e) => tracing::error!(run_id = run.id, error = %e, "cannot record the run's end"),
     }
     drop(permit);
-    shared.run_queued.notify_one();
+    shared.wake.run_queued();
 }
 
 /// Queue the next attempt of a run this worker recorded as `failed` or `interrupted`. A run

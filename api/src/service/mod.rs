@@ -7,3 +7,4 @@ pub mod queue;
 pub mod runs;
 pub mod schedules;
 pub mod stats;
+pub mod wake;

@@ -12,13 +12,15 @@
 //! - Every timestamp comes from the caller's clock (the database clock in production).
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{OverlapPolicy, RunStatus, RunTrigger, Source, ingest_run, schedule};
+use entity::{RunStatus, RunTrigger, Source, ingest_run, schedule};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     DbBackend, DbErr, EntityTrait, FromQueryResult, NotSet, QueryFilter, QueryOrder, Statement,
     TransactionTrait, TryInsertResult, Value,
 };
+
+use crate::scheduling::policy::{ActiveRuns, backoff};
 
 /// What a new run row starts with.
 #[derive(Debug, Clone)]
@@ -210,12 +212,6 @@ pub async fn next_run_after(db: &impl ConnectionTrait) -> Result<Option<DateTime
 }
 
 /// The newest queued and the newest running run of a schedule.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ActiveRuns {
-    pub queued: Option<i64>,
-    pub running: Option<i64>,
-}
-
 pub async fn active_runs(db: &impl ConnectionTrait, schedule_id: i64) -> Result<ActiveRuns, DbErr> {
     use sea_orm::QuerySelect;
     let rows: Vec<(i64, RunStatus)> = ingest_run::Entity::find()
@@ -237,42 +233,6 @@ pub async fn active_runs(db: &impl ConnectionTrait, schedule_id: i64) -> Result<
         }
     }
     Ok(active)
-}
-
-/// What a schedule's new fire becomes under its overlap policy: `queued`, or `skipped` with
-/// the reason. `queue` keeps at most one run waiting: a fire while one already waits is
-/// skipped, so a slow source cannot pile up an unbounded backlog.
-pub fn overlap_outcome(policy: OverlapPolicy, active: ActiveRuns) -> (RunStatus, Option<String>) {
-    match (policy, active.running, active.queued) {
-        (_, None, None) => (RunStatus::Queued, None),
-        (OverlapPolicy::Skip, running, queued) => {
-            let (id, what) = match (running, queued) {
-                (Some(id), _) => (id, "still running"),
-                (None, Some(id)) => (id, "still queued"),
-                (None, None) => unreachable!("matched above"),
-            };
-            (
-                RunStatus::Skipped,
-                Some(format!(
-                    "skipped: run {id} of this schedule is {what} (overlap policy skip)"
-                )),
-            )
-        }
-        (OverlapPolicy::Queue, _, Some(id)) => (
-            RunStatus::Skipped,
-            Some(format!(
-                "skipped: run {id} of this schedule is already waiting (overlap policy queue keeps one waiting run)"
-            )),
-        ),
-        (OverlapPolicy::Queue, Some(_), None) => (RunStatus::Queued, None),
-    }
-}
-
-/// Delay before attempt `attempt + 1`: `base × 2^(attempt − 1)`, at most a day.
-pub fn backoff(base_seconds: i32, attempt: i32) -> TimeDelta {
-    let base = i64::from(base_seconds.max(1));
-    let factor = 1_i64 << (attempt - 1).clamp(0, 20);
-    TimeDelta::seconds((base.saturating_mul(factor)).min(86_400))
 }
 
 /// If `run` (just ended `failed` or `interrupted`) belongs to an enabled schedule with attempts

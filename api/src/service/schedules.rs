@@ -20,8 +20,10 @@ use sea_orm::{
 };
 
 use crate::error::{ApiError, ApiResult};
-use crate::scheduler::cron::CronSchedule;
+use crate::scheduling::cron::CronSchedule;
+use crate::scheduling::policy::overlap_outcome;
 use crate::service::queue::{self, NewQueuedRun};
+use crate::service::wake::Wakeups;
 
 pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_JITTER_SECONDS: i32 = 3600;
@@ -115,12 +117,14 @@ fn name_taken(e: &DbErr, name: &str) -> Option<ApiError> {
     })
 }
 
-/// Create a schedule. It first fires at its first occurrence after `now` (never at once).
+/// Create a schedule. It first fires at its first occurrence after `now` (never at once);
+/// `wake` tells this server's tick.
 pub async fn create(
     db: &impl ConnectionTrait,
     def: ScheduleDef,
     engine: &EngineConfig,
     now: DateTime<Utc>,
+    wake: &Wakeups,
 ) -> ApiResult<schedule::Model> {
     let (params, spec) = validate(&def, engine)?;
     let name = def.name.trim().to_owned();
@@ -150,7 +154,7 @@ pub async fn create(
         .exec_with_returning(db)
         .await
         .map_err(|e| name_taken(&e, &name).unwrap_or_else(|| e.into()))?;
-    crate::scheduler::schedules_changed();
+    wake.schedules_changed();
     Ok(created)
 }
 
@@ -189,6 +193,7 @@ pub async fn update(
     patch: SchedulePatch,
     engine: &EngineConfig,
     now: DateTime<Utc>,
+    wake: &Wakeups,
 ) -> ApiResult<schedule::Model> {
     let current = get_or_404(db, id).await?;
     let mut def = def_of(&current);
@@ -256,7 +261,7 @@ pub async fn update(
         .await
         .map_err(|e| name_taken(&e, &name).unwrap_or_else(|| e.into()))?;
     if timing_changed {
-        crate::scheduler::schedules_changed();
+        wake.schedules_changed();
     }
     Ok(updated)
 }
@@ -284,6 +289,7 @@ pub async fn resume(
     db: &impl ConnectionTrait,
     id: i64,
     now: DateTime<Utc>,
+    wake: &Wakeups,
 ) -> ApiResult<schedule::Model> {
     let current = get_or_404(db, id).await?;
     if current.enabled {
@@ -296,7 +302,7 @@ pub async fn resume(
     am.next_fire_at = Set(spec.next_after(now));
     am.updated_at = Set(now);
     let resumed = am.update(db).await?;
-    crate::scheduler::schedules_changed();
+    wake.schedules_changed();
     Ok(resumed)
 }
 
@@ -364,7 +370,7 @@ pub async fn run_now(
 ) -> ApiResult<ingest_run::Model> {
     let s = get_or_404(db, id).await?;
     let active = queue::active_runs(db, s.id).await?;
-    let (status, error) = queue::overlap_outcome(s.overlap_policy, active);
+    let (status, error) = overlap_outcome(s.overlap_policy, active);
     let run = queue::enqueue(
         db,
         NewQueuedRun {

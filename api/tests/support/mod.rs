@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use jobintel::server::{self, AppState, ServerSettings};
+use jobintel::server;
+use jobintel::state::{AppState, ServerSettings};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
