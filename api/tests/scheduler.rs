@@ -554,16 +554,10 @@ async fn claims_respect_the_per_source_limit_and_run_after() {
     for db in testkit::databases("sched_claims").await {
         let db = &db.conn;
         let now = t("2026-06-01T00:00:00Z");
-        let mk = |source: Source, after: DateTime<Utc>| queue::NewQueuedRun {
-            source,
+        let mk = |source: Source, after: DateTime<Utc>| store::NewRun {
+            run_after: Some(after),
             params: serde_json::json!({"target": "x"}),
-            trigger: RunTrigger::Manual,
-            schedule_id: None,
-            scheduled_for: None,
-            attempt: 1,
-            run_after: after,
-            status: RunStatus::Queued,
-            error: None,
+            ..store::NewRun::manual(source, SearchParams::default(), RunTrigger::Manual)
         };
         for _ in 0..3 {
             queue::enqueue(db, mk(Source::Greenhouse, now), now)
@@ -1285,17 +1279,7 @@ async fn late_finishes_never_overwrite_a_cancelled_or_reaped_run() {
         let queued = |source| {
             queue::enqueue(
                 conn,
-                queue::NewQueuedRun {
-                    source,
-                    params: serde_json::json!({}),
-                    trigger: RunTrigger::Manual,
-                    schedule_id: None,
-                    scheduled_for: None,
-                    attempt: 1,
-                    run_after: now,
-                    status: RunStatus::Queued,
-                    error: None,
-                },
+                store::NewRun::manual(source, SearchParams::default(), RunTrigger::Manual),
                 now,
             )
         };

@@ -9,6 +9,7 @@ use entity::{RunStatus, RunTrigger};
 use ingest::SearchParams;
 use ingest::engine::validate_params;
 use ingest::events::IngestEvent;
+use ingest::store::NewRun;
 
 use super::ApiContext;
 use super::auth::require_writer;
@@ -17,7 +18,7 @@ use super::runs::IngestRun;
 use super::schedules::{MisfirePolicy, OverlapPolicy, Schedule};
 use crate::error::ApiError;
 use crate::scheduling::clock::db_now;
-use crate::service::queue::{self, CancelError, NewQueuedRun};
+use crate::service::queue::{self, CancelError};
 use crate::service::schedules::{self as svc, ScheduleDef, SchedulePatch};
 
 /// All mutations, merged from the domains.
@@ -79,17 +80,7 @@ impl IngestMutation {
         let now = db_now(&api.db).await.map_err(ApiError::from)?;
         let run = queue::enqueue(
             &api.db,
-            NewQueuedRun {
-                source,
-                params: serde_json::to_value(&params).map_err(|e| ApiError::Internal(e.into()))?,
-                trigger: RunTrigger::Manual,
-                schedule_id: None,
-                scheduled_for: None,
-                attempt: 1,
-                run_after: now,
-                status: RunStatus::Queued,
-                error: None,
-            },
+            NewRun::manual(source, params, RunTrigger::Manual),
             now,
         )
         .await

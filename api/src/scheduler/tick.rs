@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{MisfirePolicy, RunStatus, RunTrigger, ingest_run, schedule};
+use ingest::store::NewRun;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
@@ -31,7 +32,7 @@ use sea_orm::{
 
 use crate::scheduling::cron::CronSchedule;
 use crate::scheduling::policy::{jitter, overlap_outcome};
-use crate::service::queue::{self, NewQueuedRun};
+use crate::service::queue;
 
 /// Schedules locked and fired per transaction.
 pub const BATCH: u64 = 100;
@@ -159,14 +160,14 @@ async fn fire_schedule(
     for fire in &fires {
         let active = queue::active_runs(txn, s.id).await?;
         let (status, error) = overlap_outcome(s.overlap_policy, active);
-        let new = NewQueuedRun {
+        let new = NewRun {
             source: s.source,
             params: s.params.clone(),
             trigger: RunTrigger::Schedule,
             schedule_id: Some(s.id),
             scheduled_for: Some(*fire),
             attempt: 1,
-            run_after: *fire + jitter(s.id, *fire, s.jitter_seconds),
+            run_after: Some(*fire + jitter(s.id, *fire, s.jitter_seconds)),
             status,
             error,
         };

@@ -12,70 +12,24 @@
 //! - Every timestamp comes from the caller's clock (the database clock in production).
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{RunStatus, RunTrigger, Source, ingest_run, schedule};
+use entity::{RunStatus, ingest_run, schedule};
+use ingest::store::NewRun;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, FromQueryResult, NotSet, QueryFilter, QueryOrder, Statement,
-    TransactionTrait, TryInsertResult, Value,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, Statement, TransactionTrait,
+    TryInsertResult, Value,
 };
 
 use crate::scheduling::policy::{ActiveRuns, backoff};
 
-/// What a new run row starts with.
-#[derive(Debug, Clone)]
-pub struct NewQueuedRun {
-    pub source: Source,
-    /// Validated `SearchParams` as JSON.
-    pub params: serde_json::Value,
-    pub trigger: RunTrigger,
-    pub schedule_id: Option<i64>,
-    pub scheduled_for: Option<DateTime<Utc>>,
-    pub attempt: i32,
-    pub run_after: DateTime<Utc>,
-    /// `queued`, or `skipped` for a fire that overlapped (stored already finished).
-    pub status: RunStatus,
-    /// Why a `skipped` run was skipped.
-    pub error: Option<String>,
-}
-
-fn active_model(new: NewQueuedRun, now: DateTime<Utc>) -> ingest_run::ActiveModel {
-    let finished = new.status.is_terminal().then_some(now);
-    ingest_run::ActiveModel {
-        id: NotSet,
-        source: Set(new.source),
-        params: Set(new.params),
-        trigger: Set(new.trigger),
-        schedule_id: Set(new.schedule_id),
-        scheduled_for: Set(new.scheduled_for),
-        status: Set(new.status),
-        attempt: Set(new.attempt),
-        queued_at: Set(now),
-        run_after: Set(new.run_after),
-        started_at: Set(None),
-        finished_at: Set(finished),
-        heartbeat_at: Set(None),
-        lease_owner: Set(None),
-        lease_expires_at: Set(None),
-        pages_fetched: Set(0),
-        requests: Set(0),
-        http_errors: Set(0),
-        jobs_found: Set(0),
-        jobs_new: Set(0),
-        jobs_updated: Set(0),
-        jobs_unchanged: Set(0),
-        descriptions_truncated: Set(0),
-        error: Set(new.error),
-    }
-}
-
-/// Insert a run row.
+/// Insert a run row, queued at `now`.
 pub async fn enqueue(
     db: &impl ConnectionTrait,
-    new: NewQueuedRun,
+    new: NewRun,
     now: DateTime<Utc>,
 ) -> Result<ingest_run::Model, DbErr> {
-    ingest_run::Entity::insert(active_model(new, now))
+    ingest_run::Entity::insert(new.into_active_model(now))
         .exec_with_returning(db)
         .await
 }
@@ -84,11 +38,11 @@ pub async fn enqueue(
 /// already has a run (another instance fired it first): `None` then.
 pub async fn enqueue_once(
     db: &impl ConnectionTrait,
-    new: NewQueuedRun,
+    new: NewRun,
     now: DateTime<Utc>,
 ) -> Result<Option<ingest_run::Model>, DbErr> {
     use ingest_run::Column as C;
-    let result = ingest_run::Entity::insert(active_model(new, now))
+    let result = ingest_run::Entity::insert(new.into_active_model(now))
         .on_conflict_do_nothing_on([C::ScheduleId, C::ScheduledFor, C::Attempt])
         .exec_with_returning(db)
         .await?;
@@ -256,14 +210,14 @@ pub async fn retry_if_allowed(
     if !s.enabled || run.attempt >= s.max_attempts {
         return Ok(None);
     }
-    let new = NewQueuedRun {
+    let new = NewRun {
         source: run.source,
         params: run.params.clone(),
         trigger: run.trigger,
         schedule_id: Some(schedule_id),
         scheduled_for: run.scheduled_for,
         attempt: run.attempt + 1,
-        run_after: now + backoff(s.retry_backoff_seconds, run.attempt),
+        run_after: Some(now + backoff(s.retry_backoff_seconds, run.attempt)),
         status: RunStatus::Queued,
         error: None,
     };

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use entity::{MisfirePolicy, OverlapPolicy, RunStatus, RunTrigger, Source, ingest_run, schedule};
 use ingest::SearchParams;
 use ingest::engine::{EngineConfig, validate_params};
+use ingest::store::NewRun;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
@@ -22,7 +23,7 @@ use sea_orm::{
 use crate::error::{ApiError, ApiResult};
 use crate::scheduling::cron::CronSchedule;
 use crate::scheduling::policy::overlap_outcome;
-use crate::service::queue::{self, NewQueuedRun};
+use crate::service::queue;
 use crate::service::wake::Wakeups;
 
 pub const MAX_NAME_LEN: usize = 200;
@@ -373,14 +374,14 @@ pub async fn run_now(
     let (status, error) = overlap_outcome(s.overlap_policy, active);
     let run = queue::enqueue(
         db,
-        NewQueuedRun {
+        NewRun {
             source: s.source,
             params: s.params.clone(),
             trigger: RunTrigger::Manual,
             schedule_id: Some(s.id),
             scheduled_for: None,
             attempt: 1,
-            run_after: now,
+            run_after: Some(now),
             status,
             error,
         },
