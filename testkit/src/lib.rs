@@ -129,14 +129,24 @@ fn quiet(url: &str) -> ConnectOptions {
     o
 }
 
+/// Migrate on a connection of its own, then open the pool the test uses. Migrating through the
+/// test's pool left SQLite connections whose schema was loaded half-way through the migrations:
+/// their first statement was compiled against the old tables, SQLite re-prepared it when it
+/// ran, and sqlx, which keeps the columns of the first compilation, panicked on a `RETURNING *`
+/// that had gained a column (a flaky "index out of bounds" in the scheduler tests).
 async fn connect(url: &str) -> DatabaseConnection {
-    let conn = Database::connect(quiet(url))
+    let mut one = quiet(url);
+    one.max_connections(1);
+    let migrating = Database::connect(one)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to test database {url}: {e}"));
-    Migrator::up(&conn, None)
+    Migrator::up(&migrating, None)
         .await
         .unwrap_or_else(|e| panic!("migrations failed on {url}: {e}"));
-    conn
+    let _ = migrating.close().await;
+    Database::connect(quiet(url))
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to test database {url}: {e}"))
 }
 
 impl TestDb {
