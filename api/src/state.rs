@@ -18,6 +18,9 @@ use crate::graphql::executor::GraphqlExecutor;
 use crate::graphql::{ApiContext, build_schema};
 use crate::metrics::Metrics;
 use crate::per_client::{PerAddress, RateLimiter};
+use crate::scheduling::clock::Clock;
+use crate::service::runs::Runs;
+use crate::service::wake::Wakeups;
 
 /// How long a client may take to send a request's head (line and headers), and how long an
 /// idle keep-alive connection waits for the next one. Without it (`axum::serve` sets no timer),
@@ -184,9 +187,8 @@ impl AppState {
         );
         let api = ApiContext {
             db: db.clone(),
-            engine,
+            runs: Runs::new(db.clone(), engine, Wakeups::default(), Clock::Database),
             auth: settings.auth,
-            wake: Default::default(),
             fanout,
         };
         let rate_limiter = RateLimiter::new(settings.rate_limit).map(Arc::new);

@@ -158,7 +158,7 @@ async fn protected_reads_need_the_token_for_schedules_too() {
 async fn start_ingest_queues_a_run_and_returns_it_at_once() {
     for db in testkit::databases("mut_start").await {
         let srv = start(&db, policy(Some("tok"), true, false)).await;
-        let mut events = srv.state.api.engine.bus.subscribe();
+        let mut events = srv.state.api.runs.engine().bus.subscribe();
         let v = srv
             .gql(
                 Some("tok"),

@@ -23,6 +23,7 @@ use jobintel::scheduler::tick::{self, TickOptions};
 use jobintel::scheduler::{Scheduler, reaper};
 use jobintel::scheduling::clock::Clock;
 use jobintel::service::queue;
+use jobintel::service::runs::Runs;
 use jobintel::service::schedules::{self, ScheduleDef, SchedulePatch};
 use jobintel::service::wake::Wakeups;
 use sea_orm::{
@@ -922,11 +923,13 @@ async fn the_worker_pool_runs_fires_promptly_start_delay_p99_under_3s() {
         }
         let shutdown = CancellationToken::new();
         let scheduler = Scheduler::start_with(
-            conn.clone(),
-            engine_for(&conn, &base),
-            Wakeups::default(),
+            Runs::new(
+                conn.clone(),
+                engine_for(&conn, &base),
+                Wakeups::default(),
+                Clock::Database,
+            ),
             fast_settings(),
-            Clock::Database,
             "pool".into(),
             &shutdown,
         );
@@ -999,11 +1002,13 @@ async fn shutdown_lets_runs_finish_within_grace_then_interrupts_and_retries_them
         .await;
         let start = |conn: DatabaseConnection, shutdown: &CancellationToken| {
             Scheduler::start_with(
-                conn.clone(),
-                engine_for(&conn, &base),
-                Wakeups::default(),
+                Runs::new(
+                    conn.clone(),
+                    engine_for(&conn, &base),
+                    Wakeups::default(),
+                    Clock::Database,
+                ),
                 fast_settings(),
-                Clock::Database,
                 "graceful".into(),
                 shutdown,
             )
@@ -1062,15 +1067,14 @@ async fn cancelling_a_running_run_stops_it() {
         let (base, hits) = greenhouse_stub(1, Duration::from_secs(20)).await;
         let s = create(&conn, def("cancel-me", "0 0 1 1 *", "UTC"), Utc::now()).await;
         let shutdown = CancellationToken::new();
-        let scheduler = Scheduler::start_with(
+        let runs = Runs::new(
             conn.clone(),
             engine_for(&conn, &base),
             Wakeups::default(),
-            fast_settings(),
             Clock::Database,
-            "canceller".into(),
-            &shutdown,
         );
+        let scheduler =
+            Scheduler::start_with(runs.clone(), fast_settings(), "canceller".into(), &shutdown);
         let run = schedules::run_now(&conn, s.id, Utc::now()).await.unwrap();
         let h = hits.clone();
         wait_for("the board request", Duration::from_secs(10), || {
@@ -1078,9 +1082,10 @@ async fn cancelling_a_running_run_stops_it() {
             async move { h.load(Ordering::SeqCst) >= 1 }
         })
         .await;
-        let cancelled = queue::cancel(&conn, run.id, Utc::now()).await.unwrap();
+        // The worker registered the run in the state's registry: the cancel stops it here.
+        assert!(runs.registry().is_running(run.id));
+        let cancelled = runs.cancel(run.id).await.unwrap();
         assert_eq!(cancelled.status, RunStatus::Cancelled);
-        assert!(jobintel::scheduler::cancel_local(run.id));
         let c = conn.clone();
         wait_for("the run to end", Duration::from_secs(10), || {
             let c = c.clone();
@@ -1454,11 +1459,13 @@ async fn a_worker_whose_run_was_taken_stops_it_at_the_next_heartbeat() {
         .await;
         let shutdown = CancellationToken::new();
         let scheduler = Scheduler::start_with(
-            conn.clone(),
-            engine_for(&conn, &base),
-            Wakeups::default(),
+            Runs::new(
+                conn.clone(),
+                engine_for(&conn, &base),
+                Wakeups::default(),
+                clock.clone(),
+            ),
             held_settings(Duration::from_secs(1)),
-            clock.clone(),
             "held".into(),
             &shutdown,
         );
@@ -1539,11 +1546,13 @@ async fn a_worker_whose_heartbeats_keep_failing_stops_its_run_before_the_lease_e
         let lease = Duration::from_secs(2);
         let shutdown = CancellationToken::new();
         let scheduler = Scheduler::start_with(
-            conn.clone(),
-            engine_for(&conn, &base),
-            Wakeups::default(),
+            Runs::new(
+                conn.clone(),
+                engine_for(&conn, &base),
+                Wakeups::default(),
+                Clock::manual(t0),
+            ),
             held_settings(lease),
-            Clock::manual(t0),
             "unrenewable".into(),
             &shutdown,
         );

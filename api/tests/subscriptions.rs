@@ -233,7 +233,8 @@ async fn a_subscriber_that_falls_behind_is_told_and_closed() {
     for i in 0..100 {
         srv.state
             .api
-            .engine
+            .runs
+            .engine()
             .bus
             .publish(ingest::events::IngestEvent::RunStarted {
                 run_id: i,

@@ -32,7 +32,6 @@ use std::sync::Arc;
 use async_graphql::{MergedObject, Schema, SchemaBuilder};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ingest::engine::Engine;
 use sea_orm::DatabaseConnection;
 
 use crate::error::ApiError;
@@ -55,11 +54,10 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 #[derive(Clone)]
 pub struct ApiContext {
     pub db: DatabaseConnection,
-    /// Runs ingests; its bus carries progress events.
-    pub engine: Engine,
+    /// Starts, executes and cancels runs (its engine's bus carries their events); shared with
+    /// this server's worker pool.
+    pub runs: crate::service::runs::Runs,
     pub auth: auth::AuthPolicy,
-    /// Wakes this server's worker pool and tick (see [`Wakeups`](crate::service::wake::Wakeups)).
-    pub wake: crate::service::wake::Wakeups,
     /// What subscriptions read: this instance's events and, on PostgreSQL, other instances'.
     pub fanout: crate::bus::Fanout,
 }

@@ -5,11 +5,8 @@
 //! to send instead; unknown IDs are `NOT_FOUND`.
 
 use async_graphql::{Context, ID, InputObject, MergedObject, Object, Result};
-use entity::{RunStatus, RunTrigger};
+use entity::RunTrigger;
 use ingest::SearchParams;
-use ingest::engine::validate_params;
-use ingest::events::IngestEvent;
-use ingest::store::NewRun;
 
 use super::ApiContext;
 use super::auth::require_writer;
@@ -17,8 +14,7 @@ use super::ids;
 use super::runs::IngestRun;
 use super::schedules::{MisfirePolicy, OverlapPolicy, Schedule};
 use crate::error::ApiError;
-use crate::scheduling::clock::db_now;
-use crate::service::queue::{self, CancelError};
+use crate::service::runs::StartRun;
 use crate::service::schedules::{self as svc, ScheduleDef, SchedulePatch};
 
 /// All mutations, merged from the domains.
@@ -67,26 +63,18 @@ impl IngestMutation {
     async fn start_ingest(&self, ctx: &Context<'_>, input: StartIngestInput) -> Result<IngestRun> {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
-        let source = parse_source(&input.source)?;
-        let params = SearchParams {
-            keywords: input.keywords,
-            location: input.location,
-            target: input.target,
-            max_pages: max_pages(input.max_pages)?,
-            country: input.country,
+        let start = StartRun {
+            source: parse_source(&input.source)?,
+            params: SearchParams {
+                keywords: input.keywords,
+                location: input.location,
+                target: input.target,
+                max_pages: max_pages(input.max_pages)?,
+                country: input.country,
+            },
+            trigger: RunTrigger::Manual,
         };
-        let params = validate_params(source, &params, &api.engine.config)
-            .map_err(|e| ApiError::bad_input(e.to_string()))?;
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        let run = queue::enqueue(
-            &api.db,
-            NewRun::manual(source, params, RunTrigger::Manual),
-            now,
-        )
-        .await
-        .map_err(ApiError::from)?;
-        queued(api, &run);
-        Ok(IngestRun(run))
+        Ok(IngestRun(api.runs.queue(start).await?))
     }
 
     /// Cancel a run: a queued run is cancelled at once; a running run stops at its next page
@@ -95,33 +83,7 @@ impl IngestMutation {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let run_id = ids::decode("IngestRun", &id)?;
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        match queue::cancel(&api.db, run_id, now).await {
-            Ok(run) => {
-                crate::scheduler::cancel_local(run_id);
-                api.wake.run_queued();
-                Ok(IngestRun(run))
-            }
-            Err(CancelError::NotFound) => {
-                Err(ApiError::NotFound(format!("ingest run {run_id} does not exist")).into())
-            }
-            Err(CancelError::AlreadyFinished(status)) => Err(ApiError::bad_input(format!(
-                "ingest run {run_id} already finished ({status}); only queued or running runs can be cancelled"
-            ))
-            .into()),
-            Err(CancelError::Db(e)) => Err(ApiError::from(e).into()),
-        }
-    }
-}
-
-/// Publish `RunQueued` and wake the worker pool.
-fn queued(api: &ApiContext, run: &entity::ingest_run::Model) {
-    if run.status == RunStatus::Queued {
-        api.engine.bus.publish(IngestEvent::RunQueued {
-            run_id: run.id,
-            source: run.source,
-        });
-        api.wake.run_queued();
+        Ok(IngestRun(api.runs.cancel(run_id).await?))
     }
 }
 
@@ -235,8 +197,20 @@ impl ScheduleMutation {
             max_attempts: input.max_attempts,
             retry_backoff_seconds: input.retry_backoff_seconds,
         };
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        let created = svc::create(&api.db, def, &api.engine.config, now, &api.wake).await?;
+        let now = api
+            .runs
+            .clock()
+            .now(&api.db)
+            .await
+            .map_err(ApiError::from)?;
+        let created = svc::create(
+            &api.db,
+            def,
+            &api.runs.engine().config,
+            now,
+            api.runs.wake(),
+        )
+        .await?;
         Ok(Schedule::new(created))
     }
 
@@ -266,8 +240,21 @@ impl ScheduleMutation {
             max_attempts: input.max_attempts,
             retry_backoff_seconds: input.retry_backoff_seconds,
         };
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        let updated = svc::update(&api.db, id, patch, &api.engine.config, now, &api.wake).await?;
+        let now = api
+            .runs
+            .clock()
+            .now(&api.db)
+            .await
+            .map_err(ApiError::from)?;
+        let updated = svc::update(
+            &api.db,
+            id,
+            patch,
+            &api.runs.engine().config,
+            now,
+            api.runs.wake(),
+        )
+        .await?;
         Ok(Schedule::new(updated))
     }
 
@@ -277,7 +264,12 @@ impl ScheduleMutation {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let db_id = ids::decode("Schedule", &id)?;
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
+        let now = api
+            .runs
+            .clock()
+            .now(&api.db)
+            .await
+            .map_err(ApiError::from)?;
         svc::delete(&api.db, db_id, now).await?;
         Ok(ID(ids::encode("Schedule", db_id)))
     }
@@ -287,7 +279,12 @@ impl ScheduleMutation {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("Schedule", &id)?;
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
+        let now = api
+            .runs
+            .clock()
+            .now(&api.db)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Schedule::new(svc::pause(&api.db, id, now).await?))
     }
 
@@ -296,9 +293,14 @@ impl ScheduleMutation {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("Schedule", &id)?;
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
+        let now = api
+            .runs
+            .clock()
+            .now(&api.db)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Schedule::new(
-            svc::resume(&api.db, id, now, &api.wake).await?,
+            svc::resume(&api.db, id, now, api.runs.wake()).await?,
         ))
     }
 
@@ -308,9 +310,6 @@ impl ScheduleMutation {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("Schedule", &id)?;
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        let run = svc::run_now(&api.db, id, now).await?;
-        queued(api, &run);
-        Ok(IngestRun(run))
+        Ok(IngestRun(api.runs.run_schedule_now(id).await?))
     }
 }

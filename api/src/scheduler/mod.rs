@@ -31,16 +31,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use ingest::engine::Engine;
 use ingest::events::IngestEvent;
-use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SchedulerSettings;
-use crate::scheduling::clock::Clock;
-use crate::service::wake::Wakeups;
+use crate::service::runs::Runs;
 
 /// What the scheduler's steps take from the settings.
 impl SchedulerSettings {
@@ -65,19 +62,12 @@ impl SchedulerSettings {
     }
 }
 
-/// Cancel a run at once if it executes in this process (see [`worker::cancel_local`]).
-pub fn cancel_local(run_id: i64) -> bool {
-    worker::cancel_local(run_id)
-}
-
 /// What every loop shares.
 pub(crate) struct Shared {
-    pub db: DatabaseConnection,
-    pub engine: Engine,
-    /// Run queued / schedules changed in this server: look now rather than at the next poll.
-    pub wake: Wakeups,
+    /// The application state's runs service: its database, engine, clock, wake-ups (a run
+    /// queued or a schedule changed in this server) and registry of runs executing here.
+    pub runs: Runs,
     pub settings: SchedulerSettings,
-    pub clock: Clock,
     /// Lease owner name.
     pub owner: String,
 }
@@ -92,12 +82,11 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Start the tick, the worker pool, the reaper and housekeeping. They stop claiming and
-    /// firing as soon as `shutdown` is cancelled; [`Scheduler::stop`] then drains the runs.
+    /// Start the tick, the worker pool, the reaper and housekeeping over the server's `runs`
+    /// (its clock decides what is due). They stop claiming and firing as soon as `shutdown` is
+    /// cancelled; [`Scheduler::stop`] then drains the runs.
     pub fn start(
-        db: DatabaseConnection,
-        engine: Engine,
-        wake: Wakeups,
+        runs: Runs,
         settings: SchedulerSettings,
         shutdown: &CancellationToken,
     ) -> Scheduler {
@@ -105,26 +94,20 @@ impl Scheduler {
             .instance_id
             .clone()
             .unwrap_or_else(crate::config::instance_name);
-        Self::start_with(db, engine, wake, settings, Clock::Database, owner, shutdown)
+        Self::start_with(runs, settings, owner, shutdown)
     }
 
-    /// [`Scheduler::start`] with an explicit clock and lease owner name (tests).
+    /// [`Scheduler::start`] with an explicit lease owner name (tests).
     pub fn start_with(
-        db: DatabaseConnection,
-        engine: Engine,
-        wake: Wakeups,
+        runs: Runs,
         settings: SchedulerSettings,
-        clock: Clock,
         owner: String,
         shutdown: &CancellationToken,
     ) -> Scheduler {
         let workers = settings.workers.max(1);
         let shared = Arc::new(Shared {
-            db,
-            engine,
-            wake,
+            runs,
             settings,
-            clock,
             owner,
         });
         let stop = shutdown.child_token();
@@ -143,8 +126,8 @@ impl Scheduler {
             // PostgreSQL's full-text indexing of what the workers store (returns at once on
             // SQLite).
             tokio::spawn(ingest::search_index::run(
-                shared.db.clone(),
-                shared.engine.bus.clone(),
+                shared.runs.db().clone(),
+                shared.runs.engine().bus.clone(),
                 ingest::search_index::POLL,
                 stop.clone(),
             )),
@@ -210,7 +193,7 @@ async fn tick_loop(shared: Arc<Shared>, stop: CancellationToken) {
         .max(Duration::from_millis(50));
     let opts = shared.settings.tick_options();
     loop {
-        let changed = shared.wake.on_schedules_changed();
+        let changed = shared.runs.wake().on_schedules_changed();
         tokio::pin!(changed);
         changed.as_mut().enable();
         let wait = match tick_step(&shared, opts).await {
@@ -230,21 +213,21 @@ async fn tick_loop(shared: Arc<Shared>, stop: CancellationToken) {
 
 /// Fire what is due; return how long to sleep until the next fire.
 async fn tick_step(shared: &Shared, opts: tick::TickOptions) -> Result<Duration, sea_orm::DbErr> {
-    let db = &shared.db;
-    let now = shared.clock.now(db).await?;
+    let db = shared.runs.db();
+    let now = shared.runs.clock().now(db).await?;
     if tick::next_due(db).await?.is_some_and(|t| t <= now) {
         let report = tick::tick_once(db, now, opts).await?;
         for run in &report.queued {
-            shared.engine.bus.publish(IngestEvent::RunQueued {
+            shared.runs.engine().bus.publish(IngestEvent::RunQueued {
                 run_id: run.id,
                 source: run.source,
             });
         }
         if !report.queued.is_empty() {
-            shared.wake.run_queued();
+            shared.runs.wake().run_queued();
         }
     }
-    let now = shared.clock.now(db).await?;
+    let now = shared.runs.clock().now(db).await?;
     Ok(match tick::next_due(db).await? {
         // Due already: another instance holds its lock; look again shortly.
         Some(t) if t <= now => Duration::from_millis(250),
@@ -263,20 +246,20 @@ async fn reaper_loop(shared: Arc<Shared>, stop: CancellationToken) {
         .max(Duration::from_millis(50));
     loop {
         let step = async {
-            let now = shared.clock.now(&shared.db).await?;
-            reaper::reap_once(&shared.db, now, shared.settings.stale_without_lease()).await
+            let now = shared.runs.clock().now(shared.runs.db()).await?;
+            reaper::reap_once(shared.runs.db(), now, shared.settings.stale_without_lease()).await
         }
         .await;
         match step {
             Ok(report) => {
                 for r in &report.retries {
-                    shared.engine.bus.publish(IngestEvent::RunQueued {
+                    shared.runs.engine().bus.publish(IngestEvent::RunQueued {
                         run_id: r.id,
                         source: r.source,
                     });
                 }
                 if !report.retries.is_empty() {
-                    shared.wake.run_queued();
+                    shared.runs.wake().run_queued();
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reaper failed; retrying"),
@@ -301,8 +284,8 @@ async fn housekeeping_loop(shared: Arc<Shared>, stop: CancellationToken) {
             .housekeeping_interval
             .max(Duration::from_secs(1));
         let step = async {
-            let now = shared.clock.now(&shared.db).await?;
-            housekeeping::housekeep_once(&shared.db, now, shared.settings.retention()).await
+            let now = shared.runs.clock().now(shared.runs.db()).await?;
+            housekeeping::housekeep_once(shared.runs.db(), now, shared.settings.retention()).await
         }
         .await;
         match step {

@@ -131,6 +131,32 @@ pub async fn claim_next(
     }
 }
 
+/// Claim one particular queued run for `owner` (a run started in this process rather than
+/// by the worker pool): `running` from `now`, with a lease until `now + lease`, or without one.
+/// `None` when the run is no longer queued (cancelled, or claimed by a worker meanwhile).
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    run_id: i64,
+    owner: &str,
+    now: DateTime<Utc>,
+    lease: Option<TimeDelta>,
+) -> Result<Option<ingest_run::Model>, DbErr> {
+    let stmt = statement(
+        db.get_database_backend(),
+        "UPDATE ingest_runs SET status = 'running', started_at = $1, heartbeat_at = $1, \
+                lease_owner = $2, lease_expires_at = $3 \
+         WHERE id = $4 AND status = 'queued' \
+         RETURNING *",
+        vec![
+            now.into(),
+            owner.into(),
+            lease.map(|l| now + l).into(),
+            run_id.into(),
+        ],
+    );
+    ingest_run::Model::find_by_statement(stmt).one(db).await
+}
+
 /// Renew `owner`'s lease on a running run. `false` when the run is no longer this owner's to
 /// run: it was cancelled, or reaped after the lease expired.
 pub async fn heartbeat(
