@@ -14,8 +14,9 @@ use async_graphql::InputType;
 use chrono::{DateTime, TimeZone, Utc};
 use entity::{Source, WorkArrangement, WorkType, job_posting};
 use ingest::store::{NewRun, create_run};
-use jobintel::graphql::filter::{JobPostingFilter, matches};
+use jobintel::graphql::filter::JobPostingFilter;
 use jobintel::server;
+use jobintel::service::filter::matches;
 use jobintel::state::{AppState, ServerSettings};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend,
@@ -402,6 +403,8 @@ async fn filters_select_exactly_the_matching_postings_alone_and_combined() {
                 let parsed = JobPostingFilter::parse(Some(
                     async_graphql::Value::from_json(filter.clone()).unwrap(),
                 ))
+                .unwrap()
+                .to_service()
                 .unwrap();
                 let by_matches: BTreeSet<i64> = models
                     .iter()
