@@ -102,7 +102,7 @@ fn page_size(first: Option<i32>, default: i32) -> Result<u64, ApiError> {
 #[Object]
 impl Schedule {
     /// Opaque global ID.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(ids::encode("Schedule", self.model.id))
     }
     /// The numeric database id.
