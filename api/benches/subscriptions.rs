@@ -222,7 +222,7 @@ async fn main() {
         .collect();
     let started = client
         .post(format!("http://{addr}/graphql"))
-        .json(&json!({"query": "mutation { startIngest(input: {source: \"greenhouse\", target: \"acme\"}) { id } }"}))
+        .json(&json!({"query": "mutation { startIngest(input: {source: GREENHOUSE, target: \"acme\"}) { id } }"}))
         .send()
         .await
         .unwrap()

@@ -22,7 +22,7 @@ use support::{Server, next_json, start, start_with};
 use tokio_tungstenite::tungstenite::Message;
 
 const GQL_RESPONSE: &str = "application/graphql-response+json";
-const CREATE_SCHEDULE: &str = r#"mutation { createSchedule(input: {name: "x", source: "lever", target: "acme", cron: "0 * * * *"}) { id } }"#;
+const CREATE_SCHEDULE: &str = r#"mutation { createSchedule(input: {name: "x", source: LEVER, target: "acme", cron: "0 * * * *"}) { id } }"#;
 
 async fn server(db: &testkit::TestDb) -> Server {
     start(AppState::new(db.conn.clone(), ServerSettings::default()).unwrap()).await

@@ -1812,7 +1812,7 @@ async fn kill_9_mid_run_interrupts_and_retries_the_run_without_duplicate_posting
         let v = gql(
             &addr,
             "t0ken",
-            r#"mutation { createSchedule(input: {name: "acme", source: "greenhouse",
+            r#"mutation { createSchedule(input: {name: "acme", source: GREENHOUSE,
                 target: "acme", cron: "0 0 1 1 *", maxAttempts: 3, retryBackoffSeconds: 1}) { id } }"#,
         )
         .await;

@@ -13,6 +13,7 @@ use super::auth::require_writer;
 use super::ids;
 use super::runs::IngestRun;
 use super::schedules::{MisfirePolicy, OverlapPolicy, Schedule};
+use super::types::Source;
 use crate::error::ApiError;
 use crate::service::runs::StartRun;
 use crate::service::schedules::{self as svc, ScheduleDef, SchedulePatch};
@@ -20,11 +21,6 @@ use crate::service::schedules::{self as svc, ScheduleDef, SchedulePatch};
 /// All mutations, merged from the domains.
 #[derive(MergedObject, Default)]
 pub struct Mutation(IngestMutation, ScheduleMutation);
-
-fn parse_source(s: &str) -> Result<entity::Source, ApiError> {
-    s.parse::<entity::Source>()
-        .map_err(|e| ApiError::bad_input(e.to_string()))
-}
 
 fn max_pages(n: Option<i32>) -> Result<Option<u32>, ApiError> {
     match n {
@@ -39,8 +35,8 @@ fn max_pages(n: Option<i32>) -> Result<Option<u32>, ApiError> {
 /// What to ingest.
 #[derive(InputObject, Debug)]
 pub struct StartIngestInput {
-    /// seek, indeed, greenhouse, lever, ashby or jsonld (case-insensitive).
-    pub source: String,
+    /// The source to scrape (`sources` lists what each one needs).
+    pub source: Source,
     /// Search words (SEEK, Indeed).
     pub keywords: Option<String>,
     /// Where (SEEK, Indeed), e.g. "Sydney NSW".
@@ -64,7 +60,7 @@ impl IngestMutation {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let start = StartRun {
-            source: parse_source(&input.source)?,
+            source: input.source.into(),
             params: SearchParams {
                 keywords: input.keywords,
                 location: input.location,
@@ -92,8 +88,8 @@ impl IngestMutation {
 pub struct CreateScheduleInput {
     /// Unique name, e.g. "seek-rust-sydney".
     pub name: String,
-    /// seek, indeed, greenhouse, lever, ashby or jsonld (case-insensitive).
-    pub source: String,
+    /// The source every run scrapes (`sources` lists what each one needs).
+    pub source: Source,
     /// Search keywords (SEEK, Indeed).
     pub keywords: Option<String>,
     /// Where to search (SEEK, Indeed).
@@ -137,7 +133,7 @@ pub struct UpdateScheduleInput {
     /// A new unique name.
     pub name: Option<String>,
     /// A new source (its required parameters must then be present).
-    pub source: Option<String>,
+    pub source: Option<Source>,
     /// Search keywords (SEEK, Indeed); `""` clears them.
     pub keywords: Option<String>,
     /// Where to search (SEEK, Indeed); `""` clears it.
@@ -180,7 +176,7 @@ impl ScheduleMutation {
         let api = ctx.data_unchecked::<ApiContext>();
         let def = ScheduleDef {
             name: input.name,
-            source: parse_source(&input.source)?,
+            source: input.source.into(),
             params: SearchParams {
                 keywords: input.keywords,
                 location: input.location,
@@ -226,7 +222,7 @@ impl ScheduleMutation {
         let id = ids::decode("Schedule", &id)?;
         let patch = SchedulePatch {
             name: input.name,
-            source: input.source.as_deref().map(parse_source).transpose()?,
+            source: input.source.map(Into::into),
             keywords: input.keywords,
             location: input.location,
             target: input.target,
