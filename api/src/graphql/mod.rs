@@ -6,7 +6,8 @@
 //! - [`auth`]: who is calling (bearer token) and the checks mutations and reads use.
 //! - [`executor`]: what runs around every operation (parse cache, persisted queries, limits,
 //!   DataLoaders, error codes, `/metrics` counters).
-//! - [`filter`]: `JobPostingFilter` / `JobPostingOrder` and the row-level `matches`;
+//! - [`filter`]: the `JobPostingFilter` / `JobPostingOrder` inputs, validated into the service's
+//!   filter (whose SQL and row-level forms are [`crate::service::filter`]);
 //!   [`stats`]: `jobStats`; [`node`]: the Relay `Node` interface; [`loaders`]: DataLoaders;
 //!   [`limits`]: depth, complexity, alias and batch limits; [`document`]: the walks that
 //!   measure a document against them (each fragment once).

@@ -1,10 +1,12 @@
-//! The worker pool: claim queued runs and execute them with [`ingest::engine::Engine::execute_with`].
+//! The worker pool: claim queued runs and execute them through the state's runs service
+//! ([`Runs::execute_with`](crate::service::runs::Runs::execute_with)), which registers each one
+//! so that a cancel in this process stops it at once.
 //!
 //! One dispatcher per instance holds `workers` slots (the instance's concurrency limit). It
 //! claims a run whenever a slot is free and a run is claimable (see [`queue::claim_next`] for
-//! the per-source limit), and otherwise sleeps until a run is queued here ([`Wakeups::run_queued`](crate::service::wake::Wakeups::run_queued)), a run
-//! finishes, the earliest `run_after` arrives, or the poll interval passes (runs queued by other
-//! instances).
+//! the per-source limit), and otherwise sleeps until a run is queued here (the state's
+//! [`Wakeups`](crate::service::wake::Wakeups)), a run finishes, the earliest `run_after`
+//! arrives, or the poll interval passes (runs queued by other instances).
 //!
 //! Each executing run has a heartbeat task renewing its lease every third of the lease. If the
 //! renewal finds the run no longer ours (cancelled through the API on another instance, or

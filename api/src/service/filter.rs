@@ -1,7 +1,7 @@
 //! The posting filter, in one place: what `jobPostings`, `IngestRun.postings`, `jobStats` and
 //! the posting subscriptions select by ([`PostingFilter`]), in both of its forms side by side —
-//! the SQL condition every query runs ([`push_from_where`]) and the same rule over one row in
-//! memory ([`matches`]), for subscriptions, which see postings one at a time. A rule changed in
+//! the SQL condition every query runs (`push_from_where`) and the same rule over one row in
+//! memory ([`matches()`]), for subscriptions, which see postings one at a time. A rule changed in
 //! one must change in the other: `api/tests/posting_filter.rs` runs random filters over random
 //! postings through both, on SQLite and PostgreSQL, and requires the same postings.
 //!
@@ -247,7 +247,7 @@ fn contains_ci(haystack: Option<&str>, needle_lower: &str) -> bool {
     haystack.is_some_and(|h| h.to_lowercase().contains(needle_lower))
 }
 
-/// Whether `posting` passes `filter`: the rule of [`push_from_where`] over one row, for code that
+/// Whether `posting` passes `filter`: the rule of `push_from_where` over one row, for code that
 /// sees postings one at a time. Same rules as the database query except `search` (see the
 /// module's documentation).
 pub fn matches(filter: &PostingFilter, posting: &job_posting::Model) -> bool {
