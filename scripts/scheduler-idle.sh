@@ -50,7 +50,7 @@ hourly_minute = (now.tm_min + 30) % 60
 daily_hour = (now.tm_hour + 12) % 24
 def create(i):
     cron = f"{hourly_minute} * * * *" if i % 2 else f"{i % 60} {daily_hour} * * *"
-    return (f'c{i}: createSchedule(input: {{name: "idle-{i}", source: "lever", '
+    return (f'c{i}: createSchedule(input: {{name: "idle-{i}", source: LEVER, '
             f'target: "board-{i}", cron: "{cron}", timeZone: "UTC"}}) {{ id }}')
 ALIASES, BATCH = 30, 10  # the API's alias and batch limits
 i = created = 0

@@ -94,14 +94,6 @@ async fn board_stub(n: usize) -> String {
     format!("http://{addr}")
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
-}
-
 #[tokio::main]
 async fn main() {
     jobintel::install_crypto_provider();
@@ -230,7 +222,7 @@ async fn main() {
         .collect();
     let started = client
         .post(format!("http://{addr}/graphql"))
-        .json(&json!({"query": "mutation { startIngest(input: {source: \"greenhouse\", target: \"acme\"}) { id } }"}))
+        .json(&json!({"query": "mutation { startIngest(input: {source: GREENHOUSE, target: \"acme\"}) { id } }"}))
         .send()
         .await
         .unwrap()
@@ -246,8 +238,8 @@ async fn main() {
     println!(
         "latency: {subscribers} subscribers, {} PAGE_STORED deliveries: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (from commit to client)",
         all.len(),
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
+        testkit::percentile(&all, 0.5).unwrap_or(f64::NAN),
+        testkit::percentile(&all, 0.99).unwrap_or(f64::NAN),
         all.last().copied().unwrap_or(f64::NAN)
     );
     let _ = server.kill();

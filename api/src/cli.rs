@@ -9,8 +9,10 @@ use tokio::net::TcpListener;
 
 use crate::config::{Cli, Command, Config, IngestArgs};
 use crate::db;
+use crate::error::ApiError;
 use crate::graphql;
-use crate::server::{self, AppState, ServerSettings};
+use crate::server;
+use crate::state::{AppState, ServerSettings};
 
 /// A failure with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +23,21 @@ pub enum CliError {
     /// Anything else: exit code 1.
     #[error(transparent)]
     Runtime(#[from] anyhow::Error),
+}
+
+/// The service layer's errors at this edge: bad input is a configuration error (exit 2, with
+/// the message that says what to pass), anything else a runtime error (exit 1).
+impl From<ApiError> for CliError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::BadUserInput(m) => CliError::Config(format!("error: {m}")),
+            ApiError::DatabaseUnavailable(e) => {
+                CliError::Runtime(anyhow::Error::new(e).context("the database did not answer"))
+            }
+            ApiError::Internal(e) => CliError::Runtime(e),
+            other => CliError::Runtime(anyhow::anyhow!(other.message())),
+        }
+    }
 }
 
 impl CliError {
@@ -113,9 +130,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
     // `state.shutdown`; `stop` then gives in-flight runs the grace period.
     let scheduler = config.scheduler.enabled.then(|| {
         crate::scheduler::Scheduler::start(
-            conn.clone(),
-            state.api.engine.clone(),
-            state.api.run_queued.clone(),
+            state.api.runs.clone(),
             config.scheduler.clone(),
             &state.shutdown,
         )
@@ -148,25 +163,34 @@ async fn migrate(config: Config) -> Result<(), CliError> {
 }
 
 /// `jobintel ingest`: one run against the configured database, a progress line on a terminal
-/// (plain log lines otherwise), a summary on stdout, exit 1 unless the run succeeded.
+/// (plain log lines otherwise), a summary on stdout, exit 1 unless the run succeeded. Starting,
+/// executing and cancelling (Ctrl-C) go through the same service as `startIngest` and
+/// `cancelIngestRun`; only the run is claimed here instead of by a worker pool.
 async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
     use std::io::IsTerminal;
 
     use entity::{RunStatus, RunTrigger};
-    use ingest::engine::{Engine, validate_params};
+    use ingest::engine::Engine;
     use ingest::events::{EventBus, IngestEvent};
-    use ingest::store::{self, NewRun};
+
+    use crate::scheduling::clock::Clock;
+    use crate::service::runs::{self, Runs, StartRun};
+    use crate::service::wake::Wakeups;
 
     let engine_config = config.ingest.engine_config();
-    let params = ingest::SearchParams {
-        keywords: args.keywords,
-        location: args.location,
-        target: args.target,
-        max_pages: args.max_pages,
-        country: args.country,
+    let start = StartRun {
+        source: args.source,
+        params: ingest::SearchParams {
+            keywords: args.keywords,
+            location: args.location,
+            target: args.target,
+            max_pages: args.max_pages,
+            country: args.country,
+        },
+        trigger: RunTrigger::Cli,
     };
-    let params = validate_params(args.source, &params, &engine_config)
-        .map_err(|e| CliError::Config(format!("error: {e}")))?;
+    // Refuse bad parameters before touching (or creating) the database.
+    runs::validate(start.source, &start.params, &engine_config)?;
     let conn = db::connect_with_retry(
         &config.database_url,
         config.db_pool_size,
@@ -181,21 +205,22 @@ async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
         .context("cannot build the HTTP client")?;
     let bus = EventBus::default();
     let engine = Engine::new(conn.clone(), fetcher, bus.clone(), engine_config);
+    let runs = Runs::new(conn.clone(), engine, Wakeups::default(), Clock::Database);
 
-    let run = store::create_run(&conn, NewRun::manual(args.source, params, RunTrigger::Cli))
-        .await
-        .context("cannot record the run")?;
-    // The row as marked: its `lease_owner` fences the engine's writes to it.
-    let run = store::mark_running(&conn, run.id, &instance_name())
-        .await
-        .context("cannot record the run")?;
+    let run = runs
+        .start_here(start, &crate::config::instance_name())
+        .await?;
 
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let on_signal = cancel.clone();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let canceller = runs.clone();
+    let run_id = run.id;
     tokio::spawn(async move {
         crate::server::shutdown_signal().await;
         eprintln!("\ncancelling: finishing the page in flight");
-        on_signal.cancel();
+        if canceller.cancel(run_id).await.is_err() {
+            // The database did not take the cancel: stop the run here all the same.
+            canceller.registry().cancel(run_id);
+        }
     });
 
     let tty = std::io::stderr().is_terminal();
@@ -235,8 +260,8 @@ async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
     ));
 
     let started = std::time::Instant::now();
-    let report = engine
-        .execute(&run, &cancel)
+    let report = runs
+        .execute(&run, &stop)
         .await
         .context("cannot record the run's result")?;
     let _ = progress.await;
@@ -267,18 +292,4 @@ async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
         )
         .into()),
     }
-}
-
-/// `host:pid`, recorded as a run's lease owner.
-pub fn instance_name() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-        })
-        .unwrap_or_else(|| "jobintel".into());
-    format!("{host}:{}", std::process::id())
 }

@@ -235,7 +235,7 @@ pub struct Config {
     pub ingest: IngestSettings,
 
     #[command(flatten)]
-    pub scheduler: crate::scheduler::SchedulerSettings,
+    pub scheduler: SchedulerSettings,
 }
 
 /// `jobintel ingest <source> …`
@@ -381,6 +381,168 @@ impl IngestSettings {
     }
 }
 
+/// Scheduler and worker settings (every one a flag and an environment variable).
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerSettings {
+    /// Run the scheduler and the ingest workers in this process (`false`: serve the API only).
+    #[arg(
+        long = "scheduler",
+        env = "JOBINTEL_SCHEDULER",
+        value_name = "JOBINTEL_SCHEDULER",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub enabled: bool,
+
+    /// Ingest runs this instance executes at once.
+    #[arg(
+        long,
+        env = "JOBINTEL_WORKERS",
+        value_name = "JOBINTEL_WORKERS",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u32).range(1..=64),
+        global = true
+    )]
+    pub workers: u32,
+
+    /// Runs of one source executing at once, across all instances sharing the database.
+    #[arg(
+        long,
+        env = "JOBINTEL_PER_SOURCE_CONCURRENCY",
+        value_name = "JOBINTEL_PER_SOURCE_CONCURRENCY",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..=64),
+        global = true
+    )]
+    pub per_source_concurrency: u32,
+
+    /// How long a running run's lease lasts; its worker renews it every third of this. A run
+    /// whose lease expires (its instance died) is marked interrupted and retried.
+    #[arg(
+        long,
+        env = "JOBINTEL_LEASE",
+        value_name = "JOBINTEL_LEASE",
+        default_value = "60s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub lease: Duration,
+
+    /// How often to look for runs whose lease expired.
+    #[arg(
+        long,
+        env = "JOBINTEL_REAPER_INTERVAL",
+        value_name = "JOBINTEL_REAPER_INTERVAL",
+        default_value = "15s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub reaper_interval: Duration,
+
+    /// Longest the scheduler sleeps between looks for due schedules (it wakes for the next
+    /// fire, and at once when a schedule changes on this instance).
+    #[arg(
+        long,
+        env = "JOBINTEL_SCHEDULER_POLL",
+        value_name = "JOBINTEL_SCHEDULER_POLL",
+        default_value = "30s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub scheduler_poll: Duration,
+
+    /// Longest an idle worker waits before looking for runs (runs queued by this instance wake
+    /// it at once; this bounds the pickup of runs queued by other instances).
+    #[arg(
+        long,
+        env = "JOBINTEL_WORKER_POLL",
+        value_name = "JOBINTEL_WORKER_POLL",
+        default_value = "10s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub worker_poll: Duration,
+
+    /// A fire later than this counts as missed and follows the schedule's misfire policy.
+    #[arg(
+        long,
+        env = "JOBINTEL_MISFIRE_THRESHOLD",
+        value_name = "JOBINTEL_MISFIRE_THRESHOLD",
+        default_value = "60s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub misfire_threshold: Duration,
+
+    /// Finished runs older than this many days are deleted…
+    #[arg(
+        long,
+        env = "JOBINTEL_RUN_RETENTION_DAYS",
+        value_name = "JOBINTEL_RUN_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub run_retention_days: u32,
+
+    /// …except the newest this many runs of each schedule.
+    #[arg(
+        long,
+        env = "JOBINTEL_RUN_RETENTION_KEEP",
+        value_name = "JOBINTEL_RUN_RETENTION_KEEP",
+        default_value_t = 200,
+        global = true
+    )]
+    pub run_retention_keep: u32,
+
+    /// Postings not seen at their source for this many days get `closedAt`.
+    #[arg(
+        long,
+        env = "JOBINTEL_CLOSE_AFTER_DAYS",
+        value_name = "JOBINTEL_CLOSE_AFTER_DAYS",
+        default_value_t = 14,
+        global = true
+    )]
+    pub close_after_days: u32,
+
+    /// How often retention and closing run.
+    #[arg(
+        long,
+        env = "JOBINTEL_HOUSEKEEPING_INTERVAL",
+        value_name = "JOBINTEL_HOUSEKEEPING_INTERVAL",
+        default_value = "1h",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub housekeeping_interval: Duration,
+
+    /// Rows deleted or updated per housekeeping statement.
+    #[arg(
+        long,
+        env = "JOBINTEL_HOUSEKEEPING_BATCH",
+        value_name = "JOBINTEL_HOUSEKEEPING_BATCH",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub housekeeping_batch: u32,
+
+    /// This instance's name in run leases (default `host:pid`).
+    #[arg(
+        long,
+        env = "JOBINTEL_INSTANCE_ID",
+        value_name = "JOBINTEL_INSTANCE_ID",
+        global = true
+    )]
+    pub instance_id: Option<String>,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Config::defaults().scheduler
+    }
+}
+
 impl Config {
     /// The defaults, as if no flag or variable were set (tests start from this).
     pub fn defaults() -> Self {
@@ -388,6 +550,21 @@ impl Config {
             .map(|c| c.config)
             .unwrap_or_else(|e| panic!("built-in defaults must parse: {e}"))
     }
+}
+
+/// `host:pid`: this process's name where one is recorded (a run's lease owner, the origin of
+/// its events) unless `JOBINTEL_INSTANCE_ID` names it.
+pub fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "jobintel".into());
+    format!("{host}:{}", std::process::id())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -517,8 +694,9 @@ pub enum DbKind {
     Postgres,
 }
 
-/// A validated database URL. `Display` and `Debug` redact the password
-/// (`postgres://user:***@host/db`); use [`DatabaseUrl::expose`] only to connect.
+/// A validated database URL. `Display` and `Debug` redact the credentials with the one rule
+/// every logged URL follows ([`ingest::fetch::redact_url`]: `postgres://***:***@host/db`); use
+/// [`DatabaseUrl::expose`] only to connect.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl {
     raw: String,
@@ -580,38 +758,9 @@ impl FromStr for DatabaseUrl {
         Ok(DatabaseUrl {
             raw: s.to_owned(),
             kind: DbKind::Postgres,
-            redacted: redact_url(&url),
+            redacted: ingest::fetch::redact_url(&url),
         })
     }
-}
-
-/// A URL with any password replaced by `***`.
-pub fn redact_url(url: &Url) -> String {
-    let mut u = url.clone();
-    if u.password().is_some() {
-        let _ = u.set_password(Some("***"));
-    }
-    // Passwords can also hide in the query string (`?password=…`).
-    if u.query_pairs().any(|(k, _)| is_secret_key(&k)) {
-        let pairs: Vec<(String, String)> = u
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if is_secret_key(&k) {
-                    "***".to_owned()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        u.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    u.to_string()
-}
-
-fn is_secret_key(k: &str) -> bool {
-    let k = k.to_ascii_lowercase();
-    k.contains("password") || k.contains("token") || k.contains("secret") || k == "sslpassword"
 }
 
 /// `30s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
@@ -654,7 +803,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             url.to_string(),
-            "postgres://app:***@db.example.com:5432/jobs?sslmode=require"
+            "postgres://***:***@db.example.com:5432/jobs?sslmode=require"
         );
         assert!(!format!("{url:?}").contains("hunter2"));
         assert_eq!(url.kind(), DbKind::Postgres);
@@ -662,8 +811,11 @@ mod tests {
 
     #[test]
     fn passwords_in_the_query_string_are_redacted_too() {
-        let url: DatabaseUrl = "postgres://db/jobs?user=a&password=s3cret".parse().unwrap();
+        let url: DatabaseUrl = "postgres://db/jobs?user=a&password=s3cret&sslpassword=k3y"
+            .parse()
+            .unwrap();
         assert!(!url.to_string().contains("s3cret"), "{url}");
+        assert!(!url.to_string().contains("k3y"), "{url}");
     }
 
     #[test]

@@ -1,14 +1,20 @@
 //! jobintel: one binary that scrapes job boards on a schedule, keeps every posting in a
 //! database and serves it all through GraphQL.
 //!
-//! Layout:
-//! - [`config`]: the one typed configuration (flags, environment, `.env`).
-//! - [`db`]: connecting with bounded retries, migrations.
-//! - [`server`]: router, shared state and `run(listener, state, shutdown)`.
-//! - [`routes`]: HTTP handlers (GraphQL, GraphiQL, health, metrics).
-//! - [`graphql`]: the schema, split by domain; [`service`]: the functions resolvers call.
+//! Layout, each module depending only on those listed before it:
+//! - [`config`]: the one typed configuration (flags, environment, `.env`) and the instance name.
 //! - [`error`]: typed errors mapped once to GraphQL errors with `extensions.code`.
-//! - [`cli`]: what each subcommand does; `main.rs` only parses and dispatches.
+//! - [`db`]: connecting with bounded retries, migrations. [`telemetry`], [`metrics`], [`bus`]
+//!   (events between instances and to subscribers), [`per_client`] (per-address limits).
+//! - [`scheduling`]: the scheduler's rules — cron, clock, jitter, backoff, overlap.
+//! - [`service`]: the functions resolvers, the CLI and the scheduler call.
+//! - [`scheduler`]: the background loops (tick, workers, reaper, housekeeping).
+//! - [`graphql`]: the schema, split by domain.
+//! - [`state`]: the application state one server shares with its handlers.
+//! - [`routes`]: HTTP handlers (GraphQL, GraphiQL, health, metrics); [`server`]: the router
+//!   and `run(listener, state, shutdown)`.
+//! - [`cli`]: what each subcommand does; `main.rs` only parses and dispatches. Nothing else
+//!   imports it.
 
 #![forbid(unsafe_code)]
 
@@ -19,10 +25,13 @@ pub mod db;
 pub mod error;
 pub mod graphql;
 pub mod metrics;
+pub mod per_client;
 pub mod routes;
 pub mod scheduler;
+pub mod scheduling;
 pub mod server;
 pub mod service;
+pub mod state;
 pub mod telemetry;
 
 /// Install the process-wide TLS crypto provider. reqwest is built without one so that a single

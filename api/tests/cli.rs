@@ -110,7 +110,7 @@ fn an_unreachable_database_is_retried_then_reported() {
     assert!(stderr.contains("retrying"), "{stderr}");
     assert!(stderr.contains("unreachable after"), "{stderr}");
     assert!(!stderr.contains("s3cret"), "password leaked: {stderr}");
-    assert!(stderr.contains("jobintel:***@127.0.0.1:1"), "{stderr}");
+    assert!(stderr.contains("***:***@127.0.0.1:1"), "{stderr}");
 }
 
 #[test]

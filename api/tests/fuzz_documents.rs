@@ -20,7 +20,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use jobintel::server::AppState;
+use jobintel::state::AppState;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -323,7 +323,7 @@ impl Gen {
                 .pick(&[r#""2026-01-01""#, r#""1900-01-01""#, r#""9999-12-31""#])
                 .to_owned(),
             "input" if !wild => format!(
-                "{{name: {}, source: \"greenhouse\", target: \"acme\", cron: {}, timeZone: {}}}",
+                "{{name: {}, source: GREENHOUSE, target: \"acme\", cron: {}, timeZone: {}}}",
                 self.string(),
                 self.pick(&[
                     r#""0 */6 * * *""#,

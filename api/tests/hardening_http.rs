@@ -15,14 +15,14 @@ use clap::Parser as _;
 use futures_util::{SinkExt, StreamExt};
 use jobintel::config::{Cli, RateLimit, Secret};
 use jobintel::graphql::auth::AuthPolicy;
-use jobintel::server::{AppState, ServerSettings};
+use jobintel::state::{AppState, ServerSettings};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use support::{Server, next_json, start, start_with};
 use tokio_tungstenite::tungstenite::Message;
 
 const GQL_RESPONSE: &str = "application/graphql-response+json";
-const CREATE_SCHEDULE: &str = r#"mutation { createSchedule(input: {name: "x", source: "lever", target: "acme", cron: "0 * * * *"}) { id } }"#;
+const CREATE_SCHEDULE: &str = r#"mutation { createSchedule(input: {name: "x", source: LEVER, target: "acme", cron: "0 * * * *"}) { id } }"#;
 
 async fn server(db: &testkit::TestDb) -> Server {
     start(AppState::new(db.conn.clone(), ServerSettings::default()).unwrap()).await

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use jobintel::server::AppState;
+use jobintel::state::AppState;
 use serde_json::{Value, json};
 use support::{start, test_settings};
 
@@ -297,11 +297,11 @@ async fn oversized_filters_are_refused_not_sent_to_the_database() {
         // A NUL in a schedule's name was INTERNAL on PostgreSQL (found by fuzz_documents).
         for (query, variables) in [
             (
-                r#"mutation { createSchedule(input: {name: "a\u0000b", source: "greenhouse", target: "acme", cron: "0 * * * *"}) { id } }"#,
+                r#"mutation { createSchedule(input: {name: "a\u0000b", source: GREENHOUSE, target: "acme", cron: "0 * * * *"}) { id } }"#,
                 json!({}),
             ),
             (
-                "mutation($n: String!) { createSchedule(input: {name: $n, source: \"greenhouse\", target: \"acme\", cron: \"0 * * * *\"}) { id } }",
+                "mutation($n: String!) { createSchedule(input: {name: $n, source: GREENHOUSE, target: \"acme\", cron: \"0 * * * *\"}) { id } }",
                 json!({ "n": "a\u{0}b" }),
             ),
         ] {

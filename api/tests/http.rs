@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use jobintel::server::{AppState, ServerSettings};
+use jobintel::state::{AppState, ServerSettings};
 use sea_orm::{ConnectOptions, Database};
 use serde_json::{Value, json};
 use support::{next_json, start};

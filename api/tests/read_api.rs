@@ -14,8 +14,10 @@ use async_graphql::InputType;
 use chrono::{DateTime, TimeZone, Utc};
 use entity::{Source, WorkArrangement, WorkType, job_posting};
 use ingest::store::{NewRun, create_run};
-use jobintel::graphql::filter::{JobPostingFilter, matches};
-use jobintel::server::{self, AppState, ServerSettings};
+use jobintel::graphql::filter::JobPostingFilter;
+use jobintel::server;
+use jobintel::service::filter::matches;
+use jobintel::state::{AppState, ServerSettings};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend,
     EntityTrait, NotSet,
@@ -401,6 +403,8 @@ async fn filters_select_exactly_the_matching_postings_alone_and_combined() {
                 let parsed = JobPostingFilter::parse(Some(
                     async_graphql::Value::from_json(filter.clone()).unwrap(),
                 ))
+                .unwrap()
+                .to_service()
                 .unwrap();
                 let by_matches: BTreeSet<i64> = models
                     .iter()
@@ -942,6 +946,74 @@ async fn node_job_posting_and_ingest_run_resolve_global_ids() {
         .await;
         assert_eq!(d["jobPosting"]["title"], "Platform Engineer");
         assert!(d["jobPosting"]["lastRun"]["databaseId"].is_i64());
+    }
+}
+
+#[tokio::test]
+async fn node_resolves_schedule_ids() {
+    use jobintel::service::schedules::{self, ScheduleDef};
+    for db in testkit::databases("node_schedule").await {
+        let def = ScheduleDef {
+            name: "seek-rust".into(),
+            source: Source::Seek,
+            params: ingest::SearchParams {
+                keywords: Some("rust".into()),
+                ..Default::default()
+            },
+            cron: "0 7 * * 1-5".into(),
+            timezone: "Australia/Sydney".into(),
+            enabled: true,
+            jitter_seconds: 0,
+            overlap_policy: entity::OverlapPolicy::Skip,
+            misfire_policy: entity::MisfirePolicy::FireOnce,
+            max_attempts: 3,
+            retry_backoff_seconds: 60,
+        };
+        let created = schedules::create(
+            &db.conn,
+            def,
+            &Default::default(),
+            Utc::now(),
+            &Default::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message()));
+        let st = state(db.conn.clone());
+        // The ID `schedules` hands out is the one `node` takes back.
+        let listed = data(&st, "{ schedules { nodes { id } } }", json!({})).await;
+        let gid = listed["schedules"]["nodes"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(gid, jobintel::graphql::ids::encode("Schedule", created.id));
+        let q = "query($id: ID!) { node(id: $id) { __typename id \
+            ... on Schedule { databaseId name source cron timeZone enabled } } }";
+        let d = data(&st, q, json!({ "id": gid })).await;
+        assert_eq!(
+            d["node"],
+            json!({
+                "__typename": "Schedule",
+                "id": gid,
+                "databaseId": created.id,
+                "name": "seek-rust",
+                "source": "SEEK",
+                "cron": "0 7 * * 1-5",
+                "timeZone": "Australia/Sydney",
+                "enabled": true,
+            }),
+            "{:?}",
+            db.backend
+        );
+        // Through the interface alone, as a Relay client refetches.
+        let d = data(
+            &st,
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": gid }),
+        )
+        .await;
+        assert_eq!(d["node"]["id"], gid.as_str());
+        let missing = jobintel::graphql::ids::encode("Schedule", created.id + 1000);
+        assert!(data(&st, q, json!({ "id": missing })).await["node"].is_null());
     }
 }
 

@@ -17,11 +17,15 @@ use ingest::engine::{BaseUrls, Engine, EngineConfig};
 use ingest::events::EventBus;
 use ingest::fetch::{FetchConfig, Fetcher};
 use ingest::store::{self, FinishOutcome, RunClaim, RunCounters};
+use jobintel::config::SchedulerSettings;
 use jobintel::scheduler::housekeeping::{self, Retention};
 use jobintel::scheduler::tick::{self, TickOptions};
-use jobintel::scheduler::{Clock, Scheduler, SchedulerSettings, reaper};
+use jobintel::scheduler::{Scheduler, reaper};
+use jobintel::scheduling::clock::Clock;
 use jobintel::service::queue;
+use jobintel::service::runs::Runs;
 use jobintel::service::schedules::{self, ScheduleDef, SchedulePatch};
+use jobintel::service::wake::Wakeups;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, Statement,
@@ -59,7 +63,7 @@ fn def(name: &str, cron: &str, tz: &str) -> ScheduleDef {
 }
 
 async fn create(db: &impl ConnectionTrait, d: ScheduleDef, now: DateTime<Utc>) -> schedule::Model {
-    schedules::create(db, d, &EngineConfig::default(), now)
+    schedules::create(db, d, &EngineConfig::default(), now, &Wakeups::default())
         .await
         .unwrap_or_else(|e| panic!("create schedule: {}", e.message()))
 }
@@ -131,9 +135,16 @@ async fn creating_editing_and_resuming_never_fire_unless_an_occurrence_is_due() 
             cron: Some("15 * * * *".into()),
             ..SchedulePatch::default()
         };
-        let s = schedules::update(db, s.id, patch, &EngineConfig::default(), later)
-            .await
-            .unwrap();
+        let s = schedules::update(
+            db,
+            s.id,
+            patch,
+            &EngineConfig::default(),
+            later,
+            &Wakeups::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(s.next_fire_at, Some(t("2026-06-01T11:15:00Z")));
         assert!(tick_at(db, later).await.queued.is_empty());
         // Editing something else keeps next_fire_at.
@@ -141,9 +152,16 @@ async fn creating_editing_and_resuming_never_fire_unless_an_occurrence_is_due() 
             jitter_seconds: Some(5),
             ..SchedulePatch::default()
         };
-        let s = schedules::update(db, s.id, patch, &EngineConfig::default(), later)
-            .await
-            .unwrap();
+        let s = schedules::update(
+            db,
+            s.id,
+            patch,
+            &EngineConfig::default(),
+            later,
+            &Wakeups::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(s.next_fire_at, Some(t("2026-06-01T11:15:00Z")));
 
         let fired = tick_at(db, t("2026-06-01T11:15:00Z")).await;
@@ -380,7 +398,7 @@ async fn pause_stops_fires_and_resume_does_not_backfill() {
             tick_at(db, t(&format!("2026-06-01T00:{m}:00Z"))).await;
         }
         assert_eq!(runs_of(db, s.id).await.len(), 1);
-        let resumed = schedules::resume(db, s.id, t("2026-06-01T00:45:00Z"))
+        let resumed = schedules::resume(db, s.id, t("2026-06-01T00:45:00Z"), &Wakeups::default())
             .await
             .unwrap();
         assert_eq!(resumed.next_fire_at, Some(t("2026-06-01T00:50:00Z")));
@@ -537,16 +555,10 @@ async fn claims_respect_the_per_source_limit_and_run_after() {
     for db in testkit::databases("sched_claims").await {
         let db = &db.conn;
         let now = t("2026-06-01T00:00:00Z");
-        let mk = |source: Source, after: DateTime<Utc>| queue::NewQueuedRun {
-            source,
+        let mk = |source: Source, after: DateTime<Utc>| store::NewRun {
+            run_after: Some(after),
             params: serde_json::json!({"target": "x"}),
-            trigger: RunTrigger::Manual,
-            schedule_id: None,
-            scheduled_for: None,
-            attempt: 1,
-            run_after: after,
-            status: RunStatus::Queued,
-            error: None,
+            ..store::NewRun::manual(source, SearchParams::default(), RunTrigger::Manual)
         };
         for _ in 0..3 {
             queue::enqueue(db, mk(Source::Greenhouse, now), now)
@@ -886,11 +898,6 @@ where
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
 #[tokio::test]
 async fn the_worker_pool_runs_fires_promptly_start_delay_p99_under_3s() {
     let (base, hits) = greenhouse_stub(0, Duration::ZERO).await;
@@ -913,11 +920,13 @@ async fn the_worker_pool_runs_fires_promptly_start_delay_p99_under_3s() {
         }
         let shutdown = CancellationToken::new();
         let scheduler = Scheduler::start_with(
-            conn.clone(),
-            engine_for(&conn, &base),
-            Arc::default(),
+            Runs::new(
+                conn.clone(),
+                engine_for(&conn, &base),
+                Wakeups::default(),
+                Clock::Database,
+            ),
             fast_settings(),
-            Clock::Database,
             "pool".into(),
             &shutdown,
         );
@@ -953,11 +962,8 @@ async fn the_worker_pool_runs_fires_promptly_start_delay_p99_under_3s() {
             .map(|r| (r.started_at.unwrap() - r.scheduled_for.unwrap()).as_seconds_f64())
             .collect();
         delays.sort_by(|a, b| a.total_cmp(b));
-        let (p50, p99, max) = (
-            percentile(&delays, 0.5),
-            percentile(&delays, 0.99),
-            delays[delays.len() - 1],
-        );
+        let at = |p| testkit::percentile(&delays, p).expect("runs started");
+        let (p50, p99, max) = (at(0.5), at(0.99), at(1.0));
         eprintln!(
             "{:?}: {} runs; start delay (started_at - scheduled_for) p50 {p50:.3}s p99 {p99:.3}s max {max:.3}s",
             db.backend,
@@ -993,11 +999,13 @@ async fn shutdown_lets_runs_finish_within_grace_then_interrupts_and_retries_them
         .await;
         let start = |conn: DatabaseConnection, shutdown: &CancellationToken| {
             Scheduler::start_with(
-                conn.clone(),
-                engine_for(&conn, &base),
-                Arc::default(),
+                Runs::new(
+                    conn.clone(),
+                    engine_for(&conn, &base),
+                    Wakeups::default(),
+                    Clock::Database,
+                ),
                 fast_settings(),
-                Clock::Database,
                 "graceful".into(),
                 shutdown,
             )
@@ -1056,15 +1064,14 @@ async fn cancelling_a_running_run_stops_it() {
         let (base, hits) = greenhouse_stub(1, Duration::from_secs(20)).await;
         let s = create(&conn, def("cancel-me", "0 0 1 1 *", "UTC"), Utc::now()).await;
         let shutdown = CancellationToken::new();
-        let scheduler = Scheduler::start_with(
+        let runs = Runs::new(
             conn.clone(),
             engine_for(&conn, &base),
-            Arc::default(),
-            fast_settings(),
+            Wakeups::default(),
             Clock::Database,
-            "canceller".into(),
-            &shutdown,
         );
+        let scheduler =
+            Scheduler::start_with(runs.clone(), fast_settings(), "canceller".into(), &shutdown);
         let run = schedules::run_now(&conn, s.id, Utc::now()).await.unwrap();
         let h = hits.clone();
         wait_for("the board request", Duration::from_secs(10), || {
@@ -1072,9 +1079,10 @@ async fn cancelling_a_running_run_stops_it() {
             async move { h.load(Ordering::SeqCst) >= 1 }
         })
         .await;
-        let cancelled = queue::cancel(&conn, run.id, Utc::now()).await.unwrap();
+        // The worker registered the run in the state's registry: the cancel stops it here.
+        assert!(runs.registry().is_running(run.id));
+        let cancelled = runs.cancel(run.id).await.unwrap();
         assert_eq!(cancelled.status, RunStatus::Cancelled);
-        assert!(jobintel::scheduler::cancel_local(run.id));
         let c = conn.clone();
         wait_for("the run to end", Duration::from_secs(10), || {
             let c = c.clone();
@@ -1273,17 +1281,7 @@ async fn late_finishes_never_overwrite_a_cancelled_or_reaped_run() {
         let queued = |source| {
             queue::enqueue(
                 conn,
-                queue::NewQueuedRun {
-                    source,
-                    params: serde_json::json!({}),
-                    trigger: RunTrigger::Manual,
-                    schedule_id: None,
-                    scheduled_for: None,
-                    attempt: 1,
-                    run_after: now,
-                    status: RunStatus::Queued,
-                    error: None,
-                },
+                store::NewRun::manual(source, SearchParams::default(), RunTrigger::Manual),
                 now,
             )
         };
@@ -1458,11 +1456,13 @@ async fn a_worker_whose_run_was_taken_stops_it_at_the_next_heartbeat() {
         .await;
         let shutdown = CancellationToken::new();
         let scheduler = Scheduler::start_with(
-            conn.clone(),
-            engine_for(&conn, &base),
-            Arc::default(),
+            Runs::new(
+                conn.clone(),
+                engine_for(&conn, &base),
+                Wakeups::default(),
+                clock.clone(),
+            ),
             held_settings(Duration::from_secs(1)),
-            clock.clone(),
             "held".into(),
             &shutdown,
         );
@@ -1543,11 +1543,13 @@ async fn a_worker_whose_heartbeats_keep_failing_stops_its_run_before_the_lease_e
         let lease = Duration::from_secs(2);
         let shutdown = CancellationToken::new();
         let scheduler = Scheduler::start_with(
-            conn.clone(),
-            engine_for(&conn, &base),
-            Arc::default(),
+            Runs::new(
+                conn.clone(),
+                engine_for(&conn, &base),
+                Wakeups::default(),
+                Clock::manual(t0),
+            ),
             held_settings(lease),
-            Clock::manual(t0),
             "unrenewable".into(),
             &shutdown,
         );
@@ -1807,7 +1809,7 @@ async fn kill_9_mid_run_interrupts_and_retries_the_run_without_duplicate_posting
         let v = gql(
             &addr,
             "t0ken",
-            r#"mutation { createSchedule(input: {name: "acme", source: "greenhouse",
+            r#"mutation { createSchedule(input: {name: "acme", source: GREENHOUSE,
                 target: "acme", cron: "0 0 1 1 *", maxAttempts: 3, retryBackoffSeconds: 1}) { id } }"#,
         )
         .await;

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use jobintel::server::ServerSettings;
+use jobintel::state::ServerSettings;
 use serde_json::{Value, json};
 use support::*;
 
@@ -235,7 +235,8 @@ async fn a_subscriber_that_falls_behind_is_told_and_closed() {
     for i in 0..100 {
         srv.state
             .api
-            .engine
+            .runs
+            .engine()
             .bus
             .publish(ingest::events::IngestEvent::RunStarted {
                 run_id: i,

@@ -278,14 +278,9 @@ async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         .with_context(|| format!("while connecting to {}", redact(url)))
 }
 
+/// `url` as it may be printed ([`ingest::fetch::redact_url`]; unparseable text as it is).
 fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
+    url::Url::parse(url).map_or_else(|_| url.to_owned(), |u| ingest::fetch::redact_url(&u))
 }
 
 /// Whether it seeded.
@@ -1010,12 +1005,9 @@ async fn drive(
     Ok((all, errors, started.elapsed()))
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    f64::from(sorted[idx]) / 1000.0
+/// Milliseconds at quantile `p` of latencies in µs (0 without samples).
+fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    testkit::percentile(sorted_us, p).map_or(0.0, |us| f64::from(us) / 1000.0)
 }
 
 async fn measure_all(
@@ -1064,8 +1056,8 @@ async fn measure_all(
                 requests: lat.len() as u64,
                 errors,
                 rps: lat.len() as f64 / elapsed.as_secs_f64(),
-                p50_ms: percentile(&lat, 0.50),
-                p99_ms: percentile(&lat, 0.99),
+                p50_ms: percentile_ms(&lat, 0.50),
+                p99_ms: percentile_ms(&lat, 0.99),
                 peak_rss_mb: pid.and_then(rss_mb).map(|(hwm, _)| hwm).unwrap_or(f64::NAN),
                 cpu_us_per_req: cpu,
             };

@@ -38,31 +38,69 @@ fn stored_external_id(external_id: &str) -> String {
     truncate(external_id, EXTERNAL_ID_MAX)
 }
 
-/// What a new run row starts with.
+/// What a new run row starts with: the one type for every way a run is created (the API's and
+/// the CLI's runs, schedule fires, retries).
 #[derive(Debug, Clone)]
 pub struct NewRun {
     pub source: Source,
-    pub params: SearchParams,
+    /// Validated [`SearchParams`], as stored (JSON).
+    pub params: serde_json::Value,
     pub trigger: RunTrigger,
     pub schedule_id: Option<i64>,
     pub scheduled_for: Option<DateTime<Utc>>,
     pub attempt: i32,
+    /// Not claimable before this; `None`: as soon as it is queued.
     pub run_after: Option<DateTime<Utc>>,
-    /// `queued` normally; `skipped` for a schedule fire that overlapped.
+    /// `queued` normally; `skipped` for a schedule fire that overlapped (stored finished).
     pub status: RunStatus,
+    /// Why a `skipped` run was skipped.
+    pub error: Option<String>,
 }
 
 impl NewRun {
     pub fn manual(source: Source, params: SearchParams, trigger: RunTrigger) -> Self {
         NewRun {
             source,
-            params,
+            // Options of strings and numbers: serialising cannot fail.
+            params: serde_json::to_value(&params).unwrap_or_default(),
             trigger,
             schedule_id: None,
             scheduled_for: None,
             attempt: 1,
             run_after: None,
             status: RunStatus::Queued,
+            error: None,
+        }
+    }
+
+    /// The row to insert, queued at `now` (a terminal status is finished at `now` too).
+    pub fn into_active_model(self, now: DateTime<Utc>) -> ingest_run::ActiveModel {
+        let finished = self.status.is_terminal().then_some(now);
+        ingest_run::ActiveModel {
+            id: NotSet,
+            source: Set(self.source),
+            params: Set(self.params),
+            trigger: Set(self.trigger),
+            schedule_id: Set(self.schedule_id),
+            scheduled_for: Set(self.scheduled_for),
+            status: Set(self.status),
+            attempt: Set(self.attempt),
+            queued_at: Set(now),
+            run_after: Set(self.run_after.unwrap_or(now)),
+            started_at: Set(None),
+            finished_at: Set(finished),
+            heartbeat_at: Set(None),
+            lease_owner: Set(None),
+            lease_expires_at: Set(None),
+            pages_fetched: Set(0),
+            requests: Set(0),
+            http_errors: Set(0),
+            jobs_found: Set(0),
+            jobs_new: Set(0),
+            jobs_updated: Set(0),
+            jobs_unchanged: Set(0),
+            descriptions_truncated: Set(0),
+            error: Set(self.error),
         }
     }
 }
@@ -82,42 +120,12 @@ pub struct RunCounters {
     pub descriptions_truncated: i32,
 }
 
-/// Insert a run row (status `queued` unless `new.status` says otherwise).
+/// Insert a run row (status `queued` unless `new.status` says otherwise), queued now.
 pub async fn create_run(
     db: &impl ConnectionTrait,
     new: NewRun,
 ) -> Result<ingest_run::Model, DbErr> {
-    let now = Utc::now();
-    let params = serde_json::to_value(&new.params).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let finished = new.status.is_terminal().then_some(now);
-    ingest_run::ActiveModel {
-        id: NotSet,
-        source: Set(new.source),
-        params: Set(params),
-        trigger: Set(new.trigger),
-        schedule_id: Set(new.schedule_id),
-        scheduled_for: Set(new.scheduled_for),
-        status: Set(new.status),
-        attempt: Set(new.attempt),
-        queued_at: Set(now),
-        run_after: Set(new.run_after.unwrap_or(now)),
-        started_at: Set(None),
-        finished_at: Set(finished),
-        heartbeat_at: Set(None),
-        lease_owner: Set(None),
-        lease_expires_at: Set(None),
-        pages_fetched: Set(0),
-        requests: Set(0),
-        http_errors: Set(0),
-        jobs_found: Set(0),
-        jobs_new: Set(0),
-        jobs_updated: Set(0),
-        jobs_unchanged: Set(0),
-        descriptions_truncated: Set(0),
-        error: Set(None),
-    }
-    .insert(db)
-    .await
+    new.into_active_model(Utc::now()).insert(db).await
 }
 
 /// Mark a queued run `running` under `owner` (for runs executed directly, without the queue's

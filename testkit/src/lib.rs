@@ -1,5 +1,5 @@
 //! Test support: every database-touching test runs once per backend, each time on a fresh,
-//! migrated database.
+//! migrated database; and [`percentile`], the one way the tests and benchmarks read latencies.
 //!
 //! - SQLite always: a new file in a new temporary directory (not `:memory:`, which would give
 //!   every pooled connection its own empty database).
@@ -190,5 +190,30 @@ impl Drop for TestDb {
                 .join();
             }
         }
+    }
+}
+
+/// The value at quantile `p` (0.0–1.0) of `sorted` (ascending), by nearest rank: the element
+/// at `round(p × (len − 1))`. `None` when there are no samples. Every latency figure the tests
+/// and benchmarks print (p50, p99, …) goes through this, so their numbers compare.
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let last = sorted.len().checked_sub(1)?;
+    let i = (last as f64 * p.clamp(0.0, 1.0)).round() as usize;
+    sorted.get(i).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentile_takes_the_nearest_rank_and_is_none_without_samples() {
+        let v: Vec<u32> = (1..=101).collect();
+        assert_eq!(percentile(&v, 0.5), Some(51));
+        assert_eq!(percentile(&v, 0.99), Some(100));
+        assert_eq!(percentile(&v, 0.0), Some(1));
+        assert_eq!(percentile(&v, 1.0), Some(101));
+        assert_eq!(percentile(&[7.5], 0.99), Some(7.5));
+        assert_eq!(percentile::<f64>(&[], 0.5), None);
     }
 }

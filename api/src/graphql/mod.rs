@@ -6,7 +6,8 @@
 //! - [`auth`]: who is calling (bearer token) and the checks mutations and reads use.
 //! - [`executor`]: what runs around every operation (parse cache, persisted queries, limits,
 //!   DataLoaders, error codes, `/metrics` counters).
-//! - [`filter`]: `JobPostingFilter` / `JobPostingOrder` and the row-level `matches`;
+//! - [`filter`]: the `JobPostingFilter` / `JobPostingOrder` inputs, validated into the service's
+//!   filter (whose SQL and row-level forms are [`crate::service::filter`]);
 //!   [`stats`]: `jobStats`; [`node`]: the Relay `Node` interface; [`loaders`]: DataLoaders;
 //!   [`limits`]: depth, complexity, alias and batch limits; [`document`]: the walks that
 //!   measure a document against them (each fragment once).
@@ -32,7 +33,6 @@ use std::sync::Arc;
 use async_graphql::{MergedObject, Schema, SchemaBuilder};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ingest::engine::Engine;
 use sea_orm::DatabaseConnection;
 
 use crate::error::ApiError;
@@ -55,11 +55,10 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 #[derive(Clone)]
 pub struct ApiContext {
     pub db: DatabaseConnection,
-    /// Runs ingests; its bus carries progress events.
-    pub engine: Engine,
+    /// Starts, executes and cancels runs (its engine's bus carries their events); shared with
+    /// this server's worker pool.
+    pub runs: crate::service::runs::Runs,
     pub auth: auth::AuthPolicy,
-    /// Wakes the worker pool when a run is queued.
-    pub run_queued: Arc<tokio::sync::Notify>,
     /// What subscriptions read: this instance's events and, on PostgreSQL, other instances'.
     pub fanout: crate::bus::Fanout,
 }

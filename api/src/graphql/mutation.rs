@@ -5,29 +5,22 @@
 //! to send instead; unknown IDs are `NOT_FOUND`.
 
 use async_graphql::{Context, ID, InputObject, MergedObject, Object, Result};
-use entity::{RunStatus, RunTrigger};
+use entity::RunTrigger;
 use ingest::SearchParams;
-use ingest::engine::validate_params;
-use ingest::events::IngestEvent;
 
 use super::ApiContext;
 use super::auth::require_writer;
 use super::ids;
 use super::runs::IngestRun;
 use super::schedules::{MisfirePolicy, OverlapPolicy, Schedule};
+use super::types::Source;
 use crate::error::ApiError;
-use crate::scheduler::clock::db_now;
-use crate::service::queue::{self, CancelError, NewQueuedRun};
+use crate::service::runs::StartRun;
 use crate::service::schedules::{self as svc, ScheduleDef, SchedulePatch};
 
 /// All mutations, merged from the domains.
 #[derive(MergedObject, Default)]
 pub struct Mutation(IngestMutation, ScheduleMutation);
-
-fn parse_source(s: &str) -> Result<entity::Source, ApiError> {
-    s.parse::<entity::Source>()
-        .map_err(|e| ApiError::bad_input(e.to_string()))
-}
 
 fn max_pages(n: Option<i32>) -> Result<Option<u32>, ApiError> {
     match n {
@@ -42,8 +35,8 @@ fn max_pages(n: Option<i32>) -> Result<Option<u32>, ApiError> {
 /// What to ingest.
 #[derive(InputObject, Debug)]
 pub struct StartIngestInput {
-    /// seek, indeed, greenhouse, lever, ashby or jsonld (case-insensitive).
-    pub source: String,
+    /// The source to scrape (`sources` lists what each one needs).
+    pub source: Source,
     /// Search words (SEEK, Indeed).
     pub keywords: Option<String>,
     /// Where (SEEK, Indeed), e.g. "Sydney NSW".
@@ -66,36 +59,18 @@ impl IngestMutation {
     async fn start_ingest(&self, ctx: &Context<'_>, input: StartIngestInput) -> Result<IngestRun> {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
-        let source = parse_source(&input.source)?;
-        let params = SearchParams {
-            keywords: input.keywords,
-            location: input.location,
-            target: input.target,
-            max_pages: max_pages(input.max_pages)?,
-            country: input.country,
-        };
-        let params = validate_params(source, &params, &api.engine.config)
-            .map_err(|e| ApiError::bad_input(e.to_string()))?;
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        let run = queue::enqueue(
-            &api.db,
-            NewQueuedRun {
-                source,
-                params: serde_json::to_value(&params).map_err(|e| ApiError::Internal(e.into()))?,
-                trigger: RunTrigger::Manual,
-                schedule_id: None,
-                scheduled_for: None,
-                attempt: 1,
-                run_after: now,
-                status: RunStatus::Queued,
-                error: None,
+        let start = StartRun {
+            source: input.source.into(),
+            params: SearchParams {
+                keywords: input.keywords,
+                location: input.location,
+                target: input.target,
+                max_pages: max_pages(input.max_pages)?,
+                country: input.country,
             },
-            now,
-        )
-        .await
-        .map_err(ApiError::from)?;
-        queued(api, &run);
-        Ok(IngestRun(run))
+            trigger: RunTrigger::Manual,
+        };
+        Ok(IngestRun(api.runs.queue(start).await?))
     }
 
     /// Cancel a run: a queued run is cancelled at once; a running run stops at its next page
@@ -104,33 +79,7 @@ impl IngestMutation {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let run_id = ids::decode("IngestRun", &id)?;
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        match queue::cancel(&api.db, run_id, now).await {
-            Ok(run) => {
-                crate::scheduler::cancel_local(run_id);
-                api.run_queued.notify_one();
-                Ok(IngestRun(run))
-            }
-            Err(CancelError::NotFound) => {
-                Err(ApiError::NotFound(format!("ingest run {run_id} does not exist")).into())
-            }
-            Err(CancelError::AlreadyFinished(status)) => Err(ApiError::bad_input(format!(
-                "ingest run {run_id} already finished ({status}); only queued or running runs can be cancelled"
-            ))
-            .into()),
-            Err(CancelError::Db(e)) => Err(ApiError::from(e).into()),
-        }
-    }
-}
-
-/// Publish `RunQueued` and wake the worker pool.
-fn queued(api: &ApiContext, run: &entity::ingest_run::Model) {
-    if run.status == RunStatus::Queued {
-        api.engine.bus.publish(IngestEvent::RunQueued {
-            run_id: run.id,
-            source: run.source,
-        });
-        api.run_queued.notify_one();
+        Ok(IngestRun(api.runs.cancel(run_id).await?))
     }
 }
 
@@ -139,8 +88,8 @@ fn queued(api: &ApiContext, run: &entity::ingest_run::Model) {
 pub struct CreateScheduleInput {
     /// Unique name, e.g. "seek-rust-sydney".
     pub name: String,
-    /// seek, indeed, greenhouse, lever, ashby or jsonld (case-insensitive).
-    pub source: String,
+    /// The source every run scrapes (`sources` lists what each one needs).
+    pub source: Source,
     /// Search keywords (SEEK, Indeed).
     pub keywords: Option<String>,
     /// Where to search (SEEK, Indeed).
@@ -184,7 +133,7 @@ pub struct UpdateScheduleInput {
     /// A new unique name.
     pub name: Option<String>,
     /// A new source (its required parameters must then be present).
-    pub source: Option<String>,
+    pub source: Option<Source>,
     /// Search keywords (SEEK, Indeed); `""` clears them.
     pub keywords: Option<String>,
     /// Where to search (SEEK, Indeed); `""` clears it.
@@ -227,7 +176,7 @@ impl ScheduleMutation {
         let api = ctx.data_unchecked::<ApiContext>();
         let def = ScheduleDef {
             name: input.name,
-            source: parse_source(&input.source)?,
+            source: input.source.into(),
             params: SearchParams {
                 keywords: input.keywords,
                 location: input.location,
@@ -244,8 +193,20 @@ impl ScheduleMutation {
             max_attempts: input.max_attempts,
             retry_backoff_seconds: input.retry_backoff_seconds,
         };
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        let created = svc::create(&api.db, def, &api.engine.config, now).await?;
+        let now = api
+            .runs
+            .clock()
+            .now(&api.db)
+            .await
+            .map_err(ApiError::from)?;
+        let created = svc::create(
+            &api.db,
+            def,
+            &api.runs.engine().config,
+            now,
+            api.runs.wake(),
+        )
+        .await?;
         Ok(Schedule::new(created))
     }
 
@@ -261,7 +222,7 @@ impl ScheduleMutation {
         let id = ids::decode("Schedule", &id)?;
         let patch = SchedulePatch {
             name: input.name,
-            source: input.source.as_deref().map(parse_source).transpose()?,
+            source: input.source.map(Into::into),
             keywords: input.keywords,
             location: input.location,
             target: input.target,
@@ -275,8 +236,21 @@ impl ScheduleMutation {
             max_attempts: input.max_attempts,
             retry_backoff_seconds: input.retry_backoff_seconds,
         };
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        let updated = svc::update(&api.db, id, patch, &api.engine.config, now).await?;
+        let now = api
+            .runs
+            .clock()
+            .now(&api.db)
+            .await
+            .map_err(ApiError::from)?;
+        let updated = svc::update(
+            &api.db,
+            id,
+            patch,
+            &api.runs.engine().config,
+            now,
+            api.runs.wake(),
+        )
+        .await?;
         Ok(Schedule::new(updated))
     }
 
@@ -286,7 +260,12 @@ impl ScheduleMutation {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let db_id = ids::decode("Schedule", &id)?;
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
+        let now = api
+            .runs
+            .clock()
+            .now(&api.db)
+            .await
+            .map_err(ApiError::from)?;
         svc::delete(&api.db, db_id, now).await?;
         Ok(ID(ids::encode("Schedule", db_id)))
     }
@@ -296,7 +275,12 @@ impl ScheduleMutation {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("Schedule", &id)?;
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
+        let now = api
+            .runs
+            .clock()
+            .now(&api.db)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Schedule::new(svc::pause(&api.db, id, now).await?))
     }
 
@@ -305,8 +289,15 @@ impl ScheduleMutation {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("Schedule", &id)?;
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        Ok(Schedule::new(svc::resume(&api.db, id, now).await?))
+        let now = api
+            .runs
+            .clock()
+            .now(&api.db)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Schedule::new(
+            svc::resume(&api.db, id, now, api.runs.wake()).await?,
+        ))
     }
 
     /// Queue a run of the schedule now (trigger `MANUAL`). Its overlap policy applies: with
@@ -315,9 +306,6 @@ impl ScheduleMutation {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("Schedule", &id)?;
-        let now = db_now(&api.db).await.map_err(ApiError::from)?;
-        let run = svc::run_now(&api.db, id, now).await?;
-        queued(api, &run);
-        Ok(IngestRun(run))
+        Ok(IngestRun(api.runs.run_schedule_now(id).await?))
     }
 }

@@ -6,6 +6,7 @@ use super::ApiContext;
 use super::ids;
 use super::query::wanted_columns;
 use super::runs::IngestRun;
+use super::schedules::Schedule;
 use super::types::JobPosting;
 use crate::error::ApiResult;
 use crate::service;
@@ -18,6 +19,7 @@ use crate::service;
 pub enum Node {
     JobPosting(JobPosting),
     IngestRun(IngestRun),
+    Schedule(Schedule),
 }
 
 /// The object `gid` names, if it exists. An ID of an unknown type is a user error.
@@ -35,8 +37,11 @@ pub async fn load(ctx: &Context<'_>, gid: &ID) -> ApiResult<Option<Node>> {
         "IngestRun" => Ok(service::runs::get(&api.db, id)
             .await?
             .map(|m| Node::IngestRun(IngestRun(m)))),
+        "Schedule" => Ok(service::schedules::get(&api.db, id)
+            .await?
+            .map(|m| Node::Schedule(Schedule::new(m)))),
         other => Err(crate::error::ApiError::bad_input(format!(
-            "`{gid}` is a {other} ID; `node` resolves JobPosting and IngestRun IDs",
+            "`{gid}` is a {other} ID; `node` resolves JobPosting, IngestRun and Schedule IDs",
             gid = gid.as_str()
         ))),
     }

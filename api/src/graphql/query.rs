@@ -163,7 +163,7 @@ impl PostingQuery {
         service::health::check(&api.db).await.into()
     }
 
-    /// Any object by its global ID (Relay): a `JobPosting` or an `IngestRun`.
+    /// Any object by its global ID (Relay): a `JobPosting`, an `IngestRun` or a `Schedule`.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         require_reader(ctx)?;
         Ok(node::load(ctx, &id).await?)

@@ -14,7 +14,7 @@ use super::runs::{IngestRun, RunStatus};
 use super::types::Source;
 use super::{ApiContext, cursor_for_id, id_from_cursor};
 use crate::error::ApiError;
-use crate::scheduler::cron::CronSchedule;
+use crate::scheduling::cron::CronSchedule;
 use crate::service;
 
 /// Largest page of schedules or runs a client may ask for.
@@ -102,7 +102,7 @@ fn page_size(first: Option<i32>, default: i32) -> Result<u64, ApiError> {
 #[Object]
 impl Schedule {
     /// Opaque global ID.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(ids::encode("Schedule", self.model.id))
     }
     /// The numeric database id.

@@ -8,7 +8,7 @@ use tokio::sync::OnceCell;
 use super::ApiContext;
 use super::types::{Source, WorkArrangement, WorkType};
 use crate::error::ApiError;
-use crate::service::postings::PostingFilter;
+use crate::service::filter::PostingFilter;
 use crate::service::stats::{self, Facets};
 
 /// Most rows `topCompanies` / `topLocations` return.

@@ -16,7 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::ApiContext;
 use super::auth::require_reader;
-use super::filter::{JobPostingFilter, matches};
+use super::filter::JobPostingFilter;
 use super::ids;
 use super::runs::{IngestRun, RunStatus};
 use super::types::JobPosting;
@@ -24,6 +24,7 @@ use super::types::Source;
 use crate::bus::{ChangeKind, PostingChange};
 use crate::error::ApiError;
 use crate::service;
+use crate::service::filter::{PostingFilter, matches};
 
 /// What happened to a run.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -227,16 +228,18 @@ fn posting_stream(
     kind: ChangeKind,
 ) -> Result<impl Stream<Item = Result<JobPosting>> + use<>> {
     require_reader(ctx)?;
-    if let Some(f) = &filter {
-        // Reject a malformed filter now rather than silently matching nothing.
-        f.to_service()?;
-    }
+    // Validated once, here: a malformed filter is an error now rather than silently matching
+    // nothing, and each event is only matched (`service::filter::matches`).
+    let filter = filter
+        .as_ref()
+        .map(JobPostingFilter::to_service)
+        .transpose()?;
     let guard = take_budget(ctx)?;
     let api = ctx.data_unchecked::<ApiContext>();
     let rx = api.fanout.subscribe_postings();
     struct State {
         rx: tokio::sync::broadcast::Receiver<PostingChange>,
-        filter: Option<JobPostingFilter>,
+        filter: Option<PostingFilter>,
         kind: ChangeKind,
         done: bool,
         _guard: BudgetGuard,

@@ -12,7 +12,7 @@ use super::ids;
 use super::loaders::Loaders;
 use super::runs::IngestRun;
 use crate::service::health::HealthReport;
-use crate::service::{self, postings::PostingFilter};
+use crate::service::{self, filter::PostingFilter};
 
 /// Where a posting came from (defined once, with the entity; see `ingest::sources::registry`).
 pub use entity::Source;

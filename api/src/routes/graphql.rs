@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 use super::guard::peer_of;
 use crate::graphql::auth::Caller;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// `application/graphql-response+json`.
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";

@@ -5,24 +5,19 @@
 //! | refusal | status | code |
 //! |---|---|---|
 //! | `Host` not this server ([`HostPolicy`]) | 403 | `HOST_NOT_ALLOWED` |
-//! | over `JOBINTEL_RATE_LIMIT` ([`RateLimiter`]) | 429 + `Retry-After` | `RATE_LIMITED` |
+//! | over `JOBINTEL_RATE_LIMIT` ([`RateLimiter`](crate::per_client::RateLimiter)) | 429 + `Retry-After` | `RATE_LIMITED` |
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::Clock as _;
-use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::graphql::GraphqlHttpError;
-use crate::config::RateLimit;
 use crate::graphql::auth::Caller;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The TCP peer, when the server was started with connect info (`server::run` always is).
 pub fn peer_of(req: &Request) -> Option<SocketAddr> {
@@ -184,64 +179,6 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Keyed state is dropped once a client's bucket is full again; this many tracked addresses
-/// triggers that sweep early (at most once a second) instead of waiting for the periodic one.
-const SWEEP_ABOVE: usize = 65_536;
-
-/// A token bucket per client address (`JOBINTEL_RATE_LIMIT`). Memory is bounded: addresses
-/// whose bucket has refilled are forgotten by [`RateLimiter::forget_idle`], which the server
-/// calls periodically, and early when many addresses are tracked.
-pub struct RateLimiter {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
-    started: Instant,
-    /// Milliseconds since `started` of the last sweep.
-    last_sweep: AtomicU64,
-}
-
-impl RateLimiter {
-    /// `None` when the limit is off (or too fine to express).
-    pub fn new(limit: RateLimit) -> Option<Self> {
-        let limit = limit.enabled()?;
-        let quota = Quota::with_period(limit.per / limit.requests)?
-            .allow_burst(std::num::NonZeroU32::new(limit.burst.max(1))?);
-        Some(RateLimiter {
-            limiter: DefaultKeyedRateLimiter::keyed(quota),
-            started: Instant::now(),
-            last_sweep: AtomicU64::new(0),
-        })
-    }
-
-    /// `Err(wait)` when `key` is over its limit: how long until it may send again.
-    pub fn check(&self, key: IpAddr) -> Result<(), Duration> {
-        if self.limiter.len() > SWEEP_ABOVE {
-            let now = self.started.elapsed().as_millis() as u64;
-            let last = self.last_sweep.load(Ordering::Relaxed);
-            if now.saturating_sub(last) >= 1000
-                && self
-                    .last_sweep
-                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
-                self.forget_idle();
-            }
-        }
-        self.limiter
-            .check_key(&key)
-            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
-    }
-
-    /// Forget addresses whose bucket is full again (they behave as new ones would).
-    pub fn forget_idle(&self) {
-        self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
-    }
-
-    /// Addresses currently tracked.
-    pub fn tracked(&self) -> usize {
-        self.limiter.len()
-    }
-}
-
 /// The rate limit of `/graphql` (GET, POST and WebSocket upgrades). Not limited: callers
 /// [`crate::graphql::auth::AuthPolicy::is_exempt_from_limits`] trusts (the API token, or a
 /// token-less loopback server's own machine).
@@ -370,27 +307,5 @@ mod tests {
             client_key(&caller("2001:db8:1:2:3:4:5:6", false), &HeaderMap::new()),
             Some("2001:db8:1:2::".parse().unwrap())
         );
-    }
-
-    #[test]
-    fn the_rate_limiter_refuses_past_the_burst_and_forgets_refilled_addresses() {
-        let limiter = RateLimiter::new(RateLimit {
-            requests: 1,
-            per: Duration::from_millis(50),
-            burst: 2,
-        })
-        .unwrap();
-        let a: IpAddr = "203.0.113.1".parse().unwrap();
-        let b: IpAddr = "203.0.113.2".parse().unwrap();
-        assert!(limiter.check(a).is_ok());
-        assert!(limiter.check(a).is_ok());
-        let wait = limiter.check(a).unwrap_err();
-        assert!(wait <= Duration::from_millis(50), "{wait:?}");
-        assert!(limiter.check(b).is_ok(), "addresses have their own buckets");
-        assert_eq!(limiter.tracked(), 2);
-        std::thread::sleep(Duration::from_millis(150));
-        limiter.forget_idle();
-        assert_eq!(limiter.tracked(), 0);
-        assert!(RateLimiter::new(RateLimit::OFF).is_none());
     }
 }

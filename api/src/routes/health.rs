@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
-use crate::server::AppState;
 use crate::service::health;
+use crate::state::AppState;
 
 pub async fn get(State(state): State<AppState>) -> impl IntoResponse {
     let report = health::check(&state.db).await;

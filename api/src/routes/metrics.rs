@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 
 use crate::metrics::Gauges;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn get(State(state): State<AppState>) -> impl IntoResponse {
     let mut gauges = pool_gauges(&state.db);

@@ -7,11 +7,9 @@
 //! | `Origin` neither this server nor in `JOBINTEL_CORS_ORIGINS` | 403 | `ORIGIN_NOT_ALLOWED` |
 //! | over `JOBINTEL_WS_MAX_PER_ADDRESS` anonymous sockets from one address | 429 | `LIMIT_EXCEEDED` |
 //! | over `JOBINTEL_WS_MAX_CONNECTIONS` sockets in all | 503 | `LIMIT_EXCEEDED` |
-//! | no `connection_init` within [`WS_INIT_TIMEOUT`] | close 4408 | — |
+//! | no `connection_init` within [`WS_INIT_TIMEOUT`](crate::state::WS_INIT_TIMEOUT) | close 4408 | — |
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
@@ -27,64 +25,15 @@ use super::graphql::GraphqlHttpError;
 use super::guard::{client_key, peer_of};
 use crate::graphql::auth::Caller;
 use crate::graphql::subscription::SubscriptionBudget;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// How often the server pings idle WebSocket clients (both protocols) so proxies keep the
 /// connection open and dead peers are noticed.
 const WS_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// How long one send to a client may block before the client counts as not reading.
 const WS_SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a new socket may stay silent before `connection_init` (as graphql-ws's server
-/// default): an idle socket holds a connection slot.
-pub const WS_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The close code graphql-ws uses when `connection_init` does not come in time.
 const CLOSE_INIT_TIMEOUT: u16 = 4408;
-
-/// Anonymous WebSocket connections open per client address.
-#[derive(Default)]
-pub struct PerAddress {
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// One counted connection; dropping it frees the place. The map only holds addresses with a
-/// connection open, so it is bounded by `JOBINTEL_WS_MAX_CONNECTIONS`.
-pub struct AddressSlot {
-    owner: Arc<PerAddress>,
-    key: IpAddr,
-}
-
-impl PerAddress {
-    pub fn try_acquire(self: &Arc<Self>, key: IpAddr, max: usize) -> Option<AddressSlot> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let n = open.entry(key).or_default();
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(AddressSlot {
-            owner: self.clone(),
-            key,
-        })
-    }
-
-    /// Connections counted for `key` (for tests and diagnostics).
-    pub fn open(&self, key: IpAddr) -> usize {
-        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.get(&key).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut open = self.owner.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = open.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.key);
-            }
-        }
-    }
-}
 
 /// Whether a browser page from `Origin` may open a socket: WebSockets are not subject to CORS,
 /// so without this any site could subscribe through a visitor's browser. No `Origin` (a
@@ -399,20 +348,5 @@ mod tests {
             Some("https://evil.example"),
             &["*"]
         ));
-    }
-
-    #[test]
-    fn per_address_slots_are_counted_and_freed() {
-        let per = Arc::new(PerAddress::default());
-        let ip: IpAddr = "203.0.113.5".parse().unwrap();
-        let a = per.try_acquire(ip, 2).unwrap();
-        let b = per.try_acquire(ip, 2).unwrap();
-        assert!(per.try_acquire(ip, 2).is_none());
-        assert!(per.try_acquire("203.0.113.6".parse().unwrap(), 2).is_some());
-        drop(a);
-        assert_eq!(per.open(ip), 1);
-        drop(b);
-        assert_eq!(per.open(ip), 0);
-        assert!(per.open.lock().unwrap().is_empty(), "no entry left behind");
     }
 }

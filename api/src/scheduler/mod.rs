@@ -2,8 +2,6 @@
 //! small worker pool executes — in the same process as the API, with nothing else to run.
 //!
 //! Layout:
-//! - [`cron`]: cron expressions in IANA time zones, with Hangfire's (Cronos') DST rules.
-//! - [`clock`]: where "now" comes from (the database clock; a manual clock in tests).
 //! - [`tick`]: `tick_once(db, now)` turns due schedules into runs (misfire, overlap, jitter).
 //! - [`worker`]: claims runs under a lease with a heartbeat and executes them.
 //! - [`reaper`]: interrupts and retries runs whose instance died.
@@ -24,8 +22,6 @@
 //! (`lease_owner`, status `running`), so a worker that stalled past its lease and lost the run
 //! to the reaper or a canceller changes nothing when it wakes up (see [`worker`]). SQLite is single-instance: run one `jobintel` per SQLite file.
 
-pub mod clock;
-pub mod cron;
 pub mod housekeeping;
 pub mod reaper;
 pub mod tick;
@@ -35,179 +31,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use clap::Args;
-use ingest::engine::Engine;
 use ingest::events::IngestEvent;
-use sea_orm::DatabaseConnection;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::parse_duration;
-pub use clock::Clock;
+use crate::config::SchedulerSettings;
+use crate::service::runs::Runs;
 
-/// Scheduler and worker settings (every one a flag and an environment variable).
-#[derive(Debug, Clone, Args)]
-pub struct SchedulerSettings {
-    /// Run the scheduler and the ingest workers in this process (`false`: serve the API only).
-    #[arg(
-        long = "scheduler",
-        env = "JOBINTEL_SCHEDULER",
-        value_name = "JOBINTEL_SCHEDULER",
-        default_value_t = true,
-        action = clap::ArgAction::Set,
-        global = true
-    )]
-    pub enabled: bool,
-
-    /// Ingest runs this instance executes at once.
-    #[arg(
-        long,
-        env = "JOBINTEL_WORKERS",
-        value_name = "JOBINTEL_WORKERS",
-        default_value_t = 2,
-        value_parser = clap::value_parser!(u32).range(1..=64),
-        global = true
-    )]
-    pub workers: u32,
-
-    /// Runs of one source executing at once, across all instances sharing the database.
-    #[arg(
-        long,
-        env = "JOBINTEL_PER_SOURCE_CONCURRENCY",
-        value_name = "JOBINTEL_PER_SOURCE_CONCURRENCY",
-        default_value_t = 1,
-        value_parser = clap::value_parser!(u32).range(1..=64),
-        global = true
-    )]
-    pub per_source_concurrency: u32,
-
-    /// How long a running run's lease lasts; its worker renews it every third of this. A run
-    /// whose lease expires (its instance died) is marked interrupted and retried.
-    #[arg(
-        long,
-        env = "JOBINTEL_LEASE",
-        value_name = "JOBINTEL_LEASE",
-        default_value = "60s",
-        value_parser = parse_duration,
-        global = true
-    )]
-    pub lease: Duration,
-
-    /// How often to look for runs whose lease expired.
-    #[arg(
-        long,
-        env = "JOBINTEL_REAPER_INTERVAL",
-        value_name = "JOBINTEL_REAPER_INTERVAL",
-        default_value = "15s",
-        value_parser = parse_duration,
-        global = true
-    )]
-    pub reaper_interval: Duration,
-
-    /// Longest the scheduler sleeps between looks for due schedules (it wakes for the next
-    /// fire, and at once when a schedule changes on this instance).
-    #[arg(
-        long,
-        env = "JOBINTEL_SCHEDULER_POLL",
-        value_name = "JOBINTEL_SCHEDULER_POLL",
-        default_value = "30s",
-        value_parser = parse_duration,
-        global = true
-    )]
-    pub scheduler_poll: Duration,
-
-    /// Longest an idle worker waits before looking for runs (runs queued by this instance wake
-    /// it at once; this bounds the pickup of runs queued by other instances).
-    #[arg(
-        long,
-        env = "JOBINTEL_WORKER_POLL",
-        value_name = "JOBINTEL_WORKER_POLL",
-        default_value = "10s",
-        value_parser = parse_duration,
-        global = true
-    )]
-    pub worker_poll: Duration,
-
-    /// A fire later than this counts as missed and follows the schedule's misfire policy.
-    #[arg(
-        long,
-        env = "JOBINTEL_MISFIRE_THRESHOLD",
-        value_name = "JOBINTEL_MISFIRE_THRESHOLD",
-        default_value = "60s",
-        value_parser = parse_duration,
-        global = true
-    )]
-    pub misfire_threshold: Duration,
-
-    /// Finished runs older than this many days are deleted…
-    #[arg(
-        long,
-        env = "JOBINTEL_RUN_RETENTION_DAYS",
-        value_name = "JOBINTEL_RUN_RETENTION_DAYS",
-        default_value_t = 30,
-        global = true
-    )]
-    pub run_retention_days: u32,
-
-    /// …except the newest this many runs of each schedule.
-    #[arg(
-        long,
-        env = "JOBINTEL_RUN_RETENTION_KEEP",
-        value_name = "JOBINTEL_RUN_RETENTION_KEEP",
-        default_value_t = 200,
-        global = true
-    )]
-    pub run_retention_keep: u32,
-
-    /// Postings not seen at their source for this many days get `closedAt`.
-    #[arg(
-        long,
-        env = "JOBINTEL_CLOSE_AFTER_DAYS",
-        value_name = "JOBINTEL_CLOSE_AFTER_DAYS",
-        default_value_t = 14,
-        global = true
-    )]
-    pub close_after_days: u32,
-
-    /// How often retention and closing run.
-    #[arg(
-        long,
-        env = "JOBINTEL_HOUSEKEEPING_INTERVAL",
-        value_name = "JOBINTEL_HOUSEKEEPING_INTERVAL",
-        default_value = "1h",
-        value_parser = parse_duration,
-        global = true
-    )]
-    pub housekeeping_interval: Duration,
-
-    /// Rows deleted or updated per housekeeping statement.
-    #[arg(
-        long,
-        env = "JOBINTEL_HOUSEKEEPING_BATCH",
-        value_name = "JOBINTEL_HOUSEKEEPING_BATCH",
-        default_value_t = 1000,
-        value_parser = clap::value_parser!(u32).range(1..),
-        global = true
-    )]
-    pub housekeeping_batch: u32,
-
-    /// This instance's name in run leases (default `host:pid`).
-    #[arg(
-        long,
-        env = "JOBINTEL_INSTANCE_ID",
-        value_name = "JOBINTEL_INSTANCE_ID",
-        global = true
-    )]
-    pub instance_id: Option<String>,
-}
-
-impl Default for SchedulerSettings {
-    fn default() -> Self {
-        crate::config::Config::defaults().scheduler
-    }
-}
-
+/// What the scheduler's steps take from the settings.
 impl SchedulerSettings {
     pub fn tick_options(&self) -> tick::TickOptions {
         tick::TickOptions {
@@ -230,26 +62,12 @@ impl SchedulerSettings {
     }
 }
 
-/// Wakes the tick when a schedule is created, edited or resumed in this process.
-static SCHEDULES_CHANGED: Notify = Notify::const_new();
-
-/// Tell the tick that schedules changed (it recomputes when to wake up).
-pub fn schedules_changed() {
-    SCHEDULES_CHANGED.notify_waiters();
-}
-
-/// Cancel a run at once if it executes in this process (see [`worker::cancel_local`]).
-pub fn cancel_local(run_id: i64) -> bool {
-    worker::cancel_local(run_id)
-}
-
 /// What every loop shares.
 pub(crate) struct Shared {
-    pub db: DatabaseConnection,
-    pub engine: Engine,
-    pub run_queued: Arc<Notify>,
+    /// The application state's runs service: its database, engine, clock, wake-ups (a run
+    /// queued or a schedule changed in this server) and registry of runs executing here.
+    pub runs: Runs,
     pub settings: SchedulerSettings,
-    pub clock: Clock,
     /// Lease owner name.
     pub owner: String,
 }
@@ -264,47 +82,32 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Start the tick, the worker pool, the reaper and housekeeping. They stop claiming and
-    /// firing as soon as `shutdown` is cancelled; [`Scheduler::stop`] then drains the runs.
+    /// Start the tick, the worker pool, the reaper and housekeeping over the server's `runs`
+    /// (its clock decides what is due). They stop claiming and firing as soon as `shutdown` is
+    /// cancelled; [`Scheduler::stop`] then drains the runs.
     pub fn start(
-        db: DatabaseConnection,
-        engine: Engine,
-        run_queued: Arc<Notify>,
+        runs: Runs,
         settings: SchedulerSettings,
         shutdown: &CancellationToken,
     ) -> Scheduler {
         let owner = settings
             .instance_id
             .clone()
-            .unwrap_or_else(crate::cli::instance_name);
-        Self::start_with(
-            db,
-            engine,
-            run_queued,
-            settings,
-            Clock::Database,
-            owner,
-            shutdown,
-        )
+            .unwrap_or_else(crate::config::instance_name);
+        Self::start_with(runs, settings, owner, shutdown)
     }
 
-    /// [`Scheduler::start`] with an explicit clock and lease owner name (tests).
+    /// [`Scheduler::start`] with an explicit lease owner name (tests).
     pub fn start_with(
-        db: DatabaseConnection,
-        engine: Engine,
-        run_queued: Arc<Notify>,
+        runs: Runs,
         settings: SchedulerSettings,
-        clock: Clock,
         owner: String,
         shutdown: &CancellationToken,
     ) -> Scheduler {
         let workers = settings.workers.max(1);
         let shared = Arc::new(Shared {
-            db,
-            engine,
-            run_queued,
+            runs,
             settings,
-            clock,
             owner,
         });
         let stop = shutdown.child_token();
@@ -323,8 +126,8 @@ impl Scheduler {
             // PostgreSQL's full-text indexing of what the workers store (returns at once on
             // SQLite).
             tokio::spawn(ingest::search_index::run(
-                shared.db.clone(),
-                shared.engine.bus.clone(),
+                shared.runs.db().clone(),
+                shared.runs.engine().bus.clone(),
                 ingest::search_index::POLL,
                 stop.clone(),
             )),
@@ -390,7 +193,7 @@ async fn tick_loop(shared: Arc<Shared>, stop: CancellationToken) {
         .max(Duration::from_millis(50));
     let opts = shared.settings.tick_options();
     loop {
-        let changed = SCHEDULES_CHANGED.notified();
+        let changed = shared.runs.wake().on_schedules_changed();
         tokio::pin!(changed);
         changed.as_mut().enable();
         let wait = match tick_step(&shared, opts).await {
@@ -410,21 +213,21 @@ async fn tick_loop(shared: Arc<Shared>, stop: CancellationToken) {
 
 /// Fire what is due; return how long to sleep until the next fire.
 async fn tick_step(shared: &Shared, opts: tick::TickOptions) -> Result<Duration, sea_orm::DbErr> {
-    let db = &shared.db;
-    let now = shared.clock.now(db).await?;
+    let db = shared.runs.db();
+    let now = shared.runs.clock().now(db).await?;
     if tick::next_due(db).await?.is_some_and(|t| t <= now) {
         let report = tick::tick_once(db, now, opts).await?;
         for run in &report.queued {
-            shared.engine.bus.publish(IngestEvent::RunQueued {
+            shared.runs.engine().bus.publish(IngestEvent::RunQueued {
                 run_id: run.id,
                 source: run.source,
             });
         }
         if !report.queued.is_empty() {
-            shared.run_queued.notify_one();
+            shared.runs.wake().run_queued();
         }
     }
-    let now = shared.clock.now(db).await?;
+    let now = shared.runs.clock().now(db).await?;
     Ok(match tick::next_due(db).await? {
         // Due already: another instance holds its lock; look again shortly.
         Some(t) if t <= now => Duration::from_millis(250),
@@ -443,20 +246,20 @@ async fn reaper_loop(shared: Arc<Shared>, stop: CancellationToken) {
         .max(Duration::from_millis(50));
     loop {
         let step = async {
-            let now = shared.clock.now(&shared.db).await?;
-            reaper::reap_once(&shared.db, now, shared.settings.stale_without_lease()).await
+            let now = shared.runs.clock().now(shared.runs.db()).await?;
+            reaper::reap_once(shared.runs.db(), now, shared.settings.stale_without_lease()).await
         }
         .await;
         match step {
             Ok(report) => {
                 for r in &report.retries {
-                    shared.engine.bus.publish(IngestEvent::RunQueued {
+                    shared.runs.engine().bus.publish(IngestEvent::RunQueued {
                         run_id: r.id,
                         source: r.source,
                     });
                 }
                 if !report.retries.is_empty() {
-                    shared.run_queued.notify_one();
+                    shared.runs.wake().run_queued();
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reaper failed; retrying"),
@@ -481,8 +284,8 @@ async fn housekeeping_loop(shared: Arc<Shared>, stop: CancellationToken) {
             .housekeeping_interval
             .max(Duration::from_secs(1));
         let step = async {
-            let now = shared.clock.now(&shared.db).await?;
-            housekeeping::housekeep_once(&shared.db, now, shared.settings.retention()).await
+            let now = shared.runs.clock().now(shared.runs.db()).await?;
+            housekeeping::housekeep_once(shared.runs.db(), now, shared.settings.retention()).await
         }
         .await;
         match step {

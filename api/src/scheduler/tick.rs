@@ -14,7 +14,7 @@
 //!   is *missed*. Fires within the threshold are on time and always run. For the missed ones,
 //!   `skip` drops them; `fire_once` runs one run for all of them (for the first missed
 //!   occurrence) unless an on-time fire already covers them.
-//! - **Overlap.** See [`queue::overlap_outcome`]: with `skip`, a fire while the schedule's
+//! - **Overlap.** See [`overlap_outcome`]: with `skip`, a fire while the schedule's
 //!   previous run is queued or running is recorded as a `skipped` run.
 //! - **Jitter.** `run_after = fire + j`, `j` in `[0, jitter_seconds]`, derived from the
 //!   schedule and the occurrence (stable, so every instance computes the same value).
@@ -23,14 +23,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{MisfirePolicy, RunStatus, RunTrigger, ingest_run, schedule};
+use ingest::store::NewRun;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
 
-use super::cron::CronSchedule;
-use crate::service::queue::{self, NewQueuedRun};
+use crate::scheduling::cron::CronSchedule;
+use crate::scheduling::policy::{jitter, overlap_outcome};
+use crate::service::queue;
 
 /// Schedules locked and fired per transaction.
 pub const BATCH: u64 = 100;
@@ -110,19 +112,6 @@ pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>
         .map(Option::flatten)
 }
 
-/// Jitter for one fire of one schedule: stable (SplitMix64 of the pair), in `[0, max]` seconds.
-pub fn jitter(schedule_id: i64, fire: DateTime<Utc>, max_seconds: i32) -> TimeDelta {
-    if max_seconds <= 0 {
-        return TimeDelta::zero();
-    }
-    let mut z = (schedule_id as u64) ^ (fire.timestamp() as u64).rotate_left(32);
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    TimeDelta::seconds((z % (max_seconds as u64 + 1)) as i64)
-}
-
 async fn fire_schedule(
     txn: &impl ConnectionTrait,
     s: &schedule::Model,
@@ -170,15 +159,15 @@ async fn fire_schedule(
     };
     for fire in &fires {
         let active = queue::active_runs(txn, s.id).await?;
-        let (status, error) = queue::overlap_outcome(s.overlap_policy, active);
-        let new = NewQueuedRun {
+        let (status, error) = overlap_outcome(s.overlap_policy, active);
+        let new = NewRun {
             source: s.source,
             params: s.params.clone(),
             trigger: RunTrigger::Schedule,
             schedule_id: Some(s.id),
             scheduled_for: Some(*fire),
             attempt: 1,
-            run_after: *fire + jitter(s.id, *fire, s.jitter_seconds),
+            run_after: Some(*fire + jitter(s.id, *fire, s.jitter_seconds)),
             status,
             error,
         };

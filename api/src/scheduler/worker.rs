@@ -1,10 +1,12 @@
-//! The worker pool: claim queued runs and execute them with [`ingest::engine::Engine::execute_with`].
+//! The worker pool: claim queued runs and execute them through the state's runs service
+//! ([`Runs::execute_with`](crate::service::runs::Runs::execute_with)), which registers each one
+//! so that a cancel in this process stops it at once.
 //!
 //! One dispatcher per instance holds `workers` slots (the instance's concurrency limit). It
 //! claims a run whenever a slot is free and a run is claimable (see [`queue::claim_next`] for
-//! the per-source limit), and otherwise sleeps until a run is queued here (`run_queued`), a run
-//! finishes, the earliest `run_after` arrives, or the poll interval passes (runs queued by other
-//! instances).
+//! the per-source limit), and otherwise sleeps until a run is queued here (the state's
+//! [`Wakeups`](crate::service::wake::Wakeups)), a run finishes, the earliest `run_after`
+//! arrives, or the poll interval passes (runs queued by other instances).
 //!
 //! Each executing run has a heartbeat task renewing its lease every third of the lease. If the
 //! renewal finds the run no longer ours (cancelled through the API on another instance, or
@@ -19,8 +21,7 @@
 //! the grace period to finish; then their tokens are cancelled and they are recorded as
 //! `interrupted` (and retried per their schedule's policy, by whichever instance runs next).
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -34,36 +35,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use crate::service::queue;
-
-/// Runs executing in this process, by id: `cancelIngestRun` stops them at once.
-static RUNNING: LazyLock<Mutex<HashMap<i64, CancellationToken>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// Cancel a run if it executes in this process. Returns whether it did.
-pub fn cancel_local(run_id: i64) -> bool {
-    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-    match running.get(&run_id) {
-        Some(token) => {
-            token.cancel();
-            true
-        }
-        None => false,
-    }
-}
-
-fn register(run_id: i64, token: CancellationToken) {
-    RUNNING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(run_id, token);
-}
-
-fn unregister(run_id: i64) {
-    RUNNING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&run_id);
-}
 
 /// Claim and start runs until `stop` fires.
 pub(super) async fn dispatch(
@@ -84,13 +55,13 @@ pub(super) async fn dispatch(
             _ = stop.cancelled() => return,
         };
         // Registered before the claim, so a run queued while claiming still wakes us.
-        let woken = shared.run_queued.notified();
+        let woken = shared.runs.wake().on_run_queued();
         tokio::pin!(woken);
         woken.as_mut().enable();
         let attempt = async {
-            let now = shared.clock.now(&shared.db).await?;
+            let now = shared.runs.clock().now(shared.runs.db()).await?;
             let run = queue::claim_next(
-                &shared.db,
+                shared.runs.db(),
                 now,
                 &shared.owner,
                 lease,
@@ -115,7 +86,7 @@ pub(super) async fn dispatch(
             Ok((None, now)) => {
                 drop(permit);
                 error_backoff = Duration::from_millis(250);
-                match queue::next_run_after(&shared.db).await {
+                match queue::next_run_after(shared.runs.db()).await {
                     Ok(Some(at)) if at > now => (at - now)
                         .to_std()
                         .map(|d| (d + Duration::from_millis(5)).min(poll))
@@ -170,8 +141,6 @@ async fn execute(
     shutdown: CancellationToken,
 ) {
     let stop = RunStop::default();
-    // `cancelIngestRun` in this process cancels the token without a reason: `cancelled`.
-    register(run.id, stop.token.clone());
     let heartbeat = tokio::spawn(heartbeat(shared.clone(), run.id, stop.clone()));
     let on_shutdown = tokio::spawn({
         let stop = stop.clone();
@@ -183,13 +152,14 @@ async fn execute(
 
     // Every write the engine makes to the run row is fenced by `run.lease_owner` (our claim):
     // if the run was reaped or cancelled meanwhile, the engine stops and records nothing.
+    // While it executes the run is in the state's registry: `cancelIngestRun` in this process
+    // cancels the token without a reason, so the run ends `cancelled`.
     let result = shared
-        .engine
+        .runs
         .execute_with(&run, &stop.token, &stop.interrupted)
         .await;
     heartbeat.abort();
     on_shutdown.abort();
-    unregister(run.id);
 
     match result {
         Ok(report) => {
@@ -201,7 +171,7 @@ async fn execute(
         Err(e) => tracing::error!(run_id = run.id, error = %e, "cannot record the run's end"),
     }
     drop(permit);
-    shared.run_queued.notify_one();
+    shared.runs.wake().run_queued();
 }
 
 /// Queue the next attempt of a run this worker recorded as `failed` or `interrupted`. A run
@@ -213,10 +183,10 @@ async fn retry_if_failed(
     if report.outcome != FinishOutcome::Recorded {
         return Ok(());
     }
-    let db = &shared.db;
-    let now = shared.clock.now(db).await?;
+    let db = shared.runs.db();
+    let now = shared.runs.clock().now(db).await?;
     if let Some(r) = queue::retry_if_allowed(db, &report.run, now).await? {
-        shared.engine.bus.publish(IngestEvent::RunQueued {
+        shared.runs.engine().bus.publish(IngestEvent::RunQueued {
             run_id: r.id,
             source: r.source,
         });
@@ -243,8 +213,8 @@ async fn heartbeat(shared: Arc<Shared>, run_id: i64, stop: RunStop) {
     loop {
         tokio::time::sleep(wait).await;
         let renewed = async {
-            let now = shared.clock.now(&shared.db).await?;
-            queue::heartbeat(&shared.db, run_id, &shared.owner, now, lease).await
+            let now = shared.runs.clock().now(shared.runs.db()).await?;
+            queue::heartbeat(shared.runs.db(), run_id, &shared.owner, now, lease).await
         }
         .await;
         match renewed {
@@ -254,7 +224,7 @@ async fn heartbeat(shared: Arc<Shared>, run_id: i64, stop: RunStop) {
             }
             Ok(false) => {
                 let status = ingest_run::Entity::find_by_id(run_id)
-                    .one(&shared.db)
+                    .one(shared.runs.db())
                     .await
                     .ok()
                     .flatten()

@@ -1,9 +1,22 @@
 //! The service layer: functions over a connection (`&impl ConnectionTrait`, so the same code runs
-//! on the pool or inside a transaction). Resolvers and routes stay thin and call these.
+//! on the pool or inside a transaction). Resolvers, routes, the CLI and the scheduler stay thin
+//! and call these.
+//!
+//! Layout:
+//! - [`runs`]: starting, executing and cancelling runs ([`runs::Runs`], the one path the API,
+//!   the CLI and the worker pool share) and reading them; [`queue`]: the run queue's
+//!   statements (enqueue, claim, heartbeat, retry, cancel).
+//! - [`schedules`]: validated schedule writes and reads; [`wake`]: the signals that wake this
+//!   server's worker pool and tick.
+//! - [`filter`]: the posting filter, as SQL and in memory; [`postings`]: pages, counts, one
+//!   posting; [`stats`]: `jobStats`; [`health`].
 
+pub mod filter;
 pub mod health;
 pub mod postings;
 pub mod queue;
 pub mod runs;
 pub mod schedules;
+pub(crate) mod sql;
 pub mod stats;
+pub mod wake;

@@ -1,4 +1,5 @@
-//! Reading job postings: filters, keyset-paginated pages in every supported order, counts.
+//! Reading job postings: keyset-paginated pages in every supported order, counts, one by id.
+//! What they select by is [`super::filter`].
 //!
 //! Queries are SQL text assembled here (with bound values, never interpolated input) rather
 //! than through the query builder, because the parts that matter for speed are
@@ -16,97 +17,20 @@
 //! page, so clients see no skips or repeats while ingests write. Missing values (a posting without
 //! a date or salary) are replaced by a sentinel that sorts them last in both directions.
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::job_posting::{self, Column};
-use entity::{Source, WorkArrangement, WorkType};
+use entity::{Source, WorkArrangement};
 use sea_orm::{
     ConnectionTrait, DbBackend, DbErr, FromQueryResult, IdenStatic, Iterable, QueryResult,
-    Statement, Value,
+    Statement,
 };
 
+use super::filter::{FTS_ROWIDS, PostingFilter, SearchPlan, push_from_where, push_from_where_with};
+use super::sql::Sql;
 use crate::error::{ApiError, ApiResult};
 
 /// Largest page a client may ask for.
 pub const MAX_PAGE_SIZE: u64 = 100;
-
-/// Most words a full-text search may have.
-const MAX_SEARCH_TERMS: usize = 16;
-
-/// A full-text query: the words of the client's text, lower-cased, without punctuation. All
-/// words must match (in any of title, company and description).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Search {
-    pub terms: Vec<String>,
-}
-
-impl Search {
-    /// `None` when the text has no words (only spaces or punctuation).
-    pub fn parse(text: &str) -> Option<Search> {
-        let terms: Vec<String> = text
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .take(MAX_SEARCH_TERMS)
-            .map(|w| w.chars().take(64).collect::<String>().to_lowercase())
-            .collect();
-        (!terms.is_empty()).then_some(Search { terms })
-    }
-
-    /// For `plainto_tsquery`: the words separated by spaces.
-    fn plain(&self) -> String {
-        self.terms.join(" ")
-    }
-
-    /// An FTS5 query: every word quoted (so nothing the client sends is FTS5 syntax), all
-    /// required; restricted to one column when `column` is given.
-    fn fts5(&self, column: Option<&str>) -> String {
-        let words = self
-            .terms
-            .iter()
-            .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-            .collect::<Vec<_>>()
-            .join(" ");
-        match column {
-            Some(c) => format!("{c} : ({words})"),
-            None => words,
-        }
-    }
-}
-
-/// What to select postings by; every part is optional and the parts are AND-combined. Empty
-/// lists mean "no constraint".
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PostingFilter {
-    pub search: Option<Search>,
-    pub sources: Vec<Source>,
-    /// Exact company names.
-    pub companies: Vec<String>,
-    /// Case-insensitive substring of the title.
-    pub title_contains: Option<String>,
-    /// Case-insensitive substring of the raw location, city or region.
-    pub location_contains: Option<String>,
-    /// ISO 3166-1 alpha-2, upper case.
-    pub countries: Vec<String>,
-    pub work_types: Vec<WorkType>,
-    pub work_arrangements: Vec<WorkArrangement>,
-    /// The posting's annual range reaches at least this (annual max, or min when there is no max).
-    pub salary_annual_min: Option<f64>,
-    /// The posting's annual range starts at most at this (annual min, or max when there is no min).
-    pub salary_annual_max: Option<f64>,
-    /// ISO 4217, upper case.
-    pub salary_currency: Option<String>,
-    /// `posted_at >= this`.
-    pub posted_after: Option<DateTime<Utc>>,
-    /// `posted_at < this`.
-    pub posted_before: Option<DateTime<Utc>>,
-    /// `last_seen_at >= this`.
-    pub seen_after: Option<DateTime<Utc>>,
-    /// `Some(true)`: not closed; `Some(false)`: closed.
-    pub open: Option<bool>,
-    /// First or last seen by each of these runs.
-    pub run_ids: Vec<i64>,
-}
 
 /// What postings can be ordered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,237 +222,6 @@ pub struct Page {
     pub rows: Vec<(job_posting::Model, Position)>,
     /// More rows exist beyond the page in the direction walked.
     pub has_more: bool,
-}
-
-/// SQL text with bound values, numbered `$n` on PostgreSQL and `?` on SQLite.
-pub(crate) struct Sql {
-    pub backend: DbBackend,
-    pub text: String,
-    values: Vec<Value>,
-}
-
-impl Sql {
-    pub fn new(backend: DbBackend) -> Self {
-        Sql {
-            backend,
-            text: String::with_capacity(512),
-            values: Vec::new(),
-        }
-    }
-
-    pub fn is_pg(&self) -> bool {
-        self.backend == DbBackend::Postgres
-    }
-
-    pub fn push(&mut self, s: &str) -> &mut Self {
-        self.text.push_str(s);
-        self
-    }
-
-    pub fn bind(&mut self, v: impl Into<Value>) -> &mut Self {
-        self.values.push(v.into());
-        if self.is_pg() {
-            let _ = write!(self.text, "${}", self.values.len());
-        } else {
-            self.text.push('?');
-        }
-        self
-    }
-
-    /// `(?, ?, …)`.
-    pub fn bind_list<V: Into<Value>>(&mut self, items: impl IntoIterator<Item = V>) -> &mut Self {
-        self.text.push('(');
-        for (i, v) in items.into_iter().enumerate() {
-            if i > 0 {
-                self.text.push_str(", ");
-            }
-            self.bind(v);
-        }
-        self.text.push(')');
-        self
-    }
-
-    /// An integer written into the SQL text. For LIMIT and OFFSET: SQLite (3.47+) reads a bound
-    /// LIMIT while planning and then marks the prepared statement stale on every new binding, so
-    /// a bound LIMIT is re-parsed and re-planned on every execution.
-    pub fn int(&mut self, n: i64) -> &mut Self {
-        let _ = write!(self.text, "{n}");
-        self
-    }
-
-    /// Values of a closed vocabulary (stored enum strings: lower-case letters and `_`), written
-    /// into the SQL text: with SQLite's STAT4, a bound value compared with an indexed column makes
-    /// the statement re-plan on every execution once the database has been ANALYZEd.
-    pub fn vocabulary_list<'v>(&mut self, items: impl IntoIterator<Item = &'v str>) -> &mut Self {
-        self.text.push('(');
-        for (i, v) in items.into_iter().enumerate() {
-            debug_assert!(v.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
-            if i > 0 {
-                self.text.push_str(", ");
-            }
-            self.text.push('\'');
-            self.text
-                .extend(v.chars().filter(|c| c.is_ascii_lowercase() || *c == '_'));
-            self.text.push('\'');
-        }
-        self.text.push(')');
-        self
-    }
-
-    pub fn statement(self) -> Statement {
-        Statement::from_sql_and_values(self.backend, self.text, self.values)
-    }
-}
-
-/// `%text%` for LIKE with `\` as the escape character.
-fn like_pattern(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
-    for c in text.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
-/// SQLite: the rowids of FTS5 rows matching `query`.
-const FTS_ROWIDS: &str = "SELECT rowid FROM job_postings_fts WHERE job_postings_fts MATCH ";
-
-/// Matches at or above which a SQLite search counts as "common" (see [`SearchPlan`]).
-const COMMON_MATCHES: i64 = 2_000;
-
-/// How a full-text search is combined with the rest of a query. (Which index drives it is
-/// PostgreSQL's planner's choice, from the tsvector statistics; SQLite needs to be told.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SearchPlan {
-    /// SQLite: `p.id IN (FTS matches)`: SQLite starts from the matches and looks each row up.
-    /// Right for rare words; for a word in most rows it reads and sorts nearly the whole table.
-    /// PostgreSQL: through `job_posting_search_current`, exact whatever is still queued for
-    /// indexing (migration 000006).
-    FromMatches,
-    /// PostgreSQL, no posting queued for indexing matches the search (by its new text or its
-    /// stale entry): `job_posting_search` itself gives the same answer as the view then. The planner can walk postings in order and probe the index row by row
-    /// ("newest 20 matching a common word": 0.5 ms, against ~200 ms through the view).
-    IndexOnly,
-    /// Walk the rows in the requested order (on its index) and probe FTS5 for each one
-    /// (`MATCH … AND rowid = p.id`) until the page is full: a common word fills a page after
-    /// a few dozen probes.
-    ProbeEachRow,
-}
-
-/// ` FROM job_postings p [JOIN job_posting_search_current s] WHERE …` for `filter`.
-pub(crate) fn push_from_where(sql: &mut Sql, filter: &PostingFilter) {
-    push_from_where_with(sql, filter, SearchPlan::FromMatches)
-}
-
-fn push_from_where_with(sql: &mut Sql, filter: &PostingFilter, plan: SearchPlan) {
-    sql.push(" FROM job_postings p");
-    if sql.is_pg() && filter.search.is_some() {
-        sql.push(if plan == SearchPlan::IndexOnly {
-            " JOIN job_posting_search s ON s.posting_id = p.id"
-        } else {
-            " JOIN job_posting_search_current s ON s.posting_id = p.id"
-        });
-    }
-    sql.push(" WHERE 1 = 1");
-    if let Some(search) = &filter.search {
-        if sql.is_pg() {
-            sql.push(" AND s.document @@ plainto_tsquery('english', ")
-                .bind(search.plain())
-                .push(")");
-        } else if plan == SearchPlan::ProbeEachRow {
-            // A scalar subquery, so SQLite can't turn it back into a join driven by the matches.
-            sql.push(
-                " AND (SELECT COUNT(*) FROM job_postings_fts \
-                 WHERE job_postings_fts MATCH ",
-            )
-            .bind(search.fts5(None))
-            .push(" AND job_postings_fts.rowid = p.id) > 0");
-        } else {
-            sql.push(" AND p.id IN (")
-                .push(FTS_ROWIDS)
-                .bind(search.fts5(None))
-                .push(")");
-        }
-    }
-    if !filter.sources.is_empty() {
-        sql.push(" AND p.source IN ")
-            .vocabulary_list(filter.sources.iter().map(|s| s.as_str()));
-    }
-    if !filter.companies.is_empty() {
-        sql.push(" AND p.company IN ")
-            .bind_list(filter.companies.iter().cloned());
-    }
-    let like = if sql.is_pg() { "ILIKE" } else { "LIKE" };
-    if let Some(t) = &filter.title_contains {
-        sql.push(&format!(" AND p.title {like} "))
-            .bind(like_pattern(t))
-            .push(" ESCAPE '\\'");
-    }
-    if let Some(l) = &filter.location_contains {
-        let pattern = like_pattern(l);
-        sql.push(" AND (");
-        for (i, col) in ["p.location_raw", "p.city", "p.region"].iter().enumerate() {
-            if i > 0 {
-                sql.push(" OR ");
-            }
-            sql.push(&format!("{col} {like} "))
-                .bind(pattern.clone())
-                .push(" ESCAPE '\\'");
-        }
-        sql.push(")");
-    }
-    if !filter.countries.is_empty() {
-        sql.push(" AND p.country IN ")
-            .bind_list(filter.countries.iter().cloned());
-    }
-    if !filter.work_types.is_empty() {
-        sql.push(" AND p.work_type IN ")
-            .vocabulary_list(filter.work_types.iter().map(|s| s.as_str()));
-    }
-    if !filter.work_arrangements.is_empty() {
-        sql.push(" AND p.work_arrangement IN ")
-            .vocabulary_list(filter.work_arrangements.iter().map(|s| s.as_str()));
-    }
-    if let Some(min) = filter.salary_annual_min {
-        sql.push(" AND COALESCE(p.salary_annual_max, p.salary_annual_min) >= ")
-            .bind(min);
-    }
-    if let Some(max) = filter.salary_annual_max {
-        sql.push(" AND COALESCE(p.salary_annual_min, p.salary_annual_max) <= ")
-            .bind(max);
-    }
-    if let Some(c) = &filter.salary_currency {
-        sql.push(" AND p.salary_currency = ").bind(c.clone());
-    }
-    if let Some(t) = filter.posted_after {
-        sql.push(" AND p.posted_at >= ").bind(t);
-    }
-    if let Some(t) = filter.posted_before {
-        sql.push(" AND p.posted_at < ").bind(t);
-    }
-    if let Some(t) = filter.seen_after {
-        sql.push(" AND p.last_seen_at >= ").bind(t);
-    }
-    match filter.open {
-        Some(true) => {
-            sql.push(" AND p.closed_at IS NULL");
-        }
-        Some(false) => {
-            sql.push(" AND p.closed_at IS NOT NULL");
-        }
-        None => {}
-    }
-    for run in &filter.run_ids {
-        sql.push(" AND (p.first_run_id = ")
-            .bind(*run)
-            .push(" OR p.last_run_id = ")
-            .bind(*run)
-            .push(")");
-    }
 }
 
 /// Sentinels that sort missing values last: the far past/low number when descending, the far
@@ -778,6 +471,9 @@ pub async fn page(db: &impl ConnectionTrait, req: PageRequest<'_>) -> ApiResult<
     })
 }
 
+/// Matches at or above which a SQLite search counts as "common" (see [`SearchPlan`]).
+const COMMON_MATCHES: i64 = 2_000;
+
 /// PostgreSQL: whether a posting waiting to be indexed could change the answer.
 /// SQLite: whether the search is common enough to probe row by row in the requested order
 /// (one cheap statement: counts matches up to [`COMMON_MATCHES`]).
@@ -968,17 +664,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn search_text_becomes_quoted_words_that_cannot_inject_fts_syntax() {
-        let s = Search::parse(r#"Rust "engineer" OR NEAR(x) -senior*"#).unwrap();
-        assert_eq!(s.terms, ["rust", "engineer", "or", "near", "x", "senior"]);
-        assert_eq!(
-            s.fts5(Some("title")),
-            r#"title : ("rust" "engineer" "or" "near" "x" "senior")"#
-        );
-        assert!(Search::parse("  !! -- ").is_none());
-    }
-
-    #[test]
     fn cursors_round_trip_and_are_tied_to_their_order() {
         let order = Order {
             field: OrderField::SalaryAnnualMax,
@@ -1005,10 +690,5 @@ mod tests {
         let err = Position::decode(&pos.encode(), Order::default()).unwrap_err();
         assert!(err.message().contains("different `orderBy`"));
         assert!(Position::decode("nope", order).is_err());
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
     }
 }

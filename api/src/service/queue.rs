@@ -12,68 +12,24 @@
 //! - Every timestamp comes from the caller's clock (the database clock in production).
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{OverlapPolicy, RunStatus, RunTrigger, Source, ingest_run, schedule};
+use entity::{RunStatus, ingest_run, schedule};
+use ingest::store::NewRun;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, FromQueryResult, NotSet, QueryFilter, QueryOrder, Statement,
-    TransactionTrait, TryInsertResult, Value,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, Statement, TransactionTrait,
+    TryInsertResult, Value,
 };
 
-/// What a new run row starts with.
-#[derive(Debug, Clone)]
-pub struct NewQueuedRun {
-    pub source: Source,
-    /// Validated `SearchParams` as JSON.
-    pub params: serde_json::Value,
-    pub trigger: RunTrigger,
-    pub schedule_id: Option<i64>,
-    pub scheduled_for: Option<DateTime<Utc>>,
-    pub attempt: i32,
-    pub run_after: DateTime<Utc>,
-    /// `queued`, or `skipped` for a fire that overlapped (stored already finished).
-    pub status: RunStatus,
-    /// Why a `skipped` run was skipped.
-    pub error: Option<String>,
-}
+use crate::scheduling::policy::{ActiveRuns, backoff};
 
-fn active_model(new: NewQueuedRun, now: DateTime<Utc>) -> ingest_run::ActiveModel {
-    let finished = new.status.is_terminal().then_some(now);
-    ingest_run::ActiveModel {
-        id: NotSet,
-        source: Set(new.source),
-        params: Set(new.params),
-        trigger: Set(new.trigger),
-        schedule_id: Set(new.schedule_id),
-        scheduled_for: Set(new.scheduled_for),
-        status: Set(new.status),
-        attempt: Set(new.attempt),
-        queued_at: Set(now),
-        run_after: Set(new.run_after),
-        started_at: Set(None),
-        finished_at: Set(finished),
-        heartbeat_at: Set(None),
-        lease_owner: Set(None),
-        lease_expires_at: Set(None),
-        pages_fetched: Set(0),
-        requests: Set(0),
-        http_errors: Set(0),
-        jobs_found: Set(0),
-        jobs_new: Set(0),
-        jobs_updated: Set(0),
-        jobs_unchanged: Set(0),
-        descriptions_truncated: Set(0),
-        error: Set(new.error),
-    }
-}
-
-/// Insert a run row.
+/// Insert a run row, queued at `now`.
 pub async fn enqueue(
     db: &impl ConnectionTrait,
-    new: NewQueuedRun,
+    new: NewRun,
     now: DateTime<Utc>,
 ) -> Result<ingest_run::Model, DbErr> {
-    ingest_run::Entity::insert(active_model(new, now))
+    ingest_run::Entity::insert(new.into_active_model(now))
         .exec_with_returning(db)
         .await
 }
@@ -82,11 +38,11 @@ pub async fn enqueue(
 /// already has a run (another instance fired it first): `None` then.
 pub async fn enqueue_once(
     db: &impl ConnectionTrait,
-    new: NewQueuedRun,
+    new: NewRun,
     now: DateTime<Utc>,
 ) -> Result<Option<ingest_run::Model>, DbErr> {
     use ingest_run::Column as C;
-    let result = ingest_run::Entity::insert(active_model(new, now))
+    let result = ingest_run::Entity::insert(new.into_active_model(now))
         .on_conflict_do_nothing_on([C::ScheduleId, C::ScheduledFor, C::Attempt])
         .exec_with_returning(db)
         .await?;
@@ -175,6 +131,32 @@ pub async fn claim_next(
     }
 }
 
+/// Claim one particular queued run for `owner` (a run started in this process rather than
+/// by the worker pool): `running` from `now`, with a lease until `now + lease`, or without one.
+/// `None` when the run is no longer queued (cancelled, or claimed by a worker meanwhile).
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    run_id: i64,
+    owner: &str,
+    now: DateTime<Utc>,
+    lease: Option<TimeDelta>,
+) -> Result<Option<ingest_run::Model>, DbErr> {
+    let stmt = statement(
+        db.get_database_backend(),
+        "UPDATE ingest_runs SET status = 'running', started_at = $1, heartbeat_at = $1, \
+                lease_owner = $2, lease_expires_at = $3 \
+         WHERE id = $4 AND status = 'queued' \
+         RETURNING *",
+        vec![
+            now.into(),
+            owner.into(),
+            lease.map(|l| now + l).into(),
+            run_id.into(),
+        ],
+    );
+    ingest_run::Model::find_by_statement(stmt).one(db).await
+}
+
 /// Renew `owner`'s lease on a running run. `false` when the run is no longer this owner's to
 /// run: it was cancelled, or reaped after the lease expired.
 pub async fn heartbeat(
@@ -210,12 +192,6 @@ pub async fn next_run_after(db: &impl ConnectionTrait) -> Result<Option<DateTime
 }
 
 /// The newest queued and the newest running run of a schedule.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ActiveRuns {
-    pub queued: Option<i64>,
-    pub running: Option<i64>,
-}
-
 pub async fn active_runs(db: &impl ConnectionTrait, schedule_id: i64) -> Result<ActiveRuns, DbErr> {
     use sea_orm::QuerySelect;
     let rows: Vec<(i64, RunStatus)> = ingest_run::Entity::find()
@@ -239,42 +215,6 @@ pub async fn active_runs(db: &impl ConnectionTrait, schedule_id: i64) -> Result<
     Ok(active)
 }
 
-/// What a schedule's new fire becomes under its overlap policy: `queued`, or `skipped` with
-/// the reason. `queue` keeps at most one run waiting: a fire while one already waits is
-/// skipped, so a slow source cannot pile up an unbounded backlog.
-pub fn overlap_outcome(policy: OverlapPolicy, active: ActiveRuns) -> (RunStatus, Option<String>) {
-    match (policy, active.running, active.queued) {
-        (_, None, None) => (RunStatus::Queued, None),
-        (OverlapPolicy::Skip, running, queued) => {
-            let (id, what) = match (running, queued) {
-                (Some(id), _) => (id, "still running"),
-                (None, Some(id)) => (id, "still queued"),
-                (None, None) => unreachable!("matched above"),
-            };
-            (
-                RunStatus::Skipped,
-                Some(format!(
-                    "skipped: run {id} of this schedule is {what} (overlap policy skip)"
-                )),
-            )
-        }
-        (OverlapPolicy::Queue, _, Some(id)) => (
-            RunStatus::Skipped,
-            Some(format!(
-                "skipped: run {id} of this schedule is already waiting (overlap policy queue keeps one waiting run)"
-            )),
-        ),
-        (OverlapPolicy::Queue, Some(_), None) => (RunStatus::Queued, None),
-    }
-}
-
-/// Delay before attempt `attempt + 1`: `base × 2^(attempt − 1)`, at most a day.
-pub fn backoff(base_seconds: i32, attempt: i32) -> TimeDelta {
-    let base = i64::from(base_seconds.max(1));
-    let factor = 1_i64 << (attempt - 1).clamp(0, 20);
-    TimeDelta::seconds((base.saturating_mul(factor)).min(86_400))
-}
-
 /// If `run` (just ended `failed` or `interrupted`) belongs to an enabled schedule with attempts
 /// left, queue its next attempt after the backoff. The retry keeps the occurrence it retries
 /// (`scheduled_for`), so the unique `(schedule_id, scheduled_for, attempt)` index lets two
@@ -296,14 +236,14 @@ pub async fn retry_if_allowed(
     if !s.enabled || run.attempt >= s.max_attempts {
         return Ok(None);
     }
-    let new = NewQueuedRun {
+    let new = NewRun {
         source: run.source,
         params: run.params.clone(),
         trigger: run.trigger,
         schedule_id: Some(schedule_id),
         scheduled_for: run.scheduled_for,
         attempt: run.attempt + 1,
-        run_after: now + backoff(s.retry_backoff_seconds, run.attempt),
+        run_after: Some(now + backoff(s.retry_backoff_seconds, run.attempt)),
         status: RunStatus::Queued,
         error: None,
     };

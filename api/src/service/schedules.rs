@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use entity::{MisfirePolicy, OverlapPolicy, RunStatus, RunTrigger, Source, ingest_run, schedule};
 use ingest::SearchParams;
 use ingest::engine::{EngineConfig, validate_params};
+use ingest::store::NewRun;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
@@ -20,8 +21,10 @@ use sea_orm::{
 };
 
 use crate::error::{ApiError, ApiResult};
-use crate::scheduler::cron::CronSchedule;
-use crate::service::queue::{self, NewQueuedRun};
+use crate::scheduling::cron::CronSchedule;
+use crate::scheduling::policy::overlap_outcome;
+use crate::service::queue;
+use crate::service::wake::Wakeups;
 
 pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_JITTER_SECONDS: i32 = 3600;
@@ -115,12 +118,14 @@ fn name_taken(e: &DbErr, name: &str) -> Option<ApiError> {
     })
 }
 
-/// Create a schedule. It first fires at its first occurrence after `now` (never at once).
+/// Create a schedule. It first fires at its first occurrence after `now` (never at once);
+/// `wake` tells this server's tick.
 pub async fn create(
     db: &impl ConnectionTrait,
     def: ScheduleDef,
     engine: &EngineConfig,
     now: DateTime<Utc>,
+    wake: &Wakeups,
 ) -> ApiResult<schedule::Model> {
     let (params, spec) = validate(&def, engine)?;
     let name = def.name.trim().to_owned();
@@ -150,7 +155,7 @@ pub async fn create(
         .exec_with_returning(db)
         .await
         .map_err(|e| name_taken(&e, &name).unwrap_or_else(|| e.into()))?;
-    crate::scheduler::schedules_changed();
+    wake.schedules_changed();
     Ok(created)
 }
 
@@ -189,6 +194,7 @@ pub async fn update(
     patch: SchedulePatch,
     engine: &EngineConfig,
     now: DateTime<Utc>,
+    wake: &Wakeups,
 ) -> ApiResult<schedule::Model> {
     let current = get_or_404(db, id).await?;
     let mut def = def_of(&current);
@@ -256,7 +262,7 @@ pub async fn update(
         .await
         .map_err(|e| name_taken(&e, &name).unwrap_or_else(|| e.into()))?;
     if timing_changed {
-        crate::scheduler::schedules_changed();
+        wake.schedules_changed();
     }
     Ok(updated)
 }
@@ -284,6 +290,7 @@ pub async fn resume(
     db: &impl ConnectionTrait,
     id: i64,
     now: DateTime<Utc>,
+    wake: &Wakeups,
 ) -> ApiResult<schedule::Model> {
     let current = get_or_404(db, id).await?;
     if current.enabled {
@@ -296,7 +303,7 @@ pub async fn resume(
     am.next_fire_at = Set(spec.next_after(now));
     am.updated_at = Set(now);
     let resumed = am.update(db).await?;
-    crate::scheduler::schedules_changed();
+    wake.schedules_changed();
     Ok(resumed)
 }
 
@@ -364,17 +371,17 @@ pub async fn run_now(
 ) -> ApiResult<ingest_run::Model> {
     let s = get_or_404(db, id).await?;
     let active = queue::active_runs(db, s.id).await?;
-    let (status, error) = queue::overlap_outcome(s.overlap_policy, active);
+    let (status, error) = overlap_outcome(s.overlap_policy, active);
     let run = queue::enqueue(
         db,
-        NewQueuedRun {
+        NewRun {
             source: s.source,
             params: s.params.clone(),
             trigger: RunTrigger::Manual,
             schedule_id: Some(s.id),
             scheduled_for: None,
             attempt: 1,
-            run_after: now,
+            run_after: Some(now),
             status,
             error,
         },

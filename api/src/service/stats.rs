@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DbBackend};
 
-use super::postings::{PostingFilter, Sql, push_from_where};
+use super::filter::{PostingFilter, push_from_where};
+use super::sql::Sql;
 use crate::error::ApiResult;
 
 /// Totals and counts per value of each low-cardinality column. Each list is largest first,

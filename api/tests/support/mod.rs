@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use jobintel::server::{self, AppState, ServerSettings};
+use jobintel::server;
+use jobintel::state::{AppState, ServerSettings};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -215,17 +216,18 @@ pub async fn queue_greenhouse_run(state: &AppState) -> entity::ingest_run::Model
     .unwrap()
 }
 
-/// Execute a queued run on the server's own engine, in the background.
+/// Execute a queued run through the server's own runs service, in the background (registered,
+/// so `cancelIngestRun` stops it at once).
 pub fn execute(
     state: &AppState,
     run: entity::ingest_run::Model,
 ) -> tokio::task::JoinHandle<ingest::engine::RunReport> {
-    let engine = state.api.engine.clone();
+    let runs = state.api.runs.clone();
     tokio::spawn(async move {
-        ingest::store::mark_running(&engine.db, run.id, "test")
+        ingest::store::mark_running(runs.db(), run.id, "test")
             .await
             .unwrap();
         let cancel = tokio_util::sync::CancellationToken::new();
-        engine.execute(&run, &cancel).await.unwrap()
+        runs.execute(&run, &cancel).await.unwrap()
     })
 }

@@ -275,13 +275,11 @@ fn answers_text(t: &Tally) -> String {
     parts.join(", ")
 }
 
+/// p50, p99 and max of `v` (sorted in place); zeros without samples.
 fn percentiles(v: &mut [f64]) -> (f64, f64, f64) {
-    if v.is_empty() {
-        return (0.0, 0.0, 0.0);
-    }
     v.sort_by(|a, b| a.total_cmp(b));
-    let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
-    (at(0.5), at(0.99), v[v.len() - 1])
+    let at = |p: f64| testkit::percentile(v, p).unwrap_or(0.0);
+    (at(0.5), at(0.99), at(1.0))
 }
 
 /// A tiny stop/start flag (no tokio-util in this crate).

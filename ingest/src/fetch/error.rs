@@ -103,8 +103,9 @@ impl FetchError {
     }
 }
 
-/// Query parameter names whose values are secrets (API keys and the like), matched
-/// case-insensitively; names ending in `_key`, `_token`, `_secret`, `-key`, `-token` also count.
+/// Query parameter names whose values are secrets (API keys, and the passwords a database URL
+/// may carry), matched case-insensitively; names ending in `_key`, `_token`, `_secret`,
+/// `_password`, `-key`, `-token` also count.
 const SECRET_QUERY_PARAMS: &[&str] = &[
     "key",
     "apikey",
@@ -117,6 +118,7 @@ const SECRET_QUERY_PARAMS: &[&str] = &[
     "client_secret",
     "password",
     "passwd",
+    "sslpassword",
     "sig",
     "signature",
 ];
@@ -124,7 +126,7 @@ const SECRET_QUERY_PARAMS: &[&str] = &[
 fn is_secret_param(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     SECRET_QUERY_PARAMS.contains(&name.as_str())
-        || ["_key", "_token", "_secret", "-key", "-token"]
+        || ["_key", "_token", "_secret", "_password", "-key", "-token"]
             .iter()
             .any(|suffix| name.ends_with(suffix))
 }
@@ -185,6 +187,17 @@ mod tests {
         assert!(shown.contains("keywords=rust"), "{shown}");
         assert!(shown.contains("app_id=1"), "{shown}");
         assert!(!shown.contains("abc"), "{shown}");
+    }
+
+    #[test]
+    fn redact_url_hides_the_credentials_of_database_urls() {
+        let shown = redact(
+            "postgres://app:hunter2@db:5432/jobs?sslmode=require&sslpassword=k&db_password=p",
+        );
+        assert_eq!(
+            shown,
+            "postgres://***:***@db:5432/jobs?sslmode=require&sslpassword=***&db_password=***"
+        );
     }
 
     #[test]
