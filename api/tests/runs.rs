@@ -47,10 +47,9 @@ fn runs_for(db: &DatabaseConnection, greenhouse: Option<url::Url>) -> Runs {
         Fetcher::new(fetch).unwrap(),
         EventBus::default(),
         EngineConfig {
-            base_urls: BaseUrls {
-                greenhouse,
-                ..BaseUrls::default()
-            },
+            base_urls: greenhouse
+                .map(|url| BaseUrls::from([(entity::Source::Greenhouse, url)]))
+                .unwrap_or_default(),
             ..EngineConfig::default()
         },
     );

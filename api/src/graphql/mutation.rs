@@ -60,7 +60,7 @@ impl IngestMutation {
         require_writer(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let start = StartRun {
-            source: input.source.into(),
+            source: input.source,
             params: SearchParams {
                 keywords: input.keywords,
                 location: input.location,
@@ -176,7 +176,7 @@ impl ScheduleMutation {
         let api = ctx.data_unchecked::<ApiContext>();
         let def = ScheduleDef {
             name: input.name,
-            source: input.source.into(),
+            source: input.source,
             params: SearchParams {
                 keywords: input.keywords,
                 location: input.location,
@@ -222,7 +222,7 @@ impl ScheduleMutation {
         let id = ids::decode("Schedule", &id)?;
         let patch = SchedulePatch {
             name: input.name,
-            source: input.source.map(Into::into),
+            source: input.source,
             keywords: input.keywords,
             location: input.location,
             target: input.target,
