@@ -74,6 +74,7 @@ print(f"created {created} schedules")
 EOF
 echo "seeded in $(python3 -c "print(round($(date +%s.%N) - $started, 1))") s; settling for 5 s"
 sleep 5
+[ -n "${HOLD:-}" ] && { echo "pid $PID"; sleep "$HOLD"; }
 
 HZ=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
@@ -86,6 +87,11 @@ for _ in $(seq 1 "$DURATION"); do
 done
 t1=$(ticks); s1=$(date +%s.%N)
 rss=$(kb VmRSS); hwm=$(kb VmHWM)
+# The same split as scripts/idle-rss.sh: file-backed pages are the binary's code, shared and
+# reclaimable; anonymous memory is what the process holds.
+awk '/^Rss:/ {rss=$2} /^Pss:/ {pss=$2} /^Anonymous:/ {anon=$2}
+     END {printf "  at the end: RSS %.1f MB, PSS %.1f MB, anonymous %.1f MB, file-backed %.1f MB\n",
+          rss/1024, pss/1024, anon/1024, (rss-anon)/1024}' "/proc/$PID/smaps_rollup"
 python3 - "$t0" "$t1" "$s0" "$s1" "$HZ" "$rss" "$rss_max" "$hwm" "$N" <<'EOF'
 import sys
 t0, t1, s0, s1, hz, rss, rss_max, hwm, n = map(float, sys.argv[1:])

@@ -16,7 +16,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Data, Request, Response, ServerError};
 use futures_util::stream::{self, BoxStream, StreamExt};
@@ -25,8 +24,10 @@ use sha2::{Digest, Sha256};
 
 use super::AppSchema;
 use super::document::{self, CostModel};
+use super::documents::DocumentCache;
 use super::limits::{
-    self, MAX_COMPLEXITY, MAX_PERSISTED_QUERY_BYTES, PERSISTED_QUERY_CACHE, coded, has_code,
+    self, DOCUMENT_CACHE_BYTES, MAX_COMPLEXITY, MAX_PERSISTED_QUERY_BYTES, PERSISTED_QUERY_CACHE,
+    coded, has_code,
 };
 use super::loaders::Loaders;
 use crate::metrics::Metrics;
@@ -42,7 +43,7 @@ struct Inner {
     db: DatabaseConnection,
     /// Parsed documents by the SHA-256 (hex) of their text: persisted queries and the parse
     /// cache for every query text seen.
-    documents: LruCacheStorage,
+    documents: DocumentCache,
     metrics: Arc<Metrics>,
     /// What each field costs, read from the schema's SDL.
     costs: CostModel,
@@ -134,7 +135,7 @@ impl GraphqlExecutor {
             schema,
             inner: Arc::new(Inner {
                 db,
-                documents: LruCacheStorage::new(PERSISTED_QUERY_CACHE),
+                documents: DocumentCache::new(PERSISTED_QUERY_CACHE, DOCUMENT_CACHE_BYTES),
                 metrics,
                 costs,
                 request_timeout,
@@ -311,7 +312,7 @@ impl GraphqlExecutor {
                 // async-graphql's own message for an empty document, with a code.
                 return parse("");
             };
-            return match self.inner.documents.get(hash).await {
+            return match self.inner.documents.get(&hash) {
                 Some(doc) => Ok(doc),
                 // Apollo clients look for this exact message, then resend with the text.
                 None => Err(coded("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")),
@@ -333,11 +334,13 @@ impl GraphqlExecutor {
         if persisted.as_ref().is_some_and(|h| *h != hash) {
             return Err(coded("BAD_REQUEST", "provided sha does not match query"));
         }
-        if let Some(doc) = self.inner.documents.get(hash.clone()).await {
+        if let Some(doc) = self.inner.documents.get(&hash) {
             return Ok(doc);
         }
         let doc = parse(&request.query)?;
-        self.inner.documents.set(hash, doc.clone()).await;
+        self.inner
+            .documents
+            .insert(hash, doc.clone(), request.query.len());
         Ok(doc)
     }
 }

@@ -53,9 +53,11 @@ pub const MAX_BATCH: usize = 10;
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 /// Longest query text the document cache stores (persisted or not).
 pub const MAX_PERSISTED_QUERY_BYTES: usize = 16 * 1024;
-/// Parsed documents the cache holds (least recently used dropped first): at most
-/// 256 × 16 KiB of query text.
+/// Parsed documents the cache holds (least recently used dropped first)...
 pub const PERSISTED_QUERY_CACHE: usize = 256;
+/// ...and their estimated memory ([`super::documents`]): 4 MiB is 128 KiB of query text, a
+/// few hundred frontend queries.
+pub const DOCUMENT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The Relay pagination arguments of one connection field.
 #[derive(Debug, Clone, Default)]

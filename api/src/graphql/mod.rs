@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod document;
+pub mod documents;
 pub mod executor;
 pub mod filter;
 pub mod ids;
