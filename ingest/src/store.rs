@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entity::{RunStatus, RunTrigger, Source, ingest_run, job_posting};
+use sea_orm::IdenStatic;
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
@@ -367,7 +368,7 @@ pub struct PageOutcome {
 /// in [`PageOutcome::refused`].
 ///
 /// A page costs one lookup of the stored hashes, one multi-row INSERT (with RETURNING) of the
-/// new postings, one UPDATE per changed posting and one UPDATE of all the unchanged ones; a
+/// new postings, one batched UPDATE of the changed ones and one of all the unchanged ones; a
 /// second lookup only for the rows a concurrent run inserted in between.
 pub async fn upsert_page(
     db: &DatabaseConnection,
@@ -596,25 +597,135 @@ async fn insert_fresh(
     Ok(inserted)
 }
 
-/// Store the new content of changed postings (id, posting, hash).
+/// Store the new content of changed postings (id, posting, hash): one
+/// `WITH v (…) AS (VALUES …) UPDATE job_postings … FROM v` per [`UPDATE_CHUNK`] rows.
 ///
-/// One UPDATE per row, in id order (so two runs updating the same postings lock them in the
-/// same order). Not one `UPDATE … FROM (VALUES …)` for all of them: with sqlx 0.9.0, which no
-/// longer sets TCP_NODELAY, a PostgreSQL message of 16–100 KiB (ten rows with their
-/// descriptions) waits ~40 ms for a delayed ACK every time, while a single row (a few KiB)
-/// goes out at once; the per-row round trips cost less than that.
+/// PostgreSQL first locks the rows in id order (`SELECT … ORDER BY id FOR UPDATE`), so two runs
+/// updating the same postings take their locks in the same order whatever plan the join gets;
+/// SQLite's IMMEDIATE transaction serialises writers anyway. (This was one UPDATE per row while
+/// sqlx 0.9.0 did not set TCP_NODELAY: a 16–100 KiB message then waited ~40 ms for a delayed
+/// ACK. sqlx 0.9.1 sets it again; the upsert benchmark's 10 %-changed case is the measure, see
+/// the README.)
 async fn update_changed(
     db: &impl ConnectionTrait,
     changed: &[(i64, &NormalizedPosting, &str)],
     run_id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    if changed.is_empty() {
+        return Ok(());
+    }
     let mut changed: Vec<_> = changed.to_vec();
     changed.sort_by_key(|(id, _, _)| *id);
-    for (id, p, hash) in changed {
-        update_posting(db, id, p, hash, run_id, now).await?;
+    let backend = db.get_database_backend();
+    for chunk in changed.chunks(UPDATE_CHUNK) {
+        if backend == DbBackend::Postgres {
+            let ids: Vec<String> = chunk.iter().map(|(id, _, _)| id.to_string()).collect();
+            let lock = "SELECT id FROM job_postings WHERE id = ANY(CAST($1 AS BIGINT[])) \
+                        ORDER BY id FOR UPDATE";
+            db.query_all_raw(Statement::from_sql_and_values(
+                backend,
+                lock,
+                [pg_array(ids.iter().map(String::as_str)).into()],
+            ))
+            .await?;
+        }
+        let mut sql = String::from("WITH v (id");
+        for col in UPDATED_COLUMNS {
+            sql.push_str(", ");
+            sql.push_str(col.as_str());
+        }
+        sql.push_str(") AS (VALUES ");
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * (UPDATED_COLUMNS.len() + 1));
+        for (row, (id, p, hash)) in chunk.iter().enumerate() {
+            let mut m = content(p, hash);
+            m.last_seen_at = Set(now);
+            m.closed_at = Set(None);
+            m.last_run_id = Set(Some(run_id));
+            m.updated_at = Set(now);
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            values.push((*id).into());
+            push_placeholder(&mut sql, backend, values.len());
+            for col in UPDATED_COLUMNS {
+                let value = m.get(col).into_value().ok_or_else(|| {
+                    DbErr::Custom(format!("update of {} without a value", col.as_str()))
+                })?;
+                values.push(value);
+                sql.push_str(", ");
+                push_placeholder(&mut sql, backend, values.len());
+            }
+            sql.push(')');
+        }
+        sql.push_str(") UPDATE job_postings SET ");
+        for (i, col) in UPDATED_COLUMNS.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(col.as_str());
+            sql.push_str(" = v.");
+            sql.push_str(col.as_str());
+        }
+        sql.push_str(" FROM v WHERE job_postings.id = v.id");
+        let result = db
+            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        if result.rows_affected() != chunk.len() as u64 {
+            return Err(DbErr::RecordNotUpdated);
+        }
     }
     Ok(())
+}
+
+/// Rows per batched UPDATE: 31 values a row, and descriptions make each row a few KiB.
+const UPDATE_CHUNK: usize = 50;
+
+/// What an update of a changed posting writes: the content columns ([`content`]) and the
+/// bookkeeping of a sighting.
+const UPDATED_COLUMNS: [job_posting::Column; 30] = {
+    use job_posting::Column as C;
+    [
+        C::Url,
+        C::ApplyUrl,
+        C::Title,
+        C::Company,
+        C::CompanyExternalId,
+        C::LocationRaw,
+        C::City,
+        C::Region,
+        C::Country,
+        C::WorkType,
+        C::WorkArrangement,
+        C::SalaryText,
+        C::SalaryMin,
+        C::SalaryMax,
+        C::SalaryCurrency,
+        C::SalaryPeriod,
+        C::SalaryAnnualMin,
+        C::SalaryAnnualMax,
+        C::SalarySource,
+        C::DescriptionHtml,
+        C::DescriptionText,
+        C::Classification,
+        C::PostedAt,
+        C::ExpiresAt,
+        C::ContentHash,
+        C::Raw,
+        C::LastSeenAt,
+        C::ClosedAt,
+        C::LastRunId,
+        C::UpdatedAt,
+    ]
+};
+
+/// Append the placeholder of the `n`-th (1-based) bound value.
+fn push_placeholder(sql: &mut String, backend: DbBackend, n: usize) {
+    use std::fmt::Write as _;
+    match backend {
+        DbBackend::Postgres => {
+            let _ = write!(sql, "${n}");
+        }
+        _ => sql.push('?'),
+    }
 }
 
 /// Record that unchanged postings were seen again by this run (and are open again).
@@ -738,31 +849,6 @@ fn new_posting(
     m
 }
 
-async fn update_posting(
-    db: &impl ConnectionTrait,
-    id: i64,
-    p: &NormalizedPosting,
-    hash: &str,
-    run_id: i64,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let mut m = content(p, hash);
-    m.id = sea_orm::ActiveValue::Unchanged(id);
-    m.last_seen_at = Set(now);
-    m.closed_at = Set(None);
-    m.last_run_id = Set(Some(run_id));
-    m.updated_at = Set(now);
-    // Without RETURNING: `ActiveModel::update` reads the whole row back, descriptions and raw
-    // JSON included (de-TOASTed on PostgreSQL), only for us to drop it.
-    let result = job_posting::Entity::update(m)
-        .exec_without_returning(db)
-        .await?;
-    if result.rows_affected == 0 {
-        return Err(DbErr::RecordNotUpdated);
-    }
-    Ok(())
-}
-
 /// Cut a string to at most `max` bytes on a character boundary (VARCHAR limits on PostgreSQL).
 fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
@@ -778,6 +864,7 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use entity::WorkArrangement;
+    use sea_orm::Iterable;
 
     use super::*;
 
@@ -857,6 +944,74 @@ pub(crate) mod tests {
                     .await
                     .unwrap();
                 assert_eq!(stored.len(), 60, "{what}");
+            }
+        }
+    }
+
+    /// More changed postings than one batched UPDATE takes, with values appearing and
+    /// disappearing: every row ends up exactly as the second page had it (read back through
+    /// the entity), and the untouched bookkeeping (first seen, first run) stays.
+    #[tokio::test]
+    async fn a_page_of_changes_larger_than_a_batch_stores_every_field() {
+        use entity::{SalaryPeriod, WorkType};
+        for db in testkit::databases("store_batched_update").await {
+            let what = format!("{:?}", db.backend);
+            let n = UPDATE_CHUNK * 2 + 7;
+            let first: Vec<_> = (0..n).map(|i| posting(i, "Cook")).collect();
+            let run_a = run(&db.conn).await;
+            let a = upsert_page(&db.conn, run_a, &first).await.unwrap();
+            assert_eq!(a.new.len(), n, "{what}");
+
+            let second: Vec<_> = (0..n)
+                .map(|i| {
+                    let mut p = posting(i, &format!("Chef {i}"));
+                    if i % 2 == 0 {
+                        p.company = None;
+                        p.description_html = None;
+                        p.work_type = Some(WorkType::FullTime);
+                        p.salary.min = Some(1000.0 + i as f64);
+                        p.salary.currency = Some("AUD".into());
+                        p.salary.period = Some(SalaryPeriod::Year);
+                        p.posted_at = Some(Utc::now());
+                        p.apply_url = Some(format!("https://apply.example.com/{i}"));
+                    }
+                    p.raw = serde_json::json!({ "id": i, "round": 2 });
+                    p
+                })
+                .collect();
+            let run_b = run(&db.conn).await;
+            let b = upsert_page(&db.conn, run_b, &second).await.unwrap();
+            assert_eq!(
+                (b.new.len(), b.updated.len(), b.unchanged),
+                (0, n, 0),
+                "{what}"
+            );
+
+            for (i, p) in second.iter().enumerate() {
+                let row = job_posting::Entity::find()
+                    .filter(job_posting::Column::ExternalId.eq(format!("race-{i}")))
+                    .one(&db.conn)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(row.title, p.title, "{what} {i}");
+                assert_eq!(row.company, p.company, "{what} {i}");
+                assert_eq!(row.description_html, p.description_html, "{what} {i}");
+                assert_eq!(row.work_type, p.work_type, "{what} {i}");
+                assert_eq!(row.salary_min, p.salary.min, "{what} {i}");
+                assert_eq!(row.salary_currency, p.salary.currency, "{what} {i}");
+                assert_eq!(row.salary_period, p.salary.period, "{what} {i}");
+                assert_eq!(row.apply_url, p.apply_url, "{what} {i}");
+                assert_eq!(
+                    row.posted_at.map(|t| t.timestamp_micros()),
+                    p.posted_at.map(|t| t.timestamp_micros()),
+                    "{what} {i}"
+                );
+                assert_eq!(row.raw, Some(p.raw.clone()), "{what} {i}");
+                assert_eq!(row.content_hash, content_hash(p), "{what} {i}");
+                assert_eq!(row.first_run_id, Some(run_a), "{what} {i}");
+                assert_eq!(row.last_run_id, Some(run_b), "{what} {i}");
+                assert!(row.updated_at >= row.first_seen_at, "{what} {i}");
             }
         }
     }
@@ -953,6 +1108,34 @@ pub(crate) mod tests {
                 .await
                 .unwrap();
             assert_eq!(known.len(), odd.len(), "{:?}", db.backend);
+        }
+    }
+
+    /// A column `content` fills but the batched update leaves out would silently keep its old
+    /// value on every change.
+    #[test]
+    fn the_batched_update_writes_every_content_column() {
+        let m = content(&posting(1, "Engineer"), "hash");
+        for col in job_posting::Column::iter() {
+            if m.get(col).is_set() {
+                assert!(
+                    UPDATED_COLUMNS.iter().any(|c| c.as_str() == col.as_str()),
+                    "{} is content but not updated",
+                    col.as_str()
+                );
+            }
+        }
+        for bookkeeping in [
+            job_posting::Column::LastSeenAt,
+            job_posting::Column::ClosedAt,
+            job_posting::Column::LastRunId,
+            job_posting::Column::UpdatedAt,
+        ] {
+            assert!(
+                UPDATED_COLUMNS
+                    .iter()
+                    .any(|c| c.as_str() == bookkeeping.as_str())
+            );
         }
     }
 

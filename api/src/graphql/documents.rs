@@ -96,7 +96,10 @@ mod tests {
         assert_eq!(cache.usage(), (3, 480));
         cache.insert("4".into(), doc(text), text.len());
         assert_eq!(cache.usage(), (3, 480));
-        assert!(cache.get("2").is_none(), "the least recently used went first");
+        assert!(
+            cache.get("2").is_none(),
+            "the least recently used went first"
+        );
         assert!(cache.get("1").is_some() && cache.get("3").is_some() && cache.get("4").is_some());
     }
 
