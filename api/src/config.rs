@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use url::Url;
 
 mod base_urls;
@@ -46,7 +47,9 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Database URL: `sqlite://path?mode=rwc` (embedded, the default) or
-    /// `postgres://user:password@host/db` (add `?sslmode=require` for managed servers).
+    /// `postgres://user:password@host/db` (add `?sslmode=require` for managed servers). Without
+    /// it, the old system's DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD and DB_SSLMODE
+    /// make a PostgreSQL URL.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -543,6 +546,108 @@ impl Default for SchedulerSettings {
     }
 }
 
+impl Cli {
+    /// Parse the command line and the environment. Without `--database-url` or `DATABASE_URL`,
+    /// the old system's `DB_HOST`/`DB_PORT`/`DB_NAME`/`DB_USER`/`DB_PASSWORD`/`DB_SSLMODE`
+    /// make the PostgreSQL URL ([`legacy_database_url`]), so its `.env` works unchanged.
+    pub fn from_env() -> Result<Cli, clap::Error> {
+        Self::parse_with(std::env::args_os(), |key| std::env::var(key).ok())
+    }
+
+    /// [`Cli::from_env`] with the arguments and the `DB_*` variables given (tests).
+    pub fn parse_with<I, T>(
+        args: I,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches: ArgMatches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        if matches.value_source("database_url") == Some(ValueSource::DefaultValue) {
+            match legacy_database_url(&env) {
+                Ok(Some(url)) => cli.config.database_url = url,
+                Ok(None) => {}
+                Err(message) => {
+                    return Err(
+                        Cli::command().error(clap::error::ErrorKind::ValueValidation, message)
+                    );
+                }
+            }
+        }
+        Ok(cli)
+    }
+}
+
+/// The PostgreSQL URL the old system's settings describe, if `DB_HOST` is set: `DB_PORT`
+/// (default 5432), `DB_NAME` and `DB_USER` (both required then), `DB_PASSWORD` (optional),
+/// `DB_SSLMODE` (optional: `disable`, `prefer`, `require`, `verify-ca`, `verify-full`).
+/// User and password are percent-encoded; the URL's `Display` redacts them.
+pub fn legacy_database_url(
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<DatabaseUrl>, String> {
+    let var = |key: &str| {
+        env(key)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(host) = var("DB_HOST") else {
+        return Ok(None);
+    };
+    let missing = ["DB_NAME", "DB_USER"]
+        .into_iter()
+        .filter(|k| var(k).is_none())
+        .collect::<Vec<_>>();
+    if !missing.is_empty() {
+        return Err(format!(
+            "DB_HOST is set but {} {} not: set them, or DATABASE_URL",
+            missing.join(" and "),
+            if missing.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    let port = match var("DB_PORT") {
+        None => 5432,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("DB_PORT `{p}` is not a port number"))?,
+    };
+    let mut url = Url::parse("postgres://localhost")
+        .map_err(|e| format!("cannot build the database URL: {e}"))?;
+    url.set_host(Some(&host))
+        .map_err(|e| format!("DB_HOST `{host}` is not a host name: {e}"))?;
+    url.set_port(Some(port))
+        .map_err(|()| "DB_PORT cannot be set on this URL".to_owned())?;
+    url.set_path(&var("DB_NAME").unwrap_or_default());
+    url.set_username(&var("DB_USER").unwrap_or_default())
+        .map_err(|()| "DB_USER cannot be set on this URL".to_owned())?;
+    if let Some(password) = env("DB_PASSWORD").filter(|p| !p.is_empty()) {
+        url.set_password(Some(&password))
+            .map_err(|()| "DB_PASSWORD cannot be set on this URL".to_owned())?;
+    }
+    if let Some(mode) = var("DB_SSLMODE") {
+        let mode = mode.to_ascii_lowercase();
+        if ![
+            "disable",
+            "allow",
+            "prefer",
+            "require",
+            "verify-ca",
+            "verify-full",
+        ]
+        .contains(&mode.as_str())
+        {
+            return Err(format!(
+                "DB_SSLMODE `{mode}` is not one of disable, allow, prefer, require, verify-ca, verify-full"
+            ));
+        }
+        url.query_pairs_mut().append_pair("sslmode", &mode);
+    }
+    url.as_str().parse().map(Some)
+}
+
 impl Config {
     /// The defaults, as if no flag or variable were set (tests start from this).
     pub fn defaults() -> Self {
@@ -848,6 +953,92 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
         assert!(parse_duration("soon").is_err());
+    }
+
+    fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |key| {
+            vars.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn the_old_systems_db_settings_make_the_postgres_url() {
+        let env = env_of(&[
+            ("DB_HOST", "db.example.com"),
+            ("DB_PORT", "6543"),
+            ("DB_NAME", "jobs"),
+            ("DB_USER", "app user"),
+            ("DB_PASSWORD", "p@ss:w/rd#1"),
+            ("DB_SSLMODE", "Require"),
+        ]);
+        let cli = Cli::parse_with(["jobintel"], &env).unwrap();
+        let url = &cli.config.database_url;
+        assert_eq!(url.kind(), DbKind::Postgres);
+        assert_eq!(
+            url.expose(),
+            "postgres://app%20user:p%40ss%3Aw%2Frd%231@db.example.com:6543/jobs?sslmode=require"
+        );
+        // Never the password in what is logged.
+        assert!(!format!("{url} {url:?}").contains("p%40ss") && !format!("{url}").contains("p@ss"));
+        // The same after a subcommand.
+        let cli = Cli::parse_with(["jobintel", "migrate"], &env).unwrap();
+        assert_eq!(cli.config.database_url.expose(), url.expose());
+    }
+
+    #[test]
+    fn database_url_wins_over_the_db_settings_and_they_are_checked() {
+        let env = env_of(&[("DB_HOST", "db"), ("DB_NAME", "jobs"), ("DB_USER", "app")]);
+        for args in [
+            vec!["jobintel", "--database-url", "sqlite://x.db?mode=rwc"],
+            vec![
+                "jobintel",
+                "migrate",
+                "--database-url",
+                "sqlite://x.db?mode=rwc",
+            ],
+        ] {
+            let cli = Cli::parse_with(args, &env).unwrap();
+            assert_eq!(cli.config.database_url.expose(), "sqlite://x.db?mode=rwc");
+        }
+        // Defaults: port 5432, no password, no sslmode.
+        let cli = Cli::parse_with(["jobintel"], &env).unwrap();
+        assert_eq!(
+            cli.config.database_url.expose(),
+            "postgres://app@db:5432/jobs"
+        );
+        // Nothing set: the embedded default.
+        let cli = Cli::parse_with(["jobintel"], env_of(&[])).unwrap();
+        assert_eq!(
+            cli.config.database_url.expose(),
+            "sqlite://jobintel.db?mode=rwc"
+        );
+
+        let err = |vars| {
+            Cli::parse_with(["jobintel"], env_of(vars))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(&[("DB_HOST", "db")]).contains("DB_NAME and DB_USER are not"));
+        assert!(
+            err(&[
+                ("DB_HOST", "db"),
+                ("DB_NAME", "j"),
+                ("DB_USER", "u"),
+                ("DB_PORT", "x")
+            ])
+            .contains("DB_PORT `x`")
+        );
+        assert!(
+            err(&[
+                ("DB_HOST", "db"),
+                ("DB_NAME", "j"),
+                ("DB_USER", "u"),
+                ("DB_SSLMODE", "maybe")
+            ])
+            .contains("DB_SSLMODE `maybe`")
+        );
     }
 
     #[test]

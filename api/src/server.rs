@@ -20,8 +20,9 @@ use crate::routes::guard::{self, HostPolicy};
 use crate::state::AppState;
 
 /// The application. `bind` is the address the listener is bound to: while it is loopback, the
-/// `Host` header is checked (DNS rebinding; `/health` is exempt for probes). `/graphql` is
-/// rate-limited; `/health`, `/metrics` and GraphiQL are not (they are cheap or static).
+/// `Host` header is checked (DNS rebinding; `/health` and `/api/health` are exempt for
+/// probes). `/graphql` is rate-limited; the health routes, `/metrics` and GraphiQL are not
+/// (they are cheap or static).
 pub fn router(state: AppState, bind: SocketAddr) -> Router {
     let cors = cors_layer(&state.cors_origins);
     let hosts = Arc::new(HostPolicy::new(bind, &state.allowed_hosts));
@@ -43,6 +44,7 @@ pub fn router(state: AppState, bind: SocketAddr) -> Router {
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found: see /graphiql") })
         .layer(middleware::from_fn_with_state(hosts, guard::check_host))
         .route("/health", get(routes::health::get))
+        .route("/api/health", get(routes::health::get_legacy))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), record_http))
         .layer(middleware::from_fn(guard::security_headers));

@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use sea_orm::ConnectionTrait;
@@ -144,9 +145,31 @@ fn migrate_applies_the_schema_and_is_idempotent() {
 
 /// Start `serve`, wait for the listening line, return the child and its address.
 fn spawn_serve(database_url: &str) -> (Child, String) {
-    let mut child = jobintel()
+    let (child, addr, _, _) = spawn_serve_with(&[("DATABASE_URL", database_url)]);
+    (child, addr)
+}
+
+/// `serve` with `env` set; also its stderr lines up to "listening" and the receiver of the
+/// ones that follow.
+fn spawn_serve_with(env: &[(&str, &str)]) -> (Child, String, Vec<String>, Receiver<String>) {
+    let mut cmd = jobintel();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    for var in [
+        "DB_HOST",
+        "DB_PORT",
+        "DB_NAME",
+        "DB_USER",
+        "DB_PASSWORD",
+        "DB_SSLMODE",
+    ] {
+        if !env.iter().any(|(k, _)| *k == var) {
+            cmd.env_remove(var);
+        }
+    }
+    let mut child = cmd
         .arg("serve")
-        .env("DATABASE_URL", database_url)
         .env("JOBINTEL_BIND", "127.0.0.1:0")
         .env("JOBINTEL_LOG_FORMAT", "json")
         .stderr(Stdio::piped())
@@ -161,11 +184,13 @@ fn spawn_serve(database_url: &str) -> (Child, String) {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
     while Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
             let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            seen.push(line);
             if v["message"] == "listening" {
-                return (child, v["addr"].as_str().unwrap().to_owned());
+                return (child, v["addr"].as_str().unwrap().to_owned(), seen, rx);
             }
         }
     }
@@ -235,6 +260,56 @@ async fn postgres_with_sslmode_require_connects_over_tls() {
         .unwrap()
         .unwrap();
     assert!(row.try_get::<bool>("", "ssl").unwrap());
+}
+
+/// The old system's `.env` (`DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_USER`, `DB_PASSWORD`) without
+/// `DATABASE_URL`: the server reaches PostgreSQL through them, both health probes say so, and
+/// the password appears in no log line.
+#[tokio::test]
+async fn the_old_db_settings_reach_postgres_and_the_password_is_never_logged() {
+    jobintel::install_crypto_provider();
+    let Some(_) = testkit::postgres_admin_url() else {
+        // Only meaningful with the PostgreSQL suite; `.ci/run` always enables it.
+        return;
+    };
+    let db = testkit::postgres("db_vars").await;
+    let url = url::Url::parse(&db.url).unwrap();
+    let port = url.port().unwrap_or(5432).to_string();
+    let name = url.path().trim_start_matches('/').to_owned();
+    // Trust authentication ignores it; it must still never be printed.
+    let password = "Sup3r-s3cret-pw";
+    let (mut child, addr, mut logged, rest) = spawn_serve_with(&[
+        ("DB_HOST", url.host_str().unwrap()),
+        ("DB_PORT", &port),
+        ("DB_NAME", &name),
+        ("DB_USER", url.username()),
+        ("DB_PASSWORD", password),
+        ("DB_SSLMODE", "disable"),
+        ("RUST_LOG", "debug"),
+    ]);
+    let health: serde_json::Value = reqwest::get(format!("http://{addr}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["database"], "connected");
+    let legacy = reqwest::get(format!("http://{addr}/api/health"))
+        .await
+        .unwrap();
+    assert_eq!(legacy.status(), 200);
+    let legacy: serde_json::Value = legacy.json().await.unwrap();
+    assert_eq!(
+        (&legacy["status"], &legacy["jobCount"]),
+        (&"healthy".into(), &0.into())
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    logged.extend(rest.try_iter());
+    assert!(logged.len() > 1, "{logged:?}");
+    for line in logged {
+        assert!(!line.contains(password), "password in a log line: {line}");
+    }
 }
 
 fn tempdir(label: &str) -> std::path::PathBuf {

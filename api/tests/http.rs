@@ -55,6 +55,33 @@ async fn health_reports_the_database_and_job_count() {
             body["sources"].as_array().unwrap().len(),
             entity::Source::ALL.len()
         );
+        assert_eq!(body["platforms"], body["sources"], "the old name for them");
+
+        // The old .NET API's probe, unchanged for monitors that call it.
+        let resp = reqwest::Client::new()
+            .get(srv.url("/api/health"))
+            .header("host", "probe.internal:8000")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            200,
+            "exempt from the Host check like /health"
+        );
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["status"], "healthy");
+        assert_eq!(body["database"], "connected");
+        assert_eq!(body["jobCount"], 1);
+        assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+        let mut keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["database", "jobCount", "status", "timestamp"]);
         srv.stop().await;
     }
 }
@@ -84,6 +111,13 @@ async fn health_is_503_when_the_database_is_unreachable() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["database"], "unreachable");
     assert_eq!(body["status"], "unavailable");
+    assert!(body["jobCount"].is_null());
+
+    let resp = reqwest::get(srv.url("/api/health")).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "unhealthy");
+    assert_eq!(body["database"], "disconnected");
     assert!(body["jobCount"].is_null());
 
     // GraphQL keeps answering, with a coded error instead of driver details.

@@ -21,6 +21,8 @@ pub struct HealthReport {
     pub job_count: Option<u64>,
     /// The sources this build can ingest.
     pub sources: Vec<&'static str>,
+    /// `sources` again, under the name the old system's health report gave them.
+    pub platforms: Vec<&'static str>,
 }
 
 impl HealthReport {
@@ -62,5 +64,29 @@ pub async fn check(db: &DatabaseConnection) -> HealthReport {
         },
         job_count,
         sources: Source::ALL.iter().map(|s| s.as_str()).collect(),
+        platforms: Source::ALL.iter().map(|s| s.as_str()).collect(),
+    }
+}
+
+/// `GET /api/health` as the old .NET API answered it, for probes and monitors that still
+/// call it: `healthy`/`unhealthy`, `connected`/`disconnected`. Field names are that contract.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyHealthReport {
+    pub status: &'static str,
+    pub timestamp: DateTime<Utc>,
+    pub database: &'static str,
+    pub job_count: Option<u64>,
+}
+
+impl From<&HealthReport> for LegacyHealthReport {
+    fn from(r: &HealthReport) -> Self {
+        let healthy = r.is_healthy();
+        LegacyHealthReport {
+            status: if healthy { "healthy" } else { "unhealthy" },
+            timestamp: r.timestamp,
+            database: if healthy { "connected" } else { "disconnected" },
+            job_count: r.job_count,
+        }
     }
 }
