@@ -722,6 +722,40 @@ async fn missing_required_columns_are_refused_by_name_and_a_mapping_file_complet
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// More rows than one keyset page (1,000), with keys whose text order is not their numeric
+/// order: every row is read once.
+#[tokio::test]
+async fn a_table_of_several_pages_is_read_whole_once() {
+    jobintel::install_crypto_provider();
+    let db = testkit::sqlite("imp_pages").await;
+    let Some(legacy) = legacy_db("pages", Style::Pascal).await else {
+        return;
+    };
+    legacy
+        .conn
+        .execute_unprepared(
+            "INSERT INTO \"JobPostings\" (\"Platform\", \"JobId\", \"JobTitle\", \"JobUrl\", \
+             \"ScrapedAt\", \"UpdatedAt\") \
+             SELECT 'seek', 'p-' || g, 'Job ' || g, 'https://www.seek.com.au/job/p-' || g, \
+                    timestamptz '2026-01-01 00:00:00+00', timestamp '2026-01-02 00:00:00' \
+             FROM generate_series(1, 2345) AS g",
+        )
+        .await
+        .unwrap();
+    let dir = tempdir("pages");
+    let report = dir.join("bad.csv");
+    let summary = legacy::import(Some(&db.conn), &legacy.options(&report), Progress::silent())
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.read, summary.new, summary.bad),
+        (7 + 2345, 4 + 2345, 3),
+        "{summary:?}"
+    );
+    assert_eq!(postings(&db.conn).await.len(), 4 + 2345);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// The real binary: import, dry run, refusal exit code.
 #[tokio::test]
 async fn the_cli_imports_previews_and_refuses() {

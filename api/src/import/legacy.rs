@@ -295,7 +295,7 @@ async fn find_table(db: &impl ConnectionTrait, wanted: &str) -> Result<Table, Im
 
 /// How a column is read: as text, date-times as ISO 8601 in UTC.
 fn select_expr(c: &Column) -> String {
-    let q = quote_ident(&c.name);
+    let q = format!("t.{}", quote_ident(&c.name));
     let t = c.type_name.as_str();
     if t.starts_with("timestamp") && t.ends_with("with time zone") {
         format!("to_char({q} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
@@ -314,13 +314,15 @@ async fn read_page(
     table: &Table,
     after: Option<&str>,
 ) -> Result<Vec<(String, Vec<Option<String>>)>, ImportError> {
+    // Qualified by the table's alias: a bare `"Id"` in ORDER BY would name the output column
+    // `CAST("Id" AS text)` (PostgreSQL names a cast after its column) and sort as text.
     let (key, key_type) = match &table.key {
-        Some(k) => (quote_ident(&k.name), k.type_name.as_str()),
-        None => ("ctid".to_owned(), "tid"),
+        Some(k) => (format!("t.{}", quote_ident(&k.name)), k.type_name.as_str()),
+        None => ("t.ctid".to_owned(), "tid"),
     };
     let exprs: Vec<String> = table.columns.iter().map(select_expr).collect();
     let mut sql = format!(
-        "SELECT CAST({key} AS text), {} FROM {}",
+        "SELECT CAST({key} AS text) AS jobintel_key, {} FROM {} AS t",
         exprs.join(", "),
         table.qualified
     );
