@@ -118,10 +118,33 @@ async fn import(config: Config, args: ImportArgs) -> Result<(), CliError> {
             jobspy::import(conn.as_ref(), &opts, Progress::terminal()).await
         }
     };
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => {
+            if let Some(conn) = conn {
+                conn.close().await.ok();
+            }
+            return Err(e.into());
+        }
+    };
     if let Some(conn) = conn {
+        // PostgreSQL: index what was imported before exiting, as `jobintel ingest` does, so a
+        // server started later does not spend its first minutes on it (searches are exact
+        // either way). Timed apart from the import.
+        if summary.new + summary.updated > 0 {
+            let started = std::time::Instant::now();
+            let n = ingest::search_index::refresh_all(&conn)
+                .await
+                .context("while indexing the imported postings for full-text search")?;
+            if n > 0 {
+                println!(
+                    "full-text search: indexed {n} postings in {:.1}s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
         conn.close().await.ok();
     }
-    let summary = result?;
     if summary.dry_run {
         print!("{}", summary.mapping);
         println!("sample rows as they would be stored:");

@@ -796,6 +796,13 @@ async fn the_cli_imports_previews_and_refuses() {
             stdout.contains("new 4") && stdout.contains("bad 3"),
             "{stdout}"
         );
+        if db.backend == testkit::Backend::Postgres {
+            // Indexed for full-text search before the command exits.
+            assert!(
+                stdout.contains("full-text search: indexed 4 postings"),
+                "{stdout}"
+            );
+        }
         // The default report lands in the working directory.
         let reports: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
