@@ -324,3 +324,115 @@ async fn stored_rows(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use entity::RunTrigger;
+
+    use super::*;
+    use crate::model::SearchParams;
+    use crate::store::tests::posting;
+    use crate::store::{NewRun, RunCounters, create_run, finish_run, mark_running, upsert_page};
+
+    fn day(d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, d, 0, 0, 0).unwrap()
+    }
+
+    fn imported(n: usize, title: &str, first: u32, last: u32) -> ImportedPosting {
+        ImportedPosting {
+            posting: posting(n, title),
+            first_seen_at: day(first),
+            last_seen_at: day(last),
+        }
+    }
+
+    async fn stored(db: &DatabaseConnection, n: usize) -> job_posting::Model {
+        job_posting::Entity::find()
+            .filter(job_posting::Column::ExternalId.eq(format!("race-{n}")))
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The rules of this module, one after the other on both databases.
+    #[tokio::test]
+    async fn imports_keep_their_times_only_widen_windows_and_never_overwrite_newer_content() {
+        for db in testkit::databases("store_import").await {
+            let what = format!("{:?}", db.backend);
+            let conn = &db.conn;
+            let new = NewRun::manual(
+                Source::Greenhouse,
+                SearchParams::default(),
+                RunTrigger::Import,
+            );
+            let run = create_run(conn, new).await.unwrap();
+            let claim = RunClaim::of(&mark_running(conn, run.id, "importer").await.unwrap());
+            let import = |batch: Vec<ImportedPosting>| {
+                let claim = claim.clone();
+                async move {
+                    upsert_imported(conn, &claim, &batch)
+                        .await
+                        .unwrap()
+                        .expect("the claim holds")
+                }
+            };
+            let counts = |o: &PageOutcome| (o.new.len(), o.updated.len(), o.unchanged);
+
+            // New postings keep the other system's times.
+            let first = vec![imported(1, "Cook", 10, 15), imported(2, "Chef", 11, 12)];
+            assert_eq!(counts(&import(first.clone()).await), (2, 0, 0), "{what}");
+            let cook = stored(conn, 1).await;
+            assert_eq!((cook.first_seen_at, cook.last_seen_at), (day(10), day(15)));
+            assert_eq!(cook.first_run_id, Some(run.id));
+
+            // The same batch again changes nothing at all.
+            assert_eq!(counts(&import(first).await), (0, 0, 2), "{what}");
+            assert_eq!(stored(conn, 1).await, cook, "{what}");
+
+            // Other content seen longer ago: the content stays, the window widens.
+            let older = import(vec![imported(1, "Baker", 5, 14)]).await;
+            assert_eq!(counts(&older), (0, 0, 1), "{what}");
+            let kept = stored(conn, 1).await;
+            assert_eq!(kept.title, "Cook");
+            assert_eq!((kept.first_seen_at, kept.last_seen_at), (day(5), day(15)));
+
+            // Other content seen more recently: it replaces the stored one.
+            let newer = import(vec![imported(1, "Baker", 12, 20)]).await;
+            assert_eq!(counts(&newer), (0, 1, 0), "{what}");
+            let baker = stored(conn, 1).await;
+            assert_eq!(baker.title, "Baker");
+            assert_eq!((baker.first_seen_at, baker.last_seen_at), (day(5), day(20)));
+
+            // jobintel scraped it since (now): an import of older content leaves it be.
+            let scrape = create_run(
+                conn,
+                NewRun::manual(Source::Greenhouse, SearchParams::default(), RunTrigger::Cli),
+            )
+            .await
+            .unwrap();
+            upsert_page(conn, scrape.id, &[posting(2, "Sous chef")])
+                .await
+                .unwrap();
+            let late = import(vec![imported(2, "Chef", 11, 12)]).await;
+            assert_eq!(counts(&late), (0, 0, 1), "{what}");
+            assert_eq!(stored(conn, 2).await.title, "Sous chef", "{what}");
+
+            // A run that is no longer running stores nothing.
+            finish_run(
+                conn,
+                &claim,
+                RunStatus::Succeeded,
+                &RunCounters::default(),
+                None,
+            )
+            .await
+            .unwrap();
+            let lost = upsert_imported(conn, &claim, &[imported(3, "Waiter", 1, 2)])
+                .await
+                .unwrap();
+            assert_eq!(lost, None, "{what}");
+        }
+    }
+}
