@@ -86,7 +86,7 @@ pub async fn import(
         .collect();
     let mapping = Mapping::resolve(&header, &jobspy_map(&header), &[])?;
     let describe = format!(
-        "JobSpy CSV {} ({} columns): {}",
+        "JobSpy CSV {} ({} columns)\n{}",
         path.display(),
         header.len(),
         mapping.describe()

@@ -122,7 +122,7 @@ async fn read_and_store(
     let key_name = table.key.as_ref().map(|k| k.name.as_str());
     let mapping = Arc::new(Mapping::resolve(&names, map, key_name.as_slice())?);
     let describe = format!(
-        "source table {} ({} columns, {}): {}",
+        "source table {} ({} columns, {})\n{}",
         table.qualified,
         table.columns.len(),
         match &table.key {

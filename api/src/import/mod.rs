@@ -925,6 +925,15 @@ impl Summary {
             Some(p) => format!("; bad rows listed in {}", p.display()),
             None => String::new(),
         };
+        if self.dry_run {
+            return format!(
+                "{what}: read {} rows in {:.1}s — {} would be imported, bad {}",
+                self.read,
+                self.seconds,
+                self.read - self.bad,
+                self.bad
+            );
+        }
         format!(
             "{what}: read {} rows in {:.1}s — new {}, updated {}, unchanged {}, bad {}{report}",
             self.read, self.seconds, self.new, self.updated, self.unchanged, self.bad
