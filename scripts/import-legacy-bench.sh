@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # How long `jobintel import legacy` takes on N rows (default 100,000): seed the old system's
-# EF Core table (23 columns, 10 indexes, ~1.5 KB HTML descriptions, salary text, four
+# EF Core table (23 columns, 10 indexes, ~1.2 KB HTML descriptions, salary text, four
 # platforms, 1 % bad rows) in a fresh PostgreSQL database, import it into another fresh
 # PostgreSQL database, print the wall time, rows/s and peak RSS, then import again (the
 # idempotent second run: 0 new, 0 updated). Both databases are dropped at the end.
@@ -120,9 +120,9 @@ run() {
         --report "$WORK/bad-$label.csv" > "$WORK/out-$label" 2>"$WORK/err-$label" \
         || { cat "$WORK/err-$label" >&2; exit 1; }
     read -r secs rss_kb < "$WORK/time"
-    echo "$label: $(cat "$WORK/out-$label")"
+    sed "s/^/$label: /" "$WORK/out-$label"
     awk -v n="$N" -v s="$secs" -v r="$rss_kb" -v l="$label" \
-        'BEGIN { printf "%s: %d rows in %.1f s (%.0f rows/s), peak RSS %.1f MB\n", l, n, s, n / s, r / 1024 }'
+        'BEGIN { printf "%s: whole command %.1f s for %d rows (%.0f rows/s), peak RSS %.1f MB\n", l, s, n, n / s, r / 1024 }'
 }
 run first
 run second

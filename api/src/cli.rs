@@ -127,6 +127,23 @@ async fn import(config: Config, args: ImportArgs) -> Result<(), CliError> {
             return Err(e.into());
         }
     };
+    if summary.dry_run {
+        print!("{}", summary.mapping);
+        println!("sample rows as they would be stored:");
+        for s in &summary.samples {
+            println!("  {}", serde_json::to_string(s).unwrap_or_default());
+        }
+        if !summary.bad_rows.is_empty() {
+            println!(
+                "rows that would be skipped (first {}):",
+                summary.bad_rows.len()
+            );
+            for b in &summary.bad_rows {
+                println!("  {}: {}", b.key, b.reason);
+            }
+        }
+    }
+    println!("{}", summary.line());
     if let Some(conn) = conn {
         // PostgreSQL: index what was imported before exiting, as `jobintel ingest` does, so a
         // server started later does not spend its first minutes on it (searches are exact
@@ -145,23 +162,6 @@ async fn import(config: Config, args: ImportArgs) -> Result<(), CliError> {
         }
         conn.close().await.ok();
     }
-    if summary.dry_run {
-        print!("{}", summary.mapping);
-        println!("sample rows as they would be stored:");
-        for s in &summary.samples {
-            println!("  {}", serde_json::to_string(s).unwrap_or_default());
-        }
-        if !summary.bad_rows.is_empty() {
-            println!(
-                "rows that would be skipped (first {}):",
-                summary.bad_rows.len()
-            );
-            for b in &summary.bad_rows {
-                println!("  {}: {}", b.key, b.reason);
-            }
-        }
-    }
-    println!("{}", summary.line());
     Ok(())
 }
 
