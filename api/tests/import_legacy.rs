@@ -765,9 +765,9 @@ async fn the_cli_imports_previews_and_refuses() {
     };
     for db in testkit::databases("imp_cli").await {
         let dir = tempdir("cli");
-        let run = |args: &[&str]| {
+        let run_from = |from: &str, args: &[&str]| {
             let out = Command::new(BIN)
-                .args(["import", "legacy", "--from", &legacy.url])
+                .args(["import", "legacy", "--from", from])
                 .args(args)
                 .env("DATABASE_URL", &db.url)
                 .env_remove("RUST_LOG")
@@ -780,7 +780,10 @@ async fn the_cli_imports_previews_and_refuses() {
                 String::from_utf8_lossy(&out.stderr).into_owned(),
             )
         };
-        let (code, stdout, stderr) = run(&["--dry-run"]);
+        let run = |args: &[&str]| run_from(&legacy.url, args);
+        // Managed servers need TLS: the old database is read over it like jobintel's own.
+        let tls = format!("{}?sslmode=require", legacy.url);
+        let (code, stdout, stderr) = run_from(&tls, &["--dry-run"]);
         assert_eq!(code, 0, "{stderr}");
         assert!(
             stdout.contains("JobTitle") && stdout.contains("→ title"),
