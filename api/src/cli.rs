@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, Config, IngestArgs};
+use crate::config::{Cli, Command, Config, ImportArgs, ImportCommand, IngestArgs};
 use crate::db;
 use crate::error::ApiError;
 use crate::graphql;
@@ -59,7 +59,110 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Healthcheck => healthcheck(cli.config.bind).await,
         Command::Ingest(args) => ingest_once(cli.config, args).await,
+        Command::Import(args) => import(cli.config, args).await,
     }
+}
+
+/// The import service's errors at this edge: a refused input is a configuration error
+/// (exit 2, nothing was written), anything else a runtime error (exit 1).
+impl From<crate::import::ImportError> for CliError {
+    fn from(e: crate::import::ImportError) -> Self {
+        match e {
+            crate::import::ImportError::Refused(m) => CliError::Config(format!("error: {m}")),
+            other => CliError::Runtime(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// `jobintel import …`: a dry run prints the mapping and samples without touching (or
+/// creating) jobintel's database; a real run migrates it, imports, and prints a summary.
+async fn import(config: Config, args: ImportArgs) -> Result<(), CliError> {
+    use crate::import::{Progress, jobspy, legacy};
+
+    let dry_run = match &args.command {
+        ImportCommand::Legacy(a) => a.dry_run,
+        ImportCommand::Jobspy(a) => a.dry_run,
+    };
+    let conn = if dry_run {
+        None
+    } else {
+        let conn = db::connect_with_retry(
+            &config.database_url,
+            config.db_pool_size,
+            config.db_connect_timeout,
+        )
+        .await
+        .context("cannot import")?;
+        db::migrate(&conn, &config.database_url)
+            .await
+            .context("cannot import")?;
+        Some(conn)
+    };
+    let result = match args.command {
+        ImportCommand::Legacy(a) => {
+            let opts = legacy::LegacyOptions {
+                from: a.from,
+                table: a.table,
+                map: a.map,
+                dry_run: a.dry_run,
+                report: a.report,
+            };
+            legacy::import(conn.as_ref(), &opts, Progress::terminal()).await
+        }
+        ImportCommand::Jobspy(a) => {
+            let opts = jobspy::JobspyOptions {
+                file: a.file,
+                dry_run: a.dry_run,
+                report: a.report,
+            };
+            jobspy::import(conn.as_ref(), &opts, Progress::terminal()).await
+        }
+    };
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => {
+            if let Some(conn) = conn {
+                conn.close().await.ok();
+            }
+            return Err(e.into());
+        }
+    };
+    if summary.dry_run {
+        print!("{}", summary.mapping);
+        println!("sample rows as they would be stored:");
+        for s in &summary.samples {
+            println!("  {}", serde_json::to_string(s).unwrap_or_default());
+        }
+        if !summary.bad_rows.is_empty() {
+            println!(
+                "rows that would be skipped (first {}):",
+                summary.bad_rows.len()
+            );
+            for b in &summary.bad_rows {
+                println!("  {}: {}", b.key, b.reason);
+            }
+        }
+    }
+    println!("{}", summary.line());
+    if let Some(conn) = conn {
+        // PostgreSQL: index what was imported before exiting, as `jobintel ingest` does, so a
+        // server started later does not spend its first minutes on it (searches are exact
+        // either way). Timed apart from the import.
+        if summary.new + summary.updated > 0 {
+            let started = std::time::Instant::now();
+            let n = ingest::search_index::refresh_all(&conn)
+                .await
+                .context("while indexing the imported postings for full-text search")?;
+            if n > 0 {
+                println!(
+                    "full-text search: indexed {n} postings in {:.1}s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+        conn.close().await.ok();
+    }
+    Ok(())
 }
 
 /// A minimal HTTP/1.0 GET of `/health`: no TLS, no client library, a 5 s budget.

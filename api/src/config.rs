@@ -41,6 +41,63 @@ pub enum Command {
     /// Exit 0 if the server at JOBINTEL_BIND answers `GET /health` with 200 (for container
     /// health checks on images without curl).
     Healthcheck,
+    /// Import postings (or schedules) from elsewhere into the configured database.
+    Import(ImportArgs),
+}
+
+/// `jobintel import …`
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub command: ImportCommand,
+}
+
+/// What to import. Each variant carries its own arguments.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ImportCommand {
+    /// The old system's `job_postings` table, read from its PostgreSQL database (read-only).
+    Legacy(ImportLegacyArgs),
+    /// A python-jobspy CSV file.
+    Jobspy(ImportJobspyArgs),
+}
+
+/// `jobintel import legacy --from <postgres-url> …`
+#[derive(Debug, Clone, Args)]
+pub struct ImportLegacyArgs {
+    /// The old system's PostgreSQL URL (add `?sslmode=require` for managed servers). Only read.
+    #[arg(long, value_name = "POSTGRES_URL")]
+    pub from: DatabaseUrl,
+    /// The postings table, optionally `schema.table`; matched in any spelling
+    /// (`job_postings`, `JobPostings`).
+    #[arg(long, default_value = "job_postings")]
+    pub table: String,
+    /// A TOML mapping file: `SourceColumn = "field"` lines override or complete the automatic
+    /// match (`"-"` leaves a column out); a `[platforms]` table maps platform values to sources.
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    /// Print the mapping, the unmapped columns and five sample rows as they would be stored;
+    /// write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where skipped rows are listed (CSV: primary key, reason). Default:
+    /// `jobintel-import-legacy-<time>.csv` in the working directory.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// `jobintel import jobspy FILE.csv`
+#[derive(Debug, Clone, Args)]
+pub struct ImportJobspyArgs {
+    /// The CSV python-jobspy wrote (`jobs.to_csv(...)`).
+    #[arg(value_name = "FILE.csv")]
+    pub file: PathBuf,
+    /// Print the mapping and five sample rows as they would be stored; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where skipped rows are listed (CSV: id and line, reason). Default:
+    /// `jobintel-import-jobspy-<time>.csv` in the working directory.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// Settings shared by every subcommand.

@@ -51,10 +51,12 @@ async fn health_reports_the_database_and_job_count() {
         assert_eq!(body["jobCount"], 1);
         assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
         assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+        // The sources runs can use; import-only ones (LinkedIn from a JobSpy CSV…) are not.
         assert_eq!(
             body["sources"].as_array().unwrap().len(),
-            entity::Source::ALL.len()
+            ingest::sources::all().count()
         );
+        assert!(!body["sources"].to_string().contains("linkedin"));
         assert_eq!(body["platforms"], body["sources"], "the old name for them");
 
         // The old .NET API's probe, unchanged for monitors that call it.

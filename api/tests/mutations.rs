@@ -244,6 +244,16 @@ async fn input_errors_are_bad_user_input_and_say_what_is_wrong() {
             r#"mutation { createSchedule(input: {name: " ", source: LEVER, target: "acme", cron: "0 9 * * *"}) { id } }"#,
             "`name` must not be empty",
         ),
+        // Import-only sources (JobSpy boards jobintel does not scrape) are searchable values
+        // of `Source`, but no run or schedule can use them.
+        (
+            r#"mutation { startIngest(input: {source: LINKEDIN, keywords: "rust"}) { id } }"#,
+            "`linkedin` is import-only",
+        ),
+        (
+            r#"mutation { createSchedule(input: {name: "gd", source: GLASSDOOR, keywords: "rust", cron: "0 9 * * *"}) { id } }"#,
+            "`glassdoor` is import-only",
+        ),
     ];
     for (m, expected) in cases {
         let v = srv.gql(Some("tok"), m).await;

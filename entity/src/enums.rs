@@ -70,7 +70,11 @@ impl std::error::Error for UnknownValue {}
 
 string_enum! {
     // One variant per source in `ingest::sources::registry`; the doc comments are the GraphQL
-    // descriptions (the API derives its `Source` enum from this one).
+    // descriptions (the API derives its `Source` enum from this one). The variants after
+    // `Personio` are import-only: boards jobintel does not scrape, whose postings arrive through
+    // `jobintel import` (python-jobspy CSVs, the old system's table). They can be searched and
+    // exported like any other, but `registry` has no scraper for them, so runs and schedules
+    // refuse them.
     /// Where a posting came from.
     #[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
     Source {
@@ -97,6 +101,20 @@ string_enum! {
         Recruitee = "recruitee",
         /// A Personio career page (its XML job feed).
         Personio = "personio",
+        /// LinkedIn (import only: `jobintel import`, never scraped).
+        Linkedin = "linkedin",
+        /// Glassdoor (import only: `jobintel import`, never scraped).
+        Glassdoor = "glassdoor",
+        /// Google Jobs (import only: `jobintel import`, never scraped).
+        Google = "google",
+        /// ZipRecruiter (import only: `jobintel import`, never scraped).
+        ZipRecruiter = "zip_recruiter",
+        /// Bayt (import only: `jobintel import`, never scraped).
+        Bayt = "bayt",
+        /// Naukri (import only: `jobintel import`, never scraped).
+        Naukri = "naukri",
+        /// BDJobs (import only: `jobintel import`, never scraped).
+        Bdjobs = "bdjobs",
     }
 }
 
@@ -172,6 +190,8 @@ string_enum! {
         Manual = "manual",
         Schedule = "schedule",
         Cli = "cli",
+        /// `jobintel import`: postings from the old system or a python-jobspy CSV.
+        Import = "import",
     }
 }
 
@@ -208,7 +228,7 @@ mod tests {
         let err = "monster".parse::<Source>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld, workday, smartrecruiters, recruitee, personio)"
+            "unknown Source `monster` (expected one of: seek, indeed, greenhouse, lever, ashby, jsonld, workday, smartrecruiters, recruitee, personio, linkedin, glassdoor, google, zip_recruiter, bayt, naukri, bdjobs)"
         );
     }
 }

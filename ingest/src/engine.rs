@@ -61,7 +61,10 @@ impl Default for EngineConfig {
 impl EngineConfig {
     /// The plan of a run of `source` with already validated `params`.
     pub fn plan(&self, source: Source, params: SearchParams) -> RunPlan {
-        let imp = registry(source);
+        // Import-only sources have no scraper and nothing to fetch from.
+        let Some(imp) = registry(source) else {
+            return RunPlan { params, base: None };
+        };
         let base = match imp.spec().default_base_url {
             Some(_) => self
                 .base_urls
@@ -291,7 +294,18 @@ impl RunCtx<'_> {
     /// page budget, the source's result cap, an empty page or a page with nothing new), details
     /// for postings not stored before, one stored page per transaction.
     async fn run_source(&mut self, params: SearchParams) -> Result<(), RunError> {
-        let imp = registry(self.source);
+        // `validate_params` refuses import-only sources; a run row made some other way (by
+        // hand in the database) still stops here with the same message.
+        let imp = match registry(self.source) {
+            Some(imp) => imp,
+            None => {
+                return Err(RunError::Params(
+                    validate_params(self.source, &params, &self.engine.config)
+                        .err()
+                        .unwrap_or_else(|| ParamError(format!("{} is import-only", self.source))),
+                ));
+            }
+        };
         let spec = imp.spec();
         let plan = Arc::new(self.engine.config.plan(self.source, params));
         let cap = spec.result_cap.unwrap_or(usize::MAX);

@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::model::{NormalizedPosting, SearchParams};
 use crate::normalize::{content_hash, make_storable, needs_cleaning};
 
+mod import;
+pub use import::{ImportedPosting, upsert_imported};
+
 /// Rows per INSERT statement: 37 columns × 200 stays far below SQLite's 32,766 and
 /// PostgreSQL's 65,535 bind parameters.
 const INSERT_CHUNK: usize = 200;
@@ -473,7 +476,9 @@ pub async fn upsert_page_fenced(
             }
         }
 
-        let inserted = insert_fresh(&txn, &fresh, run_id, now).await?;
+        let seen = Seen::now(now);
+        let fresh_seen: Vec<_> = fresh.iter().map(|(id, p, h)| (*id, *p, *h, seen)).collect();
+        let inserted = insert_fresh(&txn, &fresh_seen, run_id, now).await?;
         // Rows another run inserted between our SELECT and INSERT were skipped by ON CONFLICT
         // (and are missing from RETURNING): those are not ours to count as new. Look them up
         // again (READ COMMITTED: the statement sees the other run's committed row) and treat
@@ -507,6 +512,23 @@ pub async fn upsert_page_fenced(
     }
     txn.commit().await?;
     Ok(Some(outcome))
+}
+
+/// When a posting was first and last seen: both "now" for a scraped posting, the other
+/// system's times for an imported one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
+impl Seen {
+    fn now(now: DateTime<Utc>) -> Self {
+        Seen {
+            first: now,
+            last: now,
+        }
+    }
 }
 
 /// `(id, content_hash)` of the stored postings of `source` among `ids` (ids as stored), by
@@ -565,11 +587,11 @@ async fn existing_rows(
     Ok(out)
 }
 
-/// Insert `fresh` (external id as stored, posting, hash), skipping any that another run
-/// inserted meanwhile; the ids of the rows inserted, by external id.
+/// Insert `fresh` (external id as stored, posting, hash, first/last seen), skipping any that
+/// another run inserted meanwhile; the ids of the rows inserted, by external id.
 async fn insert_fresh(
     db: &impl ConnectionTrait,
-    fresh: &[(&str, &NormalizedPosting, &str)],
+    fresh: &[(&str, &NormalizedPosting, &str, Seen)],
     run_id: i64,
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, i64>, DbErr> {
@@ -577,7 +599,7 @@ async fn insert_fresh(
     for chunk in fresh.chunks(INSERT_CHUNK) {
         let models = chunk
             .iter()
-            .map(|(_, p, hash)| new_posting(p, hash, run_id, now));
+            .map(|(_, p, hash, seen)| new_posting(p, hash, run_id, now, *seen));
         // RETURNING lists exactly the rows this statement inserted (not those ON CONFLICT
         // skipped), so no second lookup is needed to tell ours from a concurrent run's.
         let mut insert = job_posting::Entity::insert_many(models)
@@ -834,13 +856,14 @@ fn new_posting(
     hash: &str,
     run_id: i64,
     now: DateTime<Utc>,
+    seen: Seen,
 ) -> job_posting::ActiveModel {
     let mut m = content(p, hash);
     m.id = NotSet;
     m.source = Set(p.source);
     m.external_id = Set(stored_external_id(&p.external_id));
-    m.first_seen_at = Set(now);
-    m.last_seen_at = Set(now);
+    m.first_seen_at = Set(seen.first);
+    m.last_seen_at = Set(seen.last);
     m.closed_at = Set(None);
     m.first_run_id = Set(Some(run_id));
     m.last_run_id = Set(Some(run_id));

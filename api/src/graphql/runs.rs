@@ -46,6 +46,8 @@ pub enum RunTrigger {
     Schedule,
     /// `jobintel ingest`.
     Cli,
+    /// `jobintel import`: postings from the old system or a python-jobspy CSV.
+    Import,
 }
 
 /// One ingest run, from queued to a terminal status, with its counters.

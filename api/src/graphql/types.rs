@@ -118,7 +118,8 @@ pub struct Health {
 
 #[ComplexObject]
 impl Health {
-    /// The sources this build can ingest.
+    /// Every source a posting can have: the ones this build scrapes (see `Query.sources`) and
+    /// the import-only ones (`jobintel import`).
     async fn sources(&self) -> Vec<Source> {
         entity::Source::ALL.to_vec()
     }

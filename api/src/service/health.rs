@@ -63,9 +63,18 @@ pub async fn check(db: &DatabaseConnection) -> HealthReport {
             "unreachable"
         },
         job_count,
-        sources: Source::ALL.iter().map(|s| s.as_str()).collect(),
-        platforms: Source::ALL.iter().map(|s| s.as_str()).collect(),
+        sources: scraped_sources(),
+        platforms: scraped_sources(),
     }
+}
+
+/// The sources runs and schedules can use (not the import-only ones).
+fn scraped_sources() -> Vec<&'static str> {
+    Source::ALL
+        .iter()
+        .filter(|s| !ingest::sources::is_import_only(**s))
+        .map(|s| s.as_str())
+        .collect()
 }
 
 /// `GET /api/health` as the old .NET API answered it, for probes and monitors that still

@@ -9,7 +9,9 @@
 //! `sources` query, `JOBINTEL_<SOURCE>_BASE_URL` settings and CLI help in the API.
 //!
 //! Adding a source: its module here, its fixtures and tests, one [`Source`] variant and one line
-//! in [`registry`] (an exhaustive `match`: a variant without a source does not compile).
+//! in [`registry`] (an exhaustive `match`: a variant without a source does not compile). The
+//! import-only variants (LinkedIn, Glassdoor, … from JobSpy CSVs) are listed there as `None`:
+//! [`check_params`] refuses them, so no run or schedule can be created for one.
 
 use url::Url;
 
@@ -31,9 +33,10 @@ pub mod seek;
 pub mod smartrecruiters;
 pub mod workday;
 
-/// The source that handles `source`.
-pub fn registry(source: Source) -> &'static dyn JobSource {
-    match source {
+/// The source that scrapes `source`; `None` for the import-only sources (boards whose postings
+/// only arrive through `jobintel import`), which no run or schedule can use.
+pub fn registry(source: Source) -> Option<&'static dyn JobSource> {
+    Some(match source {
         Source::Seek => &seek::Seek,
         Source::Indeed => &indeed::Indeed,
         Source::Greenhouse => &greenhouse::Greenhouse,
@@ -44,12 +47,24 @@ pub fn registry(source: Source) -> &'static dyn JobSource {
         Source::SmartRecruiters => &smartrecruiters::SmartRecruiters,
         Source::Recruitee => &recruitee::Recruitee,
         Source::Personio => &personio::Personio,
-    }
+        Source::Linkedin
+        | Source::Glassdoor
+        | Source::Google
+        | Source::ZipRecruiter
+        | Source::Bayt
+        | Source::Naukri
+        | Source::Bdjobs => return None,
+    })
 }
 
-/// Every registered source, in [`Source::ALL`] order.
+/// Whether `source` only arrives through `jobintel import` (no scraper, never scheduled).
+pub fn is_import_only(source: Source) -> bool {
+    registry(source).is_none()
+}
+
+/// Every source that can be scraped, in [`Source::ALL`] order.
 pub fn all() -> impl Iterator<Item = &'static dyn JobSource> {
-    Source::ALL.iter().map(|s| registry(*s))
+    Source::ALL.iter().filter_map(|s| registry(*s))
 }
 
 /// One parameter a source accepts.
@@ -283,7 +298,16 @@ pub fn check_params(
     params: &SearchParams,
     max_pages_limit: u32,
 ) -> Result<SearchParams, ParamError> {
-    let imp = registry(source);
+    let imp = registry(source).ok_or_else(|| {
+        ParamError(format!(
+            "`{source}` is import-only: jobintel does not scrape it, its postings come from \
+             `jobintel import`; choose one of: {}",
+            all()
+                .map(|s| s.spec().source.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
     let spec = imp.spec();
     let mut p = params.clone();
     for s in [
@@ -416,7 +440,11 @@ mod registry_tests {
     fn every_source_is_registered_under_its_own_variant_with_a_coherent_spec() {
         let known = ["keywords", "location", "target", "country", "maxPages"];
         for source in Source::ALL {
-            let spec = registry(*source).spec();
+            let Some(imp) = registry(*source) else {
+                assert!(is_import_only(*source));
+                continue;
+            };
+            let spec = imp.spec();
             assert_eq!(spec.source, *source, "registry line for {source}");
             assert!(!spec.name.is_empty() && !spec.description.is_empty());
             assert!(!spec.id_scheme.is_empty(), "{source} documents its ids");
@@ -454,11 +482,18 @@ mod registry_tests {
     fn the_readme_source_table_lists_every_source_and_its_parameters() {
         let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
         for source in Source::ALL {
+            let Some(imp) = registry(*source) else {
+                assert!(
+                    readme.contains(&format!("`{}`", source.as_str())),
+                    "README does not name the import-only source {source}"
+                );
+                continue;
+            };
             let row = readme
                 .lines()
                 .find(|l| l.starts_with(&format!("| `{}` |", source.as_str())))
                 .unwrap_or_else(|| panic!("README has no source table row for {source}"));
-            for p in registry(*source).spec().params {
+            for p in imp.spec().params {
                 assert!(
                     row.contains(&format!("`{}`", p.name)),
                     "{source}: {}",
