@@ -13,6 +13,7 @@
 //! - [`state`]: the application state one server shares with its handlers.
 //! - [`routes`]: HTTP handlers (GraphQL, GraphiQL, health, metrics); [`server`]: the router
 //!   and `run(listener, state, shutdown)`.
+//! - [`import`]: moving in from the old system (`jobintel import …`).
 //! - [`cli`]: what each subcommand does; `main.rs` only parses and dispatches. Nothing else
 //!   imports it.
 
@@ -24,6 +25,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod import;
 pub mod metrics;
 pub mod per_client;
 pub mod routes;
