@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, Config, IngestArgs};
+use crate::config::{Cli, Command, Config, HangfireArgs, ImportCommand, IngestArgs};
 use crate::db;
 use crate::error::ApiError;
 use crate::graphql;
@@ -59,7 +59,69 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Healthcheck => healthcheck(cli.config.bind).await,
         Command::Ingest(args) => ingest_once(cli.config, args).await,
+        Command::Import(args) => match args.command {
+            ImportCommand::Hangfire(args) => import_hangfire(cli.config, args).await,
+        },
     }
+}
+
+/// The Hangfire importer's errors at this edge: bad options exit 2, the rest 1.
+impl From<crate::import::hangfire::HangfireError> for CliError {
+    fn from(e: crate::import::hangfire::HangfireError) -> Self {
+        use crate::import::hangfire::HangfireError;
+        match e {
+            HangfireError::BadInput(m) => CliError::Config(format!("error: {m}")),
+            HangfireError::Target(e) => e.into(),
+            source @ HangfireError::Source { .. } => CliError::Runtime(source.into()),
+        }
+    }
+}
+
+/// `jobintel import hangfire`: read the recurring jobs, print the table of schedules (with
+/// their next fires in a dry run) and the jobs left out with the reason; write through the
+/// schedules service unless `--dry-run`. A dry run does not migrate the target database: it
+/// only reads which schedules already exist.
+async fn import_hangfire(config: Config, args: HangfireArgs) -> Result<(), CliError> {
+    use crate::import::hangfire::{self, JobMap, Options};
+    use crate::scheduling::clock::Clock;
+    use crate::service::wake::Wakeups;
+
+    if args.from.kind() != crate::config::DbKind::Postgres {
+        return Err(CliError::Config(
+            "error: --from must be the PostgreSQL database Hangfire.PostgreSql uses \
+             (postgres://user:password@host/db)"
+                .into(),
+        ));
+    }
+    let map = args.map.as_deref().map(JobMap::load).transpose()?;
+    let conn = db::connect_with_retry(
+        &config.database_url,
+        config.db_pool_size,
+        config.db_connect_timeout,
+    )
+    .await
+    .context("cannot import")?;
+    if !args.dry_run {
+        db::migrate(&conn, &config.database_url)
+            .await
+            .context("cannot import")?;
+    }
+    let engine = config.ingest.engine_config();
+    let now = Clock::Database
+        .now(&conn)
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    let options = Options {
+        from: args.from.expose().to_owned(),
+        schema: args.schema,
+        map,
+        dry_run: args.dry_run,
+        paused: args.paused,
+    };
+    let report = hangfire::import(&conn, &options, &engine, now, &Wakeups::default()).await;
+    conn.close().await.ok();
+    print!("{}", hangfire::render(&report?));
+    Ok(())
 }
 
 /// A minimal HTTP/1.0 GET of `/health`: no TLS, no client library, a 5 s budget.

@@ -40,6 +40,45 @@ pub enum Command {
     /// Exit 0 if the server at JOBINTEL_BIND answers `GET /health` with 200 (for container
     /// health checks on images without curl).
     Healthcheck,
+    /// Import from the old system (see the README, "Moving from the old system").
+    Import(ImportArgs),
+}
+
+/// `jobintel import …`
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub command: ImportCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ImportCommand {
+    /// Hangfire recurring jobs (Hangfire.PostgreSql) become schedules, by name: a re-import
+    /// updates them. Jobs that cannot be mapped are listed with the reason.
+    Hangfire(HangfireArgs),
+}
+
+/// `jobintel import hangfire --from <postgres-url> …`
+#[derive(Debug, Clone, Args)]
+pub struct HangfireArgs {
+    /// The Hangfire database (PostgreSQL URL). Only read, in a read-only transaction.
+    #[arg(long, value_name = "POSTGRES_URL")]
+    pub from: DatabaseUrl,
+    /// The schema Hangfire.PostgreSql installed its tables in.
+    #[arg(long, default_value = crate::import::hangfire::DEFAULT_SCHEMA)]
+    pub schema: String,
+    /// A TOML file saying which job argument is the source, the keywords, … per job type and
+    /// method (see the README); without one, an argument naming a source is the source and the
+    /// string arguments after it are the keywords and the location.
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    /// Print the schedules that would be created or updated, with their next three fires, and
+    /// write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Create new schedules paused (existing ones keep their state).
+    #[arg(long)]
+    pub paused: bool,
 }
 
 /// Settings shared by every subcommand.
