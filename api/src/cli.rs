@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, Config, HangfireArgs, ImportCommand, IngestArgs};
+use crate::config::{Cli, Command, Config, ExportArgs, HangfireArgs, ImportCommand, IngestArgs};
 use crate::db;
 use crate::error::ApiError;
 use crate::graphql;
@@ -62,6 +62,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Import(args) => match args.command {
             ImportCommand::Hangfire(args) => import_hangfire(cli.config, args).await,
         },
+        Command::Export(args) => export(cli.config, args).await,
     }
 }
 
@@ -121,6 +122,58 @@ async fn import_hangfire(config: Config, args: HangfireArgs) -> Result<(), CliEr
     let report = hangfire::import(&conn, &options, &engine, now, &Wakeups::default()).await;
     conn.close().await.ok();
     print!("{}", hangfire::render(&report?));
+    Ok(())
+}
+
+/// `jobintel export`: the same stream `GET /export/postings.*` sends, to a file or stdout.
+async fn export(config: Config, args: ExportArgs) -> Result<(), CliError> {
+    use std::io::Write as _;
+
+    use futures_util::StreamExt as _;
+
+    use crate::graphql::filter::JobPostingFilter;
+    use crate::service::export;
+
+    // Refuse a bad filter before touching the database.
+    let filter = match &args.filter {
+        Some(text) => JobPostingFilter::from_json(text)?,
+        None => Default::default(),
+    };
+    let conn = db::connect_with_retry(
+        &config.database_url,
+        config.db_pool_size,
+        config.db_connect_timeout,
+    )
+    .await
+    .context("cannot export")?;
+    db::migrate(&conn, &config.database_url)
+        .await
+        .context("cannot export")?;
+    // Plain blocking writes: this one-shot command has nothing else to run meanwhile.
+    let sink: Box<dyn std::io::Write> = match &args.out {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, sink);
+    let started = std::time::Instant::now();
+    let mut chunks = std::pin::pin!(export::stream(conn.clone(), filter, args.format));
+    let mut bytes = 0usize;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        bytes += chunk.len();
+        out.write_all(chunk.as_bytes())
+            .context("while writing the export")?;
+    }
+    out.flush().context("while writing the export")?;
+    conn.close().await.ok();
+    tracing::info!(
+        bytes,
+        seconds = started.elapsed().as_secs_f64(),
+        "export written"
+    );
     Ok(())
 }
 

@@ -42,6 +42,8 @@ pub enum Command {
     Healthcheck,
     /// Import from the old system (see the README, "Moving from the old system").
     Import(ImportArgs),
+    /// Write postings as CSV (python-jobspy's columns first) or JSON Lines.
+    Export(ExportArgs),
 }
 
 /// `jobintel import …`
@@ -79,6 +81,25 @@ pub struct HangfireArgs {
     /// Create new schedules paused (existing ones keep their state).
     #[arg(long)]
     pub paused: bool,
+}
+
+/// `jobintel export --format csv|jsonl …`
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// `csv` (python-jobspy's columns, then jobintel's) or `jsonl` (one JSON object a line).
+    #[arg(long, value_parser = parse_export_format)]
+    pub format: crate::service::export::Format,
+    /// Which postings: a GraphQL `JobPostingFilter` as JSON, e.g.
+    /// '{"sources": ["SEEK"], "titleContains": "rust"}'. Default: all.
+    #[arg(long, value_name = "JSON")]
+    pub filter: Option<String>,
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_export_format(s: &str) -> Result<crate::service::export::Format, String> {
+    s.parse()
 }
 
 /// Settings shared by every subcommand.
