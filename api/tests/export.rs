@@ -280,6 +280,20 @@ async fn http_exports_stream_every_row_in_batches_with_the_filter() {
             .collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
 
+        // A full-text search, whose matches each batch reads by window of ids. PostgreSQL:
+        // indexed first, as the server's background indexer does within moments of an ingest
+        // (postings still queued are matched by computing their document in every query).
+        ingest::search_index::refresh_all(&db.conn).await.unwrap();
+        let resp = reqwest::get(with_filter(
+            server.url("/export/postings.jsonl"),
+            r#"{"search": "engineer"}"#,
+        ))
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = resp.text().await.unwrap();
+        assert_eq!(body.lines().count(), n + 2, "{:?}", db.backend);
+
         let filter = r#"{"sources":["INDEED"],"titleContains":"rust"}"#;
         let resp = reqwest::get(with_filter(server.url("/export/postings.jsonl"), filter))
             .await
@@ -338,6 +352,60 @@ async fn protected_reads_need_the_token_for_exports_too() {
             .unwrap();
         assert_eq!(resp.status(), 200, "{path}");
         assert!(resp.text().await.unwrap().contains("Rust Engineer"));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_anonymous_address_runs_one_export_at_a_time() {
+    let db = testkit::sqlite("export_one_at_a_time").await;
+    seed_three(&db.conn).await;
+    // A token is set, so this machine without it is an anonymous client like any other.
+    let mut settings = support::test_settings();
+    settings.auth = AuthPolicy {
+        token: Some(Secret::new("s3cret")),
+        protect_reads: false,
+        loopback_only: true,
+    };
+    let server = support::start_with(&db.conn, settings).await;
+    let me: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+
+    // An export from this address is running (its slot is taken).
+    let running = server.state.export_slots.try_acquire(me, 1).unwrap();
+    let resp = reqwest::get(server.url("/export/postings.csv"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "EXPORT_IN_PROGRESS"
+    );
+    // The token holder is not limited.
+    let resp = reqwest::Client::new()
+        .get(server.url("/export/postings.csv"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    drop(running);
+
+    // Once it is over, the next one runs, and a finished export frees its place.
+    for _ in 0..2 {
+        let resp = reqwest::get(server.url("/export/postings.jsonl"))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.text().await.unwrap().lines().count(), 3);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while server.state.export_slots.open(me) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot was never freed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     server.stop().await;
 }

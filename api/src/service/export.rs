@@ -2,8 +2,9 @@
 //! from the database in keyset batches, so memory stays flat whatever the row count.
 //!
 //! Which postings: a [`PostingFilter`], the same one `jobPostings` runs (its SQL form,
-//! [`super::filter`]). In what order: by id, which is also the keyset (rows written during an
-//! export are included if their id comes after the batch in flight).
+//! [`super::filter`]), among those that exist when the export starts (ids up to the highest
+//! then). In what order: by id, which is also the keyset; a posting updated during the export
+//! comes out as it is when its batch is read.
 //!
 //! Columns: first python-jobspy's, with its names and in its order (`jobspy/util.py`,
 //! `desired_order`), so a notebook written for a JobSpy CSV opens this one unchanged; the
@@ -21,9 +22,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use entity::job_posting::{self, Column};
 use entity::{SalaryPeriod, SalarySource, WorkArrangement, WorkType};
 use futures_util::Stream;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Iterable};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Iterable, Statement};
 
-use super::filter::{PostingFilter, push_from_where};
+use super::filter::{PostingFilter, SearchPlan, push_from_where_with};
 use super::postings::{Columns, model_from_row, push_columns};
 use super::sql::Sql;
 use crate::error::{ApiError, ApiResult};
@@ -341,19 +342,42 @@ fn export_columns() -> Columns {
         .fold(Columns::id_only(), Columns::with)
 }
 
-/// The next postings matching `filter` with an id above `after`, by id.
+/// Ids one query looks at. A batch is "rows with an id in `(after, after + ID_WINDOW]`, at most
+/// [`BATCH`]" rather than only "the next [`BATCH`] after `after`": with a full-text search on
+/// PostgreSQL the matches come from the search index in its own order, and without an upper
+/// bound every batch sorted all the matches left (a 100,000-posting export of a common word
+/// took 93 s, each batch re-reading everything after it; with the window each batch reads
+/// at most this many index entries).
+pub const ID_WINDOW: i64 = 5_000;
+
+/// The postings matching `filter` with an id in `(after, until]`, by id, at most `limit`.
 pub async fn batch(
     db: &impl ConnectionTrait,
     filter: &PostingFilter,
     after: i64,
+    until: i64,
     limit: u64,
 ) -> ApiResult<Vec<job_posting::Model>> {
     let columns = export_columns();
     let mut sql = Sql::new(db.get_database_backend());
     sql.push("SELECT ");
     push_columns(&mut sql, columns);
-    push_from_where(&mut sql, filter);
-    sql.push(" AND p.id > ").bind(after);
+    // SQLite: probe the full-text index for each row of the window, instead of listing every
+    // match of the whole table for each batch (a 100,000-posting export of a common word:
+    // 58 s that way).
+    push_from_where_with(&mut sql, filter, SearchPlan::ProbeEachRow);
+    sql.push(" AND p.id > ")
+        .bind(after)
+        .push(" AND p.id <= ")
+        .bind(until);
+    if sql.is_pg() && filter.search.is_some() {
+        // The same bounds on the search side of the join (`push_from_where` aliases it `s`),
+        // so PostgreSQL reads only this window of the index.
+        sql.push(" AND s.posting_id > ")
+            .bind(after)
+            .push(" AND s.posting_id <= ")
+            .bind(until);
+    }
     sql.push(" ORDER BY p.id LIMIT ").int(limit as i64);
     let rows = db.query_all_raw(sql.statement()).await?;
     rows.iter()
@@ -361,19 +385,34 @@ pub async fn batch(
         .collect()
 }
 
+/// The highest posting id now: the export covers the postings that exist when it starts.
+async fn max_id(db: &impl ConnectionTrait) -> ApiResult<i64> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT MAX(id) AS m FROM job_postings",
+        ))
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<Option<i64>>("", "m")?.unwrap_or(0),
+        None => 0,
+    })
+}
+
 /// Where a stream is.
 struct Cursor {
     db: DatabaseConnection,
     filter: PostingFilter,
     format: Format,
-    /// The last id sent; `None` before the first batch (and the CSV header).
+    /// The last id covered; `None` before the first batch (and the CSV header).
     after: Option<i64>,
-    done: bool,
+    /// The highest id to export (read when the export starts).
+    last: i64,
 }
 
-/// The export as text chunks: the CSV header, then one chunk per batch of [`BATCH`] postings.
-/// Only one batch is in memory at a time, and the next is read only when the consumer asks
-/// (an HTTP client that reads slowly holds no more than that).
+/// The export as text chunks: the CSV header, then one chunk per batch of at most [`BATCH`]
+/// postings. Only one batch is in memory at a time, and the next is read only when the
+/// consumer asks (an HTTP client that reads slowly holds no more than that).
 pub fn stream(
     db: DatabaseConnection,
     filter: PostingFilter,
@@ -384,16 +423,14 @@ pub fn stream(
         filter,
         format,
         after: None,
-        done: false,
+        last: 0,
     };
     futures_util::stream::try_unfold(start, next_chunk)
 }
 
 async fn next_chunk(mut c: Cursor) -> ApiResult<Option<(String, Cursor)>> {
-    if c.done {
-        return Ok(None);
-    }
-    let Some(after) = c.after else {
+    let Some(mut after) = c.after else {
+        c.last = max_id(&c.db).await?;
         c.after = Some(0);
         let header = match c.format {
             Format::Csv => csv_header(),
@@ -401,16 +438,22 @@ async fn next_chunk(mut c: Cursor) -> ApiResult<Option<(String, Cursor)>> {
         };
         return Ok(Some((header, c)));
     };
-    let rows = batch(&c.db, &c.filter, after, BATCH).await?;
-    if (rows.len() as u64) < BATCH {
-        c.done = true;
+    // Windows with no match are skipped here rather than sent as empty chunks.
+    while after < c.last {
+        let until = after.saturating_add(ID_WINDOW).min(c.last);
+        let rows = batch(&c.db, &c.filter, after, until, BATCH).await?;
+        after = match rows.last() {
+            // A full batch may leave rows in the window: go on from the last one.
+            Some(last) if rows.len() as u64 == BATCH => last.id,
+            _ => until,
+        };
+        if !rows.is_empty() {
+            c.after = Some(after);
+            let chunk = render(c.format, &rows)?;
+            return Ok(Some((chunk, c)));
+        }
     }
-    let Some(last) = rows.last() else {
-        return Ok(None);
-    };
-    c.after = Some(last.id);
-    let chunk = render(c.format, &rows)?;
-    Ok(Some((chunk, c)))
+    Ok(None)
 }
 
 #[cfg(test)]
