@@ -750,21 +750,30 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(out, "  {}: {}", s.id, s.reason);
         }
     }
-    let (verb, paused) = if report.dry_run {
-        ("dry run, nothing written: would create", "")
-    } else if report.paused {
-        ("created", " (new ones paused)")
-    } else {
-        ("created", "")
-    };
-    let _ = writeln!(
-        out,
-        "\n{verb} {}{paused}, update {}, leave {} unchanged; {} skipped",
+    let (created, updated, unchanged, skipped) = (
         report.count(Action::Create),
         report.count(Action::Update),
         report.count(Action::Unchanged),
-        report.plan.skipped.len()
+        report.plan.skipped.len(),
     );
+    let _ = if report.dry_run {
+        writeln!(
+            out,
+            "\ndry run, nothing written: would create {created}, update {updated}, leave \
+             {unchanged} unchanged; {skipped} skipped"
+        )
+    } else {
+        let paused = if report.paused && created > 0 {
+            " (new ones paused)"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "\ncreated {created}{paused}, updated {updated}, unchanged {unchanged}; {skipped} \
+             skipped"
+        )
+    };
     out
 }
 
