@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, Config, ImportArgs, ImportCommand, IngestArgs};
+use crate::config::{
+    Cli, Command, Config, ExportArgs, HangfireArgs, ImportCommand, ImportJobspyArgs,
+    ImportLegacyArgs, IngestArgs,
+};
 use crate::db;
 use crate::error::ApiError;
 use crate::graphql;
@@ -59,7 +62,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Healthcheck => healthcheck(cli.config.bind).await,
         Command::Ingest(args) => ingest_once(cli.config, args).await,
-        Command::Import(args) => import(cli.config, args).await,
+        Command::Import(args) => match args.command {
+            ImportCommand::Legacy(a) => import(cli.config, PostingsImport::Legacy(a)).await,
+            ImportCommand::Jobspy(a) => import(cli.config, PostingsImport::Jobspy(a)).await,
+            ImportCommand::Hangfire(args) => import_hangfire(cli.config, args).await,
+        },
+        Command::Export(args) => export(cli.config, args).await,
     }
 }
 
@@ -74,14 +82,32 @@ impl From<crate::import::ImportError> for CliError {
     }
 }
 
+/// The Hangfire importer's errors at this edge: bad options exit 2, the rest 1.
+impl From<crate::import::hangfire::HangfireError> for CliError {
+    fn from(e: crate::import::hangfire::HangfireError) -> Self {
+        use crate::import::hangfire::HangfireError;
+        match e {
+            HangfireError::BadInput(m) => CliError::Config(format!("error: {m}")),
+            HangfireError::Target(e) => e.into(),
+            source @ HangfireError::Source { .. } => CliError::Runtime(source.into()),
+        }
+    }
+}
+
+/// The imports that bring postings (`jobintel import legacy|jobspy`).
+enum PostingsImport {
+    Legacy(ImportLegacyArgs),
+    Jobspy(ImportJobspyArgs),
+}
+
 /// `jobintel import …`: a dry run prints the mapping and samples without touching (or
 /// creating) jobintel's database; a real run migrates it, imports, and prints a summary.
-async fn import(config: Config, args: ImportArgs) -> Result<(), CliError> {
+async fn import(config: Config, what: PostingsImport) -> Result<(), CliError> {
     use crate::import::{Progress, jobspy, legacy};
 
-    let dry_run = match &args.command {
-        ImportCommand::Legacy(a) => a.dry_run,
-        ImportCommand::Jobspy(a) => a.dry_run,
+    let dry_run = match &what {
+        PostingsImport::Legacy(a) => a.dry_run,
+        PostingsImport::Jobspy(a) => a.dry_run,
     };
     let conn = if dry_run {
         None
@@ -98,8 +124,8 @@ async fn import(config: Config, args: ImportArgs) -> Result<(), CliError> {
             .context("cannot import")?;
         Some(conn)
     };
-    let result = match args.command {
-        ImportCommand::Legacy(a) => {
+    let result = match what {
+        PostingsImport::Legacy(a) => {
             let opts = legacy::LegacyOptions {
                 from: a.from,
                 table: a.table,
@@ -109,7 +135,7 @@ async fn import(config: Config, args: ImportArgs) -> Result<(), CliError> {
             };
             legacy::import(conn.as_ref(), &opts, Progress::terminal()).await
         }
-        ImportCommand::Jobspy(a) => {
+        PostingsImport::Jobspy(a) => {
             let opts = jobspy::JobspyOptions {
                 file: a.file,
                 dry_run: a.dry_run,
@@ -162,6 +188,105 @@ async fn import(config: Config, args: ImportArgs) -> Result<(), CliError> {
         }
         conn.close().await.ok();
     }
+    Ok(())
+}
+
+/// `jobintel import hangfire`: read the recurring jobs, print the table of schedules (with
+/// their next fires in a dry run) and the jobs left out with the reason; write through the
+/// schedules service unless `--dry-run`. A dry run does not migrate the target database: it
+/// only reads which schedules already exist.
+async fn import_hangfire(config: Config, args: HangfireArgs) -> Result<(), CliError> {
+    use crate::import::hangfire::{self, JobMap, Options};
+    use crate::scheduling::clock::Clock;
+    use crate::service::wake::Wakeups;
+
+    if args.from.kind() != crate::config::DbKind::Postgres {
+        return Err(CliError::Config(
+            "error: --from must be the PostgreSQL database Hangfire.PostgreSql uses \
+             (postgres://user:password@host/db)"
+                .into(),
+        ));
+    }
+    let map = args.map.as_deref().map(JobMap::load).transpose()?;
+    let conn = db::connect_with_retry(
+        &config.database_url,
+        config.db_pool_size,
+        config.db_connect_timeout,
+    )
+    .await
+    .context("cannot import")?;
+    if !args.dry_run {
+        db::migrate(&conn, &config.database_url)
+            .await
+            .context("cannot import")?;
+    }
+    let engine = config.ingest.engine_config();
+    let now = Clock::Database
+        .now(&conn)
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    let options = Options {
+        from: args.from.expose().to_owned(),
+        schema: args.schema,
+        map,
+        dry_run: args.dry_run,
+        paused: args.paused,
+    };
+    let report = hangfire::import(&conn, &options, &engine, now, &Wakeups::default()).await;
+    conn.close().await.ok();
+    print!("{}", hangfire::render(&report?));
+    Ok(())
+}
+
+/// `jobintel export`: the same stream `GET /export/postings.*` sends, to a file or stdout.
+async fn export(config: Config, args: ExportArgs) -> Result<(), CliError> {
+    use std::io::Write as _;
+
+    use futures_util::StreamExt as _;
+
+    use crate::graphql::filter::JobPostingFilter;
+    use crate::service::export;
+
+    // Refuse a bad filter before touching the database.
+    let filter = match &args.filter {
+        Some(text) => JobPostingFilter::from_json(text)?,
+        None => Default::default(),
+    };
+    let conn = db::connect_with_retry(
+        &config.database_url,
+        config.db_pool_size,
+        config.db_connect_timeout,
+    )
+    .await
+    .context("cannot export")?;
+    db::migrate(&conn, &config.database_url)
+        .await
+        .context("cannot export")?;
+    // Plain blocking writes: this one-shot command has nothing else to run meanwhile.
+    let sink: Box<dyn std::io::Write> = match &args.out {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, sink);
+    let started = std::time::Instant::now();
+    let mut chunks = std::pin::pin!(export::stream(conn.clone(), filter, args.format));
+    let mut bytes = 0usize;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        bytes += chunk.len();
+        out.write_all(chunk.as_bytes())
+            .context("while writing the export")?;
+    }
+    out.flush().context("while writing the export")?;
+    conn.close().await.ok();
+    tracing::info!(
+        bytes,
+        seconds = started.elapsed().as_secs_f64(),
+        "export written"
+    );
     Ok(())
 }
 

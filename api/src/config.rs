@@ -41,8 +41,11 @@ pub enum Command {
     /// Exit 0 if the server at JOBINTEL_BIND answers `GET /health` with 200 (for container
     /// health checks on images without curl).
     Healthcheck,
-    /// Import postings (or schedules) from elsewhere into the configured database.
+    /// Import from elsewhere into the configured database: the old system's postings and
+    /// Hangfire jobs, python-jobspy CSVs (see the README, "Moving from the old system").
     Import(ImportArgs),
+    /// Write postings as CSV (python-jobspy's columns first) or JSON Lines.
+    Export(ExportArgs),
 }
 
 /// `jobintel import …`
@@ -59,6 +62,9 @@ pub enum ImportCommand {
     Legacy(ImportLegacyArgs),
     /// A python-jobspy CSV file.
     Jobspy(ImportJobspyArgs),
+    /// Hangfire recurring jobs (Hangfire.PostgreSql) become schedules, by name: a re-import
+    /// updates them. Jobs that cannot be mapped are listed with the reason.
+    Hangfire(HangfireArgs),
 }
 
 /// `jobintel import legacy --from <postgres-url> …`
@@ -98,6 +104,48 @@ pub struct ImportJobspyArgs {
     /// `jobintel-import-jobspy-<time>.csv` in the working directory.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+}
+
+/// `jobintel import hangfire --from <postgres-url> …`
+#[derive(Debug, Clone, Args)]
+pub struct HangfireArgs {
+    /// The Hangfire database (PostgreSQL URL). Only read, in a read-only transaction.
+    #[arg(long, value_name = "POSTGRES_URL")]
+    pub from: DatabaseUrl,
+    /// The schema Hangfire.PostgreSql installed its tables in.
+    #[arg(long, default_value = crate::import::hangfire::DEFAULT_SCHEMA)]
+    pub schema: String,
+    /// A TOML file saying which job argument is the source, the keywords, … per job type and
+    /// method (see the README); without one, an argument naming a source is the source and the
+    /// string arguments after it are the keywords and the location.
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    /// Print the schedules that would be created or updated, with their next three fires, and
+    /// write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Create new schedules paused (existing ones keep their state).
+    #[arg(long)]
+    pub paused: bool,
+}
+
+/// `jobintel export --format csv|jsonl …`
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// `csv` (python-jobspy's columns, then jobintel's) or `jsonl` (one JSON object a line).
+    #[arg(long, value_parser = parse_export_format)]
+    pub format: crate::service::export::Format,
+    /// Which postings: a GraphQL `JobPostingFilter` as JSON, e.g.
+    /// '{"sources": ["SEEK"], "titleContains": "rust"}'. Default: all.
+    #[arg(long, value_name = "JSON")]
+    pub filter: Option<String>,
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_export_format(s: &str) -> Result<crate::service::export::Format, String> {
+    s.parse()
 }
 
 /// Settings shared by every subcommand.

@@ -13,7 +13,8 @@
 //! - [`state`]: the application state one server shares with its handlers.
 //! - [`routes`]: HTTP handlers (GraphQL, GraphiQL, health, metrics); [`server`]: the router
 //!   and `run(listener, state, shutdown)`.
-//! - [`import`]: `jobintel import` — the old system's postings and python-jobspy CSVs.
+//! - [`import`]: `jobintel import` — the old system's postings, its Hangfire recurring jobs
+//!   and python-jobspy CSVs; [`export`](crate::service::export) the other way.
 //! - [`cli`]: what each subcommand does; `main.rs` only parses and dispatches. Nothing else
 //!   imports it.
 

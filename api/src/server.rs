@@ -21,8 +21,8 @@ use crate::state::AppState;
 
 /// The application. `bind` is the address the listener is bound to: while it is loopback, the
 /// `Host` header is checked (DNS rebinding; `/health` and `/api/health` are exempt for
-/// probes). `/graphql` is rate-limited; the health routes, `/metrics` and GraphiQL are not
-/// (they are cheap or static).
+/// probes). `/graphql` and `/export/*` are rate-limited; the health routes, `/metrics` and
+/// GraphiQL are not (they are cheap or static).
 pub fn router(state: AppState, bind: SocketAddr) -> Router {
     let cors = cors_layer(&state.cors_origins);
     let hosts = Arc::new(HostPolicy::new(bind, &state.allowed_hosts));
@@ -35,9 +35,17 @@ pub fn router(state: AppState, bind: SocketAddr) -> Router {
             state.clone(),
             guard::rate_limit,
         ));
+    let export = Router::new()
+        .route("/export/postings.csv", get(routes::export::csv))
+        .route("/export/postings.jsonl", get(routes::export::jsonl))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::rate_limit,
+        ));
     let app = Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .merge(graphql)
+        .merge(export)
         .route("/graphiql", get(routes::graphiql::page))
         .route("/graphiql/assets/{name}", get(routes::graphiql::asset))
         .route("/metrics", get(routes::metrics::get))

@@ -56,6 +56,8 @@ pub struct AppState {
     pub rate_limiter: Option<Arc<RateLimiter>>,
     /// Anonymous WebSocket connections per client address.
     pub ws_per_address: Arc<PerAddress>,
+    /// Exports running per client address (`/export/postings.*`).
+    pub export_slots: Arc<PerAddress>,
     pub ws_max_per_address: usize,
     pub ws_init_timeout: Duration,
     /// How long a client may take to send a request's head ([`HEADER_READ_TIMEOUT`]; tests
@@ -221,6 +223,7 @@ impl AppState {
             allowed_hosts: settings.allowed_hosts,
             rate_limiter,
             ws_per_address: Arc::default(),
+            export_slots: Arc::default(),
             ws_max_per_address: settings.ws_max_per_address,
             ws_init_timeout: settings.ws_init_timeout,
             header_read_timeout: settings.header_read_timeout,

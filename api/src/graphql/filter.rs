@@ -250,3 +250,89 @@ impl JobPostingFilter {
         Ok(())
     }
 }
+
+impl JobPostingFilter {
+    /// A filter written as JSON (`jobintel export --filter`, `GET /export/postings.csv?filter=`),
+    /// read exactly as GraphQL reads a `JobPostingFilter` variable: the same field names, enum
+    /// values (`"SEEK"`), date-times and checks ([`Self::to_service`]). A field GraphQL does not
+    /// know is refused rather than ignored, so a misspelt field cannot widen an export to every
+    /// posting.
+    pub fn from_json(text: &str) -> ApiResult<PostingFilter> {
+        use async_graphql::InputType as _;
+        use async_graphql::registry::{MetaType, Registry};
+
+        let json: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ApiError::bad_input(format!("the filter is not JSON: {e}")))?;
+        let serde_json::Value::Object(fields) = &json else {
+            return Err(ApiError::bad_input(
+                "the filter must be a JSON object (a JobPostingFilter), e.g. {\"sources\": [\"SEEK\"]}",
+            ));
+        };
+        let mut registry = Registry::default();
+        JobPostingFilter::create_type_info(&mut registry);
+        let Some(MetaType::InputObject { input_fields, .. }) =
+            registry.types.get(JobPostingFilter::type_name().as_ref())
+        else {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "JobPostingFilter is not an input object in its own registry"
+            )));
+        };
+        if let Some(unknown) = fields.keys().find(|k| !input_fields.contains_key(*k)) {
+            let known: Vec<&str> = input_fields.keys().map(String::as_str).collect();
+            return Err(ApiError::bad_input(format!(
+                "the filter has no field `{unknown}` (JobPostingFilter fields: {})",
+                known.join(", ")
+            )));
+        }
+        let value = async_graphql::Value::from_json(json)
+            .map_err(|e| ApiError::bad_input(format!("the filter is not valid: {e}")))?;
+        let filter = JobPostingFilter::parse(Some(value)).map_err(|e| {
+            let message = e.into_server_error(async_graphql::Pos::default()).message;
+            ApiError::bad_input(format!(
+                "the filter is not a valid JobPostingFilter: {message}"
+            ))
+        })?;
+        filter.to_service()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_filter_reads_like_a_graphql_variable() {
+        let f = JobPostingFilter::from_json(
+            r#"{"sources": ["SEEK", "INDEED"], "titleContains": " rust ", "countries": ["au"],
+                "postedAfter": "2026-11-01T00:00:00Z", "open": true}"#,
+        )
+        .unwrap();
+        assert_eq!(f.sources, [entity::Source::Seek, entity::Source::Indeed]);
+        assert_eq!(f.title_contains.as_deref(), Some("rust"));
+        assert_eq!(f.countries, ["AU"]);
+        assert_eq!(f.open, Some(true));
+        assert!(f.posted_after.is_some());
+        assert_eq!(
+            JobPostingFilter::from_json("{}").unwrap(),
+            PostingFilter::default()
+        );
+    }
+
+    #[test]
+    fn bad_json_filters_say_precisely_what_is_wrong() {
+        let msg = |text: &str| JobPostingFilter::from_json(text).unwrap_err().message();
+        assert!(msg("{").contains("not JSON"), "{}", msg("{"));
+        assert!(msg("[]").contains("JSON object"));
+        let m = msg(r#"{"titleContain": "rust"}"#);
+        assert!(
+            m.contains("no field `titleContain`") && m.contains("titleContains"),
+            "{m}"
+        );
+        let m = msg(r#"{"sources": ["MONSTER"]}"#);
+        assert!(m.contains("MONSTER"), "{m}");
+        let m = msg(r#"{"countries": ["Australia"]}"#);
+        assert!(m.contains("ISO 3166"), "{m}");
+        let m = msg(r#"{"postedAfter": "yesterday"}"#);
+        assert!(m.contains("postedAfter") || m.contains("DateTime"), "{m}");
+    }
+}

@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`legacy`]: the old system's `job_postings` table, read from its PostgreSQL database.
 //! - [`jobspy`]: a python-jobspy CSV file.
+//! - [`hangfire`]: recurring jobs of Hangfire.PostgreSql become schedules;
+//!   [`windows_zones`]: CLDR's Windows → IANA time zone table it uses.
 //! - this module: what both share. Columns are matched to jobintel's [`Field`]s by normalised
 //!   name and synonyms ([`Mapping`]); a row's values become a posting through the same
 //!   normalisers the scrapers use ([`build_posting`]); batches go through the store's import
@@ -12,8 +14,10 @@
 //! The importers read and normalise a batch while the previous one is being stored (a channel
 //! of two batches between them), so memory stays at a few batches whatever the source's size.
 
+pub mod hangfire;
 pub mod jobspy;
 pub mod legacy;
+pub mod windows_zones;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;

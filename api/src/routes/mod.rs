@@ -1,6 +1,7 @@
 //! HTTP routes: GraphQL (POST, GET and WebSocket on `/graphql`), the offline GraphiQL
-//! playground, health and metrics, and the guards in front of them.
+//! playground, health and metrics, postings export, and the guards in front of them.
 
+pub mod export;
 pub mod graphiql;
 pub mod graphql;
 pub mod guard;

@@ -9,8 +9,10 @@
 //! - [`schedules`]: validated schedule writes and reads; [`wake`]: the signals that wake this
 //!   server's worker pool and tick.
 //! - [`filter`]: the posting filter, as SQL and in memory; [`postings`]: pages, counts, one
-//!   posting; [`stats`]: `jobStats`; [`health`].
+//!   posting; [`stats`]: `jobStats`; [`health`]; [`export`]: postings as CSV / JSON Lines,
+//!   streamed in keyset batches.
 
+pub mod export;
 pub mod filter;
 pub mod health;
 pub mod postings;

@@ -290,7 +290,7 @@ fn push_sort_key(sql: &mut Sql, order: Order, filter: &PostingFilter) -> ApiResu
 }
 
 /// `p.col, …` for the columns `columns` asks for.
-fn push_columns(sql: &mut Sql, columns: Columns) {
+pub(crate) fn push_columns(sql: &mut Sql, columns: Columns) {
     let mut first = true;
     for c in Column::iter().filter(|c| columns.has(*c) || matches!(c, Column::Id)) {
         if !first {
@@ -304,7 +304,10 @@ fn push_columns(sql: &mut Sql, columns: Columns) {
 /// A `Model` from a row holding the columns `columns` asks for; the others get neutral values
 /// (empty, `None`, the epoch) that no resolver reads, since the columns were chosen from the
 /// fields the client selected.
-fn model_from_row(row: &QueryResult, columns: Columns) -> Result<job_posting::Model, DbErr> {
+pub(crate) fn model_from_row(
+    row: &QueryResult,
+    columns: Columns,
+) -> Result<job_posting::Model, DbErr> {
     if columns == Columns::ALL {
         return job_posting::Model::from_query_result(row, "");
     }
