@@ -112,16 +112,7 @@ async fn import(config: Config, what: PostingsImport) -> Result<(), CliError> {
     let conn = if dry_run {
         None
     } else {
-        let conn = db::connect_with_retry(
-            &config.database_url,
-            config.db_pool_size,
-            config.db_connect_timeout,
-        )
-        .await
-        .context("cannot import")?;
-        db::migrate(&conn, &config.database_url)
-            .await
-            .context("cannot import")?;
+        let conn = open_database(&config, "cannot import").await?;
         Some(conn)
     };
     let result = match what {
@@ -252,16 +243,7 @@ async fn export(config: Config, args: ExportArgs) -> Result<(), CliError> {
         Some(text) => JobPostingFilter::from_json(text)?,
         None => Default::default(),
     };
-    let conn = db::connect_with_retry(
-        &config.database_url,
-        config.db_pool_size,
-        config.db_connect_timeout,
-    )
-    .await
-    .context("cannot export")?;
-    db::migrate(&conn, &config.database_url)
-        .await
-        .context("cannot export")?;
+    let conn = open_database(&config, "cannot export").await?;
     // Plain blocking writes: this one-shot command has nothing else to run meanwhile.
     let sink: Box<dyn std::io::Write> = match &args.out {
         Some(path) => Box::new(
@@ -342,16 +324,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
         ))
     })?;
     tracing::info!(database = %config.database_url, "connecting to the database");
-    let conn = db::connect_with_retry(
-        &config.database_url,
-        config.db_pool_size,
-        config.db_connect_timeout,
-    )
-    .await
-    .context("cannot start")?;
-    db::migrate(&conn, &config.database_url)
-        .await
-        .context("cannot start")?;
+    let conn = open_database(&config, "cannot start").await?;
     let state = AppState::new(conn.clone(), ServerSettings::from_config(&config))
         .context("cannot build the HTTP client")?;
     // The scheduler stops firing and claiming as soon as the shutdown signal cancels
@@ -375,17 +348,27 @@ async fn serve(config: Config) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn migrate(config: Config) -> Result<(), CliError> {
+/// Connect to the configured database (retrying for `JOBINTEL_DB_CONNECT_TIMEOUT`) and apply
+/// pending migrations: how every command that writes starts.
+async fn open_database(
+    config: &Config,
+    what: &'static str,
+) -> Result<sea_orm::DatabaseConnection, CliError> {
     let conn = db::connect_with_retry(
         &config.database_url,
         config.db_pool_size,
         config.db_connect_timeout,
     )
     .await
-    .context("cannot migrate")?;
+    .context(what)?;
     db::migrate(&conn, &config.database_url)
         .await
-        .context("cannot migrate")?;
+        .context(what)?;
+    Ok(conn)
+}
+
+async fn migrate(config: Config) -> Result<(), CliError> {
+    open_database(&config, "cannot migrate").await?;
     tracing::info!(database = %config.database_url, "migrations applied");
     Ok(())
 }
@@ -419,16 +402,7 @@ async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
     };
     // Refuse bad parameters before touching (or creating) the database.
     runs::validate(start.source, &start.params, &engine_config)?;
-    let conn = db::connect_with_retry(
-        &config.database_url,
-        config.db_pool_size,
-        config.db_connect_timeout,
-    )
-    .await
-    .context("cannot ingest")?;
-    db::migrate(&conn, &config.database_url)
-        .await
-        .context("cannot ingest")?;
+    let conn = open_database(&config, "cannot ingest").await?;
     let fetcher = ingest::fetch::Fetcher::new(config.ingest.fetch_config())
         .context("cannot build the HTTP client")?;
     let bus = EventBus::default();
