@@ -13,7 +13,7 @@
 //! server's CPU per request (`target/release/bench`, scenario a). Nothing here needs to see
 //! individual fields.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
@@ -22,7 +22,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
 
-use super::AppSchema;
+use super::{ApiContext, AppSchema};
 use super::document::{self, CostModel};
 use super::documents::DocumentCache;
 use super::limits::{
@@ -35,8 +35,16 @@ use crate::metrics::Metrics;
 /// The schema plus what runs around each operation; cheap to clone.
 #[derive(Clone)]
 pub struct GraphqlExecutor {
-    schema: AppSchema,
     inner: Arc<Inner>,
+}
+
+/// The executable schema and the cost of each of its fields, built on first use: a server
+/// that has not been asked anything yet does not hold them (building them is most of what
+/// `jobintel serve` would otherwise touch at start-up: idle RSS, `scripts/idle-rss.sh`).
+struct Built {
+    schema: AppSchema,
+    /// What each field costs, read from the schema's SDL.
+    costs: CostModel,
 }
 
 struct Inner {
@@ -45,8 +53,9 @@ struct Inner {
     /// cache for every query text seen.
     documents: DocumentCache,
     metrics: Arc<Metrics>,
-    /// What each field costs, read from the schema's SDL.
-    costs: CostModel,
+    /// The resolvers' context, for the schema built on first use.
+    ctx: ApiContext,
+    built: OnceLock<Built>,
     /// `JOBINTEL_REQUEST_TIMEOUT`.
     request_timeout: Duration,
 }
@@ -125,22 +134,30 @@ fn is_input_coercion(message: &str) -> bool {
 
 impl GraphqlExecutor {
     pub fn new(
-        schema: AppSchema,
+        ctx: ApiContext,
         db: DatabaseConnection,
         metrics: Arc<Metrics>,
         request_timeout: Duration,
     ) -> Self {
-        let costs = CostModel::from_sdl(&schema.sdl());
         GraphqlExecutor {
-            schema,
             inner: Arc::new(Inner {
                 db,
                 documents: DocumentCache::new(PERSISTED_QUERY_CACHE, DOCUMENT_CACHE_BYTES),
                 metrics,
-                costs,
+                ctx,
+                built: OnceLock::new(),
                 request_timeout,
             }),
         }
+    }
+
+    /// The schema, built by the first caller (the others wait for it: a few milliseconds).
+    fn built(&self) -> &Built {
+        self.inner.built.get_or_init(|| {
+            let schema = super::executable_schema(self.inner.ctx.clone());
+            let costs = CostModel::from_sdl(&schema.sdl());
+            Built { schema, costs }
+        })
     }
 
     /// Run one operation that arrived over POST or in a batch.
@@ -215,7 +232,7 @@ impl GraphqlExecutor {
                 return Response::from_errors(vec![err]);
             }
         };
-        let response = match tokio::time::timeout_at(deadline, self.schema.execute(request)).await {
+        let response = match tokio::time::timeout_at(deadline, self.built().schema.execute(request)).await {
             Ok(response) => code_errors(response),
             Err(_) => Response::from_errors(vec![coded(
                 "TIMEOUT",
@@ -240,7 +257,8 @@ impl GraphqlExecutor {
             match this.prepare(request, false).await {
                 Ok(Prepared { request, kind, .. }) => {
                     this.inner.metrics.record_graphql(kind, true);
-                    this.schema
+                    this.built()
+                        .schema
                         .execute_stream_with_session_data(request, session_data.unwrap_or_default())
                         .map(code_errors)
                         .boxed()
@@ -264,7 +282,7 @@ impl GraphqlExecutor {
     ) -> Result<Prepared, ServerError> {
         let doc = self.document(&mut request).await?;
         let analysis = document::analyse(
-            &self.inner.costs,
+            &self.built().costs,
             &doc,
             &request.variables,
             request.operation_name.as_deref(),

@@ -88,12 +88,17 @@ pub fn build_schema(
     request_timeout: std::time::Duration,
 ) -> executor::GraphqlExecutor {
     let db = ctx.db.clone();
+    executor::GraphqlExecutor::new(ctx, db, metrics, request_timeout)
+}
+
+/// The schema with its resolvers' context ([`executor::GraphqlExecutor`] builds it on first
+/// use).
+fn executable_schema(ctx: ApiContext) -> AppSchema {
     // No `limit_complexity` / `limit_depth` here: async-graphql's visitors follow every
     // fragment spread afresh, so they would be exponential on hostile documents. The executor
     // measures each document first (`document::analyse`, each fragment once) and enforces the
     // cost, depth and alias limits there, for single requests, batches and WebSocket messages.
-    let schema = builder().data(ctx).finish();
-    executor::GraphqlExecutor::new(schema, db, metrics, request_timeout)
+    builder().data(ctx).finish()
 }
 
 /// The SDL that `schema.graphql` must equal.
