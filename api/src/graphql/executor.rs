@@ -22,7 +22,6 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
 
-use super::{ApiContext, AppSchema};
 use super::document::{self, CostModel};
 use super::documents::DocumentCache;
 use super::limits::{
@@ -30,6 +29,7 @@ use super::limits::{
     coded, has_code,
 };
 use super::loaders::Loaders;
+use super::{ApiContext, AppSchema};
 use crate::metrics::Metrics;
 
 /// The schema plus what runs around each operation; cheap to clone.
@@ -232,17 +232,18 @@ impl GraphqlExecutor {
                 return Response::from_errors(vec![err]);
             }
         };
-        let response = match tokio::time::timeout_at(deadline, self.built().schema.execute(request)).await {
-            Ok(response) => code_errors(response),
-            Err(_) => Response::from_errors(vec![coded(
-                "TIMEOUT",
-                format!(
-                    "the request ran longer than {:?} (JOBINTEL_REQUEST_TIMEOUT) and was \
+        let response =
+            match tokio::time::timeout_at(deadline, self.built().schema.execute(request)).await {
+                Ok(response) => code_errors(response),
+                Err(_) => Response::from_errors(vec![coded(
+                    "TIMEOUT",
+                    format!(
+                        "the request ran longer than {:?} (JOBINTEL_REQUEST_TIMEOUT) and was \
                          stopped",
-                    self.inner.request_timeout
-                ),
-            )]),
-        };
+                        self.inner.request_timeout
+                    ),
+                )]),
+            };
         self.inner.metrics.record_graphql(kind, response.is_ok());
         response
     }
