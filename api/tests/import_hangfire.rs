@@ -546,3 +546,48 @@ async fn the_cli_prints_the_plan_then_imports_paused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read --map"));
 }
+
+/// A re-imported job that no longer gives max pages leaves its schedule without one: the
+/// schedules service can unset it (`SchedulePatch::clear_max_pages`), as the importer asks.
+#[tokio::test]
+async fn an_update_can_clear_max_pages() {
+    use jobintel::service::schedules::{self, ScheduleDef, SchedulePatch};
+    let engine = EngineConfig::default();
+    for db in testkit::databases("schedule_clear_max_pages").await {
+        let def = ScheduleDef {
+            name: "lever-acme".into(),
+            source: Source::Lever,
+            params: ingest::SearchParams {
+                target: Some("acme".into()),
+                max_pages: Some(3),
+                ..Default::default()
+            },
+            cron: "0 6 * * *".into(),
+            timezone: "UTC".into(),
+            enabled: true,
+            jitter_seconds: 0,
+            overlap_policy: entity::OverlapPolicy::Skip,
+            misfire_policy: entity::MisfirePolicy::FireOnce,
+            max_attempts: 3,
+            retry_backoff_seconds: 60,
+        };
+        let wake = Wakeups::default();
+        let created = schedules::create(&db.conn, def, &engine, now(), &wake)
+            .await
+            .unwrap();
+        assert_eq!(created.params["max_pages"], 3, "{}", created.params);
+        let patch = SchedulePatch {
+            clear_max_pages: true,
+            ..SchedulePatch::default()
+        };
+        let updated = schedules::update(&db.conn, created.id, patch, &engine, now(), &wake)
+            .await
+            .unwrap();
+        assert!(
+            updated.params.get("max_pages").is_none_or(|v| v.is_null()),
+            "{}",
+            updated.params
+        );
+        assert_eq!(updated.params["target"], "acme", "the rest kept");
+    }
+}

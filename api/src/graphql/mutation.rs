@@ -227,6 +227,7 @@ impl ScheduleMutation {
             location: input.location,
             target: input.target,
             max_pages: max_pages(input.max_pages)?,
+            clear_max_pages: false,
             country: input.country,
             cron: input.cron,
             timezone: input.time_zone,

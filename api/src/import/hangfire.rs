@@ -605,6 +605,9 @@ where
                     target: text(&p.params.target),
                     country: text(&p.params.country),
                     max_pages: p.params.max_pages,
+                    // A job that no longer gives max pages: the schedule no longer has one
+                    // (else every re-import would report it updated).
+                    clear_max_pages: p.params.max_pages.is_none(),
                     cron: Some(p.cron.clone()),
                     timezone: Some(p.timezone.clone()),
                     ..SchedulePatch::default()

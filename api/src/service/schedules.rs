@@ -57,6 +57,8 @@ pub struct SchedulePatch {
     pub location: Option<String>,
     pub target: Option<String>,
     pub max_pages: Option<u32>,
+    /// Unset `max_pages` (runs use `JOBINTEL_DEFAULT_MAX_PAGES`); `max_pages` wins if both.
+    pub clear_max_pages: bool,
     pub country: Option<String>,
     pub cron: Option<String>,
     pub timezone: Option<String>,
@@ -213,6 +215,9 @@ pub async fn update(
     set_param(&mut def.params.location, patch.location);
     set_param(&mut def.params.target, patch.target);
     set_param(&mut def.params.country, patch.country);
+    if patch.clear_max_pages {
+        def.params.max_pages = None;
+    }
     if let Some(v) = patch.max_pages {
         def.params.max_pages = Some(v);
     }
