@@ -9,13 +9,13 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entity::{RunStatus, RunTrigger, Source, ingest_run, job_posting};
-use sea_orm::IdenStatic;
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     DbBackend, DbErr, EntityTrait, NotSet, QueryFilter, QuerySelect, QueryTrait,
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
+use sea_orm::{DatabaseTransaction, IdenStatic};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{NormalizedPosting, SearchParams};
@@ -429,32 +429,9 @@ pub async fn upsert_page_fenced(
     sources.sort_by_key(|s| s.as_str());
     sources.dedup();
 
-    // IMMEDIATE on SQLite: a deferred transaction that reads then writes fails at once with
-    // "database is locked" when another run wrote in between; taking the write lock up front
-    // makes concurrent runs wait their turn (busy_timeout) instead. Ignored by PostgreSQL.
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?;
-    if let Some(claim) = claim {
-        let renew = ingest_run::Entity::update_many()
-            .col_expr(ingest_run::Column::HeartbeatAt, Expr::value(now));
-        if claim
-            .fence(renew, RunStatus::Running)
-            .exec(&txn)
-            .await?
-            .rows_affected
-            != 1
-        {
-            txn.rollback().await?;
-            return Ok(None);
-        }
-    }
-    if txn.get_database_backend() == DbBackend::Postgres {
-        plan_afresh(&txn).await?;
-    }
+    let Some(txn) = begin_page(db, claim, now).await? else {
+        return Ok(None);
+    };
     for source in sources {
         // (the id as stored, the posting, its content hash)
         let page: Vec<(&str, &NormalizedPosting, String)> = order
@@ -529,6 +506,42 @@ impl Seen {
             last: now,
         }
     }
+}
+
+/// Open the transaction one page is stored in. IMMEDIATE on SQLite: a deferred transaction that
+/// reads then writes fails at once with "database is locked" when another run wrote in
+/// between; taking the write lock up front makes concurrent runs wait their turn
+/// (busy_timeout) instead (ignored by PostgreSQL). Under a `claim`, the run's heartbeat is
+/// renewed through its fence first: `None` (nothing open) when the claim no longer holds.
+pub(crate) async fn begin_page(
+    db: &DatabaseConnection,
+    claim: Option<&RunClaim>,
+    now: DateTime<Utc>,
+) -> Result<Option<DatabaseTransaction>, DbErr> {
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    if let Some(claim) = claim {
+        let renew = ingest_run::Entity::update_many()
+            .col_expr(ingest_run::Column::HeartbeatAt, Expr::value(now));
+        if claim
+            .fence(renew, RunStatus::Running)
+            .exec(&txn)
+            .await?
+            .rows_affected
+            != 1
+        {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+    }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        plan_afresh(&txn).await?;
+    }
+    Ok(Some(txn))
 }
 
 /// `(id, content_hash)` of the stored postings of `source` among `ids` (ids as stored), by
@@ -619,7 +632,27 @@ async fn insert_fresh(
     Ok(inserted)
 }
 
-/// Store the new content of changed postings (id, posting, hash): one
+/// Store the new content of changed postings (id, posting, hash) with the bookkeeping of a
+/// sighting by this run ([`CONTENT_COLUMNS`], [`SIGHTING_COLUMNS`]).
+async fn update_changed(
+    db: &impl ConnectionTrait,
+    changed: &[(i64, &NormalizedPosting, &str)],
+    run_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let rows = changed.iter().map(|(id, p, hash)| {
+        let mut m = content(p, hash);
+        m.last_seen_at = Set(now);
+        m.closed_at = Set(None);
+        m.last_run_id = Set(Some(run_id));
+        m.updated_at = Set(now);
+        (*id, m)
+    });
+    let columns = [CONTENT_COLUMNS.as_slice(), &SIGHTING_COLUMNS].concat();
+    update_rows(db, rows.collect(), &columns).await
+}
+
+/// Write `columns` of each `(id, model)`: one
 /// `WITH v (…) AS (VALUES …) UPDATE job_postings … FROM v` per [`UPDATE_CHUNK`] rows.
 ///
 /// PostgreSQL first locks the rows in id order (`SELECT … ORDER BY id FOR UPDATE`), so two runs
@@ -628,21 +661,19 @@ async fn insert_fresh(
 /// sqlx 0.9.0 did not set TCP_NODELAY: a 16–100 KiB message then waited ~40 ms for a delayed
 /// ACK. sqlx 0.9.1 sets it again; the upsert benchmark's 10 %-changed case is the measure, see
 /// the README.)
-async fn update_changed(
+pub(crate) async fn update_rows(
     db: &impl ConnectionTrait,
-    changed: &[(i64, &NormalizedPosting, &str)],
-    run_id: i64,
-    now: DateTime<Utc>,
+    mut rows: Vec<(i64, job_posting::ActiveModel)>,
+    columns: &[job_posting::Column],
 ) -> Result<(), DbErr> {
-    if changed.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
-    let mut changed: Vec<_> = changed.to_vec();
-    changed.sort_by_key(|(id, _, _)| *id);
+    rows.sort_by_key(|(id, _)| *id);
     let backend = db.get_database_backend();
-    for chunk in changed.chunks(UPDATE_CHUNK) {
+    for chunk in rows.chunks(UPDATE_CHUNK) {
         if backend == DbBackend::Postgres {
-            let ids: Vec<String> = chunk.iter().map(|(id, _, _)| id.to_string()).collect();
+            let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
             let lock = "SELECT id FROM job_postings WHERE id = ANY(CAST($1 AS BIGINT[])) \
                         ORDER BY id FOR UPDATE";
             db.query_all_raw(Statement::from_sql_and_values(
@@ -653,23 +684,18 @@ async fn update_changed(
             .await?;
         }
         let mut sql = String::from("WITH v (id");
-        for col in UPDATED_COLUMNS {
+        for col in columns {
             sql.push_str(", ");
             sql.push_str(col.as_str());
         }
         sql.push_str(") AS (VALUES ");
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * (UPDATED_COLUMNS.len() + 1));
-        for (row, (id, p, hash)) in chunk.iter().enumerate() {
-            let mut m = content(p, hash);
-            m.last_seen_at = Set(now);
-            m.closed_at = Set(None);
-            m.last_run_id = Set(Some(run_id));
-            m.updated_at = Set(now);
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * (columns.len() + 1));
+        for (row, (id, m)) in chunk.iter().enumerate() {
             sql.push_str(if row == 0 { "(" } else { ", (" });
             values.push((*id).into());
             push_placeholder(&mut sql, backend, values.len());
-            for col in UPDATED_COLUMNS {
-                let value = m.get(col).into_value().ok_or_else(|| {
+            for col in columns {
+                let value = m.get(*col).into_value().ok_or_else(|| {
                     DbErr::Custom(format!("update of {} without a value", col.as_str()))
                 })?;
                 values.push(value);
@@ -679,7 +705,7 @@ async fn update_changed(
             sql.push(')');
         }
         sql.push_str(") UPDATE job_postings SET ");
-        for (i, col) in UPDATED_COLUMNS.iter().enumerate() {
+        for (i, col) in columns.iter().enumerate() {
             if i > 0 {
                 sql.push_str(", ");
             }
@@ -701,9 +727,8 @@ async fn update_changed(
 /// Rows per batched UPDATE: 31 values a row, and descriptions make each row a few KiB.
 const UPDATE_CHUNK: usize = 50;
 
-/// What an update of a changed posting writes: the content columns ([`content`]) and the
-/// bookkeeping of a sighting.
-const UPDATED_COLUMNS: [job_posting::Column; 30] = {
+/// The columns [`content`] fills.
+pub(crate) const CONTENT_COLUMNS: [job_posting::Column; 26] = {
     use job_posting::Column as C;
     [
         C::Url,
@@ -732,12 +757,16 @@ const UPDATED_COLUMNS: [job_posting::Column; 30] = {
         C::ExpiresAt,
         C::ContentHash,
         C::Raw,
-        C::LastSeenAt,
-        C::ClosedAt,
-        C::LastRunId,
-        C::UpdatedAt,
     ]
 };
+
+/// What a sighting by a run updates beside the content.
+const SIGHTING_COLUMNS: [job_posting::Column; 4] = [
+    job_posting::Column::LastSeenAt,
+    job_posting::Column::ClosedAt,
+    job_posting::Column::LastRunId,
+    job_posting::Column::UpdatedAt,
+];
 
 /// Append the placeholder of the `n`-th (1-based) bound value.
 fn push_placeholder(sql: &mut String, backend: DbBackend, n: usize) {
@@ -1142,7 +1171,7 @@ pub(crate) mod tests {
         for col in job_posting::Column::iter() {
             if m.get(col).is_set() {
                 assert!(
-                    UPDATED_COLUMNS.iter().any(|c| c.as_str() == col.as_str()),
+                    CONTENT_COLUMNS.iter().any(|c| c.as_str() == col.as_str()),
                     "{} is content but not updated",
                     col.as_str()
                 );
@@ -1155,7 +1184,7 @@ pub(crate) mod tests {
             job_posting::Column::UpdatedAt,
         ] {
             assert!(
-                UPDATED_COLUMNS
+                SIGHTING_COLUMNS
                     .iter()
                     .any(|c| c.as_str() == bookkeeping.as_str())
             );

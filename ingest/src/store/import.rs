@@ -18,18 +18,26 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use entity::{RunStatus, Source, ingest_run, job_posting};
+use entity::{Source, job_posting};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    EntityTrait, QueryFilter, QuerySelect, Statement,
 };
 
 use super::{
-    IN_CHUNK, PageOutcome, RunClaim, Seen, content, insert_fresh, pg_array, plan_afresh,
-    stored_external_id,
+    CONTENT_COLUMNS, IN_CHUNK, PageOutcome, RunClaim, Seen, begin_page, content, insert_fresh,
+    pg_array, stored_external_id, update_rows,
 };
+
+/// What an imported change writes beside the content: the other system's seen window (its
+/// `closed_at` stays as it is).
+const IMPORT_SIGHTING_COLUMNS: [job_posting::Column; 4] = [
+    job_posting::Column::FirstSeenAt,
+    job_posting::Column::LastSeenAt,
+    job_posting::Column::LastRunId,
+    job_posting::Column::UpdatedAt,
+];
 use crate::model::NormalizedPosting;
 use crate::normalize::{content_hash, make_storable, needs_cleaning};
 
@@ -160,29 +168,9 @@ pub async fn upsert_imported(
     sources.sort_by_key(|s| s.as_str());
     sources.dedup();
 
-    // IMMEDIATE on SQLite for the same reason as `upsert_page_fenced`.
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?;
-    // Renew the run's heartbeat through its fence: a reaped or cancelled import stores nothing.
-    let renew = ingest_run::Entity::update_many()
-        .col_expr(ingest_run::Column::HeartbeatAt, Expr::value(now));
-    if claim
-        .fence(renew, RunStatus::Running)
-        .exec(&txn)
-        .await?
-        .rows_affected
-        != 1
-    {
-        txn.rollback().await?;
+    let Some(txn) = begin_page(db, Some(claim), now).await? else {
         return Ok(None);
-    }
-    if txn.get_database_backend() == DbBackend::Postgres {
-        plan_afresh(&txn).await?;
-    }
+    };
     for source in sources {
         // (the id as stored, the posting, its content hash, its window)
         let page: Vec<(&str, &NormalizedPosting, String, Seen)> = order
@@ -237,21 +225,16 @@ pub async fn upsert_imported(
             }
         }
         outcome.unchanged += unchanged;
-        changed.sort_by_key(|(id, ..)| *id);
-        for (id, p, hash, seen) in &changed {
+        let rows = changed.iter().map(|(id, p, hash, seen)| {
             let mut m = content(p, hash);
-            m.id = sea_orm::ActiveValue::Unchanged(*id);
             m.first_seen_at = Set(seen.first);
             m.last_seen_at = Set(seen.last);
             m.last_run_id = Set(Some(run_id));
             m.updated_at = Set(now);
-            let result = job_posting::Entity::update(m)
-                .exec_without_returning(&txn)
-                .await?;
-            if result.rows_affected == 0 {
-                return Err(DbErr::RecordNotUpdated);
-            }
-        }
+            (*id, m)
+        });
+        let columns = [CONTENT_COLUMNS.as_slice(), &IMPORT_SIGHTING_COLUMNS].concat();
+        update_rows(&txn, rows.collect(), &columns).await?;
         outcome.updated.extend(changed.iter().map(|(id, ..)| *id));
         widened.sort_by_key(|(id, _)| *id);
         for (id, seen) in widened {
@@ -334,6 +317,7 @@ mod tests {
     use crate::model::SearchParams;
     use crate::store::tests::posting;
     use crate::store::{NewRun, RunCounters, create_run, finish_run, mark_running, upsert_page};
+    use entity::RunStatus;
 
     fn day(d: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, d, 0, 0, 0).unwrap()
