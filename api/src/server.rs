@@ -21,8 +21,9 @@ use crate::state::AppState;
 
 /// The application. `bind` is the address the listener is bound to: while it is loopback, the
 /// `Host` header is checked (DNS rebinding; `/health` and `/api/health` are exempt for
-/// probes). `/graphql` and `/export/*` are rate-limited; the health routes, `/metrics` and
-/// GraphiQL are not (they are cheap or static).
+/// probes). `/graphql` and `/export/*` are rate-limited; the health routes, `/metrics`,
+/// GraphiQL and the console are not (they are cheap or static; the console's own requests go
+/// through `/graphql` and are limited there).
 pub fn router(state: AppState, bind: SocketAddr) -> Router {
     let cors = cors_layer(&state.cors_origins);
     let hosts = Arc::new(HostPolicy::new(bind, &state.allowed_hosts));
@@ -48,8 +49,16 @@ pub fn router(state: AppState, bind: SocketAddr) -> Router {
         .merge(export)
         .route("/graphiql", get(routes::graphiql::page))
         .route("/graphiql/assets/{name}", get(routes::graphiql::asset))
+        .route("/console", get(routes::console::page))
+        .route("/console/", get(routes::console::page))
+        .route("/console/assets/{*path}", get(routes::console::asset))
         .route("/metrics", get(routes::metrics::get))
-        .fallback(|| async { (StatusCode::NOT_FOUND, "not found: see /graphiql") })
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "not found: see /console or /graphiql",
+            )
+        })
         .layer(middleware::from_fn_with_state(hosts, guard::check_host))
         .route("/health", get(routes::health::get))
         .route("/api/health", get(routes::health::get_legacy))

@@ -1,6 +1,8 @@
 //! HTTP routes: GraphQL (POST, GET and WebSocket on `/graphql`), the offline GraphiQL
-//! playground, health and metrics, postings export, and the guards in front of them.
+//! playground and operations console, health and metrics, postings export, and the guards in
+//! front of them.
 
+pub mod console;
 pub mod export;
 pub mod graphiql;
 pub mod graphql;

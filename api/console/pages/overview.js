@@ -1,0 +1,162 @@
+// Overview: postings total/open, runs of the last 24 h by status, runs per hour over 7 days,
+// new postings per day by source over 90 days, a live activity feed, health and version.
+// Three independent queries, so one failing (say, an older server without `ingestRunStats`)
+// leaves the others on screen.
+import { html, useState, useMemo, useRef, useEffect } from '../lib/html.js';
+import { useQuery, useSubscription } from '../lib/gql.js';
+import { TimeChart } from '../lib/chart.js';
+import { Time, Status, fmtNum, label, link, Empty } from '../lib/ui.js';
+
+const HOUR = 3600e3;
+const DAY = 24 * HOUR;
+/** Sources drawn separately in the per-day chart; the rest are summed as "other". Each is an
+ * alias costing ~730 of the 20,000 query budget. */
+const TOP_SOURCES = 6;
+
+const SUMMARY = `query OverviewSummary {
+  health { status version database jobCount }
+  jobStats { total open bySource { source count } }
+}`;
+
+const RUN_STATS = `query OverviewRuns($dayAgo: DateTime!, $weekAgo: DateTime!, $to: DateTime!) {
+  last24h: ingestRunStats(from: $dayAgo, to: $to) { total byStatus { status count } }
+  week: ingestRunStats(from: $weekAgo, to: $to) { perHour { hour succeeded failed blocked } }
+}`;
+
+function perDayQuery(sources) {
+  const parts = sources.map((s) => `${s}: jobStats(filter: {sources: [${s}]}) { postingsPerDay(from: $from, to: $to) { date count } }`);
+  return `query OverviewPerDay($from: NaiveDate!, $to: NaiveDate!) {
+  all: jobStats { postingsPerDay(from: $from, to: $to) { date count } }
+  ${parts.join('\n  ')}
+}`;
+}
+
+const FEED_RUNS = `subscription Feed { ingestRunEvents { kind runId source page pagesFetched jobsNew status error at } }`;
+const FEED_POSTINGS = `subscription FeedPostings { jobPostingAdded { id title company source firstSeenAt } }`;
+
+function windows() {
+  const now = Date.now();
+  const to = new Date(Math.floor(now / HOUR) * HOUR + HOUR);
+  const day = (d) => d.toISOString().slice(0, 10);
+  return {
+    dayAgo: new Date(now - DAY).toISOString(),
+    weekAgo: new Date(to - 7 * DAY).toISOString(),
+    to: to.toISOString(),
+    fromDay: day(new Date(now - 89 * DAY)),
+    toDay: day(new Date(now)),
+  };
+}
+
+export function Overview() {
+  const [w, setW] = useState(windows);
+  const summary = useQuery(SUMMARY, {}, [w]);
+  const runs = useQuery(RUN_STATS, { dayAgo: w.dayAgo, weekAgo: w.weekAgo, to: w.to }, [w]);
+
+  const top = useMemo(() => {
+    const list = summary.data ? summary.data.jobStats.bySource : null;
+    return list ? list.slice(0, TOP_SOURCES).map((s) => s.source) : null;
+  }, [summary.data]);
+  const perDay = useQuery(top ? perDayQuery(top) : '{ __typename }', { from: w.fromDay, to: w.toDay }, [top && top.join(), w], { skip: !top });
+
+  // Live: the feed, and fresh numbers a moment after a run finishes.
+  const [feed, setFeed] = useState([]);
+  const refresh = useRef(null);
+  const push = (item) => setFeed((f) => [item, ...f].slice(0, 50));
+  useSubscription(FEED_RUNS, {}, (d) => {
+    const e = d.ingestRunEvents;
+    push({ key: e.runId + e.kind + (e.page || '') + e.at, kind: 'run', e });
+    if (e.kind === 'FINISHED' || e.kind === 'QUEUED') {
+      clearTimeout(refresh.current);
+      refresh.current = setTimeout(() => setW(windows()), 1500);
+    }
+  }, []);
+  useSubscription(FEED_POSTINGS, {}, (d) => {
+    const p = d.jobPostingAdded;
+    push({ key: 'p' + p.id, kind: 'posting', p });
+  }, []);
+  useEffect(() => () => clearTimeout(refresh.current), []);
+
+  const ready = summary.settled && runs.settled && (perDay.settled || (summary.settled && !top));
+  const s = summary.data;
+  const r = runs.data;
+
+  return html`<section class="page" data-testid="page-overview" data-ready=${ready ? 'true' : undefined}>
+    <h1>Overview</h1>
+    <div class="cards">
+      <div class="card"><h2>Postings</h2>
+        <p class="big" data-testid="overview-total">${s ? fmtNum(s.jobStats.total) : '…'}</p>
+        <p><span data-testid="overview-open">${s ? fmtNum(s.jobStats.open) : '…'}</span> open · <a href="#/postings">explore</a></p>
+      </div>
+      <div class="card"><h2>Runs, last 24 h</h2>
+        ${r ? html`<ul class="status-counts" data-testid="overview-runs-24h">
+          ${r.last24h.byStatus.map((b) => html`<li key=${b.status} data-status=${b.status} class=${b.count ? '' : 'zero'}>
+            <a href=${'#/runs?status=' + b.status}><${Status} status=${b.status} /> <span class="count">${fmtNum(b.count)}</span></a></li>`)}
+        </ul>` : html`<p data-testid="overview-runs-24h" class="muted">${runs.error ? 'unavailable' : '…'}</p>`}
+      </div>
+      <div class="card"><h2>Health</h2>
+        ${s ? html`<p><span data-testid="health-status" class=${s.health.status === 'ok' ? 'ok' : 'bad'}>${s.health.status}</span> · database ${s.health.database}</p>
+          <p>version <span data-testid="health-version">${s.health.version}</span></p>` : html`<p class="muted">…</p>`}
+      </div>
+    </div>
+    <div class="charts">
+      <${RunsPerHour} data=${r} />
+      <${NewPerDay} data=${perDay.data} top=${top} />
+    </div>
+    <section class="feed" aria-labelledby="feed-h">
+      <h2 id="feed-h">Live activity</h2>
+      <ol data-testid="activity-feed" aria-live="polite">
+        ${feed.map((f) => html`<li key=${f.key} data-testid="activity-item"><${FeedItem} item=${f} /></li>`)}
+      </ol>
+      ${feed.length === 0 && html`<${Empty}>Quiet so far — run events and new postings appear here as they happen. Start a run on the <a href="#/runs">Runs</a> page.</${Empty}>`}
+    </section>
+  </section>`;
+}
+
+function FeedItem({ item }) {
+  if (item.kind === 'posting') {
+    const p = item.p;
+    return html`<${Time} value=${p.firstSeenAt} short /> <span class="tag">new posting</span>
+      <a href=${link('postings', p.id)}>${p.title}</a>${p.company ? ' · ' + p.company : ''} <span class="muted">(${label(p.source)})</span>`;
+  }
+  const e = item.e;
+  const what = {
+    QUEUED: 'queued',
+    STARTED: 'started',
+    PAGE_STORED: `stored page ${e.page} (${fmtNum(e.jobsNew)} new so far)`,
+    FINISHED: 'finished',
+  }[e.kind];
+  return html`<${Time} value=${e.at} short /> <span class="tag">run</span>
+    <a href=${link('runs', e.runId)}>${label(e.source)} run</a> ${what}
+    ${e.status ? html` <${Status} status=${e.status} />` : ''}${e.error ? html` <span class="muted">${e.error}</span>` : ''}`;
+}
+
+function RunsPerHour({ data }) {
+  const { x, series } = useMemo(() => {
+    const rows = data ? data.week.perHour : [];
+    return {
+      x: rows.map((h) => Date.parse(h.hour) / 1000),
+      series: [
+        { label: 'succeeded', values: rows.map((h) => h.succeeded), color: '--ok' },
+        { label: 'failed', values: rows.map((h) => h.failed), color: '--bad' },
+        { label: 'blocked', values: rows.map((h) => h.blocked), color: '--warn' },
+      ],
+    };
+  }, [data]);
+  return html`<${TimeChart} testid="chart-runs-per-hour" caption="Runs per hour, last 7 days" x=${x} series=${series} bars
+    empty=${data ? 'No runs finished in the last 7 days — start one on the Runs page, or add a schedule.' : 'Loading…'} />`;
+}
+
+function NewPerDay({ data, top }) {
+  const { x, series } = useMemo(() => {
+    if (!data || !top) return { x: [], series: [] };
+    const all = data.all.postingsPerDay;
+    const x = all.map((d) => Date.parse(d.date + 'T00:00:00Z') / 1000);
+    const series = top.map((s) => ({ label: label(s), values: data[s].postingsPerDay.map((d) => d.count) }));
+    const other = all.map((d, i) => d.count - series.reduce((sum, s) => sum + (s.values[i] || 0), 0));
+    if (other.some((v) => v > 0)) series.push({ label: 'other', values: other });
+    return { x, series };
+  }, [data, top]);
+  return html`<${TimeChart} testid="chart-new-per-day" caption="New postings per day by source, last 90 days" x=${x} series=${series}
+    empty=${data ? 'No postings in the last 90 days — start a run on the Runs page.' : 'Loading…'} />`;
+}
+
