@@ -46,20 +46,25 @@ function useRoute() {
 
 const VIEWER = `{ viewer { tokenRequired readsProtected canRead canWrite } }`;
 
-/** Ask who we are; decide whether to ask for the token. */
-async function loadViewer() {
+/** Ask who we are; decide whether to ask for the token. Resolves to `{viewer}` or `{error}`. */
+async function loadViewer({ quiet = false } = {}) {
   try {
     const { viewer } = await gql(VIEWER);
     update({ viewer });
     if (viewer.readsProtected && !viewer.canRead && !getToken()) update({ tokenDialog: true });
-    return viewer;
-  } catch (e) {
-    report(e, 'who am I (viewer)');
-    // An older server without `viewer`: act as if everything is allowed; it refuses what it must.
-    update({ viewer: { tokenRequired: false, readsProtected: false, canRead: true, canWrite: true, unknown: true } });
-    return null;
+    return { viewer };
+  } catch (error) {
+    if (!quiet) report(error, 'who am I (viewer)');
+    if (!state.viewer && error.code !== 'UNAUTHENTICATED' && error.code !== 'FORBIDDEN') {
+      // An older server without `viewer`: act as if everything is allowed; it refuses what it
+      // must, and each refusal is shown.
+      update({ viewer: { tokenRequired: false, readsProtected: false, canRead: true, canWrite: true, unknown: true } });
+    }
+    return { error };
   }
 }
+
+const refused = (code) => code === 'UNAUTHENTICATED' || code === 'FORBIDDEN' || code === 'HTTP_401' || code === 'HTTP_403';
 
 function TokenDialog() {
   const [value, setValue] = useState('');
@@ -74,14 +79,18 @@ function TokenDialog() {
     }
     setBusy(true);
     setToken(t);
-    const viewer = await loadViewer();
+    const { viewer, error: err } = await loadViewer({ quiet: true });
     setBusy(false);
-    // A wrong token: the server still will not let us write (or read, when reads are protected).
-    if (!viewer || (viewer.tokenRequired && !viewer.canWrite) || (viewer.readsProtected && !viewer.canRead)) {
+    // A wrong token: refused outright, or the server still will not let us write (or read,
+    // when reads are protected).
+    const wrong = err ? refused(err.code) : (viewer.tokenRequired && !viewer.canWrite) || (viewer.readsProtected && !viewer.canRead);
+    if (err || wrong) {
       setToken('');
-      await loadViewer();
+      await loadViewer({ quiet: true });
       update({ tokenDialog: true });
-      setError(viewer ? 'That token was not accepted: check JOBINTEL_API_TOKEN on the server (no quotes, no spaces).' : 'Could not check the token: see the error above.');
+      setError(wrong
+        ? 'That token was not accepted: check JOBINTEL_API_TOKEN on the server (no quotes, no spaces) and try again.'
+        : `Could not check the token: ${err.message}`);
       return;
     }
     clearError();
@@ -110,7 +119,7 @@ function AuthControls() {
     return html`<button type="button" data-testid="token-forget" title="Forget the token kept in this tab"
       onClick=${() => { setToken(''); loadViewer(); }}>Forget token</button>`;
   }
-  if (v && v.tokenRequired) {
+  if (v && v.tokenRequired && !v.canWrite) {
     return html`<button type="button" class="primary" data-testid="token-button" onClick=${() => update({ tokenDialog: true })}>
       Enter token</button>`;
   }

@@ -119,12 +119,21 @@ export function parseJson(text) {
   }
 }
 
+/** A run's or schedule's stored `params` with the input's names (`max_pages` → `maxPages`),
+ * so they can be edited and sent back as they are. */
+export function normParams(params) {
+  const o = {};
+  if (!params || typeof params !== 'object') return o;
+  for (const [k, v] of Object.entries(params)) o[k.replace(/_([a-z])/g, (_, c) => c.toUpperCase())] = v;
+  return o;
+}
+
 /** The parameters a run or schedule input takes, checked against the source's list. */
 export const PARAM_NAMES = ['keywords', 'location', 'target', 'maxPages', 'country'];
 export function paramsToInput(params, sourceInfo) {
   const input = {};
   const allowed = sourceInfo ? sourceInfo.params.map((p) => p.name) : PARAM_NAMES;
-  for (const [k, v] of Object.entries(params)) {
+  for (const [k, v] of Object.entries(normParams(params))) {
     if (!PARAM_NAMES.includes(k)) return { error: `Unknown parameter “${k}”: use ${PARAM_NAMES.join(', ')}` };
     if (!allowed.includes(k)) return { error: `${sourceInfo.name} does not take “${k}”: it takes ${allowed.join(', ')}` };
     if (v === null || v === '') continue;

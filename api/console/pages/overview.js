@@ -77,6 +77,10 @@ export function Overview() {
   useEffect(() => () => clearTimeout(refresh.current), []);
 
   const ready = summary.settled && runs.settled && (perDay.settled || (summary.settled && !top));
+  // For measuring the first load (the browser tests read it): the first time all is on screen.
+  useEffect(() => {
+    if (ready && performance.getEntriesByName('console:overview-ready').length === 0) performance.mark('console:overview-ready');
+  }, [ready]);
   const s = summary.data;
   const r = runs.data;
 
@@ -99,7 +103,7 @@ export function Overview() {
       </div>
     </div>
     <div class="charts">
-      <${RunsPerHour} data=${r} />
+      <${RunsPerHour} data=${r} error=${runs.error} />
       <${NewPerDay} data=${perDay.data} top=${top} />
     </div>
     <section class="feed" aria-labelledby="feed-h">
@@ -130,7 +134,7 @@ function FeedItem({ item }) {
     ${e.status ? html` <${Status} status=${e.status} />` : ''}${e.error ? html` <span class="muted">${e.error}</span>` : ''}`;
 }
 
-function RunsPerHour({ data }) {
+function RunsPerHour({ data, error }) {
   const { x, series } = useMemo(() => {
     const rows = data ? data.week.perHour : [];
     return {
@@ -143,7 +147,7 @@ function RunsPerHour({ data }) {
     };
   }, [data]);
   return html`<${TimeChart} testid="chart-runs-per-hour" caption="Runs per hour, last 7 days" x=${x} series=${series} bars
-    empty=${data ? 'No runs finished in the last 7 days — start one on the Runs page, or add a schedule.' : 'Loading…'} />`;
+    empty=${data ? 'No runs finished in the last 7 days — start one on the Runs page, or add a schedule.' : error ? 'Unavailable (see the error above).' : 'Loading…'} />`;
 }
 
 function NewPerDay({ data, top }) {

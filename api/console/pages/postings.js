@@ -133,7 +133,7 @@ export function Postings({ detailId, query = {} }) {
     return () => document.removeEventListener('keydown', fn);
   }, [detailId]);
 
-  const th = (field, text) => html`<th scope="col" aria-sort=${order.field === field ? (order.direction === 'ASC' ? 'ascending' : 'descending') : undefined}>
+  const th = (field, text, cls) => html`<th scope="col" class=${cls} aria-sort=${order.field === field ? (order.direction === 'ASC' ? 'ascending' : 'descending') : undefined}>
     <button type="button" class="sort" onClick=${() => sortBy(field)}>${text}${order.field === field ? (order.direction === 'ASC' ? ' ▲' : ' ▼') : ''}</button></th>`;
 
   return html`<section class="page" data-testid="page-postings" data-ready=${page.settled && stats.settled ? 'true' : undefined}>
@@ -192,18 +192,18 @@ export function Postings({ detailId, query = {} }) {
           <table data-testid="postings-table">
             <caption class="sr-only">Postings matching the filter; column buttons sort</caption>
             <thead><tr>
-              ${th('TITLE', 'Title')}<th scope="col">Company</th><th scope="col">Location</th><th scope="col">Source</th>
-              ${th('SALARY_ANNUAL_MAX', 'Salary')}${th('POSTED_AT', 'Posted')}${th('LAST_SEEN_AT', 'Last seen')}
+              ${th('TITLE', 'Title')}<th scope="col">Company</th><th scope="col" class="opt">Location</th><th scope="col" class="opt">Source</th>
+              ${th('SALARY_ANNUAL_MAX', 'Salary')}${th('POSTED_AT', 'Posted')}${th('LAST_SEEN_AT', 'Last seen', 'opt')}
             </tr></thead>
             <tbody>
               ${conn && conn.edges.map(({ node: p }) => html`<tr key=${p.id} data-posting-id=${p.id} class=${p.id === detailId ? 'selected' : ''}>
                 <td><a href=${link('postings', p.id)} aria-current=${p.id === detailId ? 'true' : undefined}>${p.title}</a>${p.isOpen ? '' : html` <span class="tag">closed</span>`}</td>
                 <td>${p.company || '—'}</td>
-                <td>${p.locationRaw || '—'}<div class="sub">${label(p.workArrangement)}</div></td>
-                <td>${label(p.source)}</td>
+                <td class="opt">${p.locationRaw || '—'}<div class="sub">${label(p.workArrangement)}</div></td>
+                <td class="opt">${label(p.source)}</td>
                 <td>${salaryShort(p.salary)}</td>
                 <td><${Time} value=${p.postedAt} short /></td>
-                <td><${Time} value=${p.lastSeenAt} short /></td>
+                <td class="opt"><${Time} value=${p.lastSeenAt} short /></td>
               </tr>`)}
             </tbody>
           </table>
@@ -238,7 +238,7 @@ function salaryShort(s) {
   if (!s) return html`<span class="muted">—</span>`;
   if (s.annualMin != null || s.annualMax != null) {
     const range = [s.annualMin, s.annualMax].filter((v) => v != null).map((v) => money(v, s.currency));
-    return html`<span title=${s.text || ''}>${[...new Set(range)].join(' – ')}<span class="sub"> /yr</span></span>`;
+    return html`<span title=${s.text || ''} class="money">${[...new Set(range)].join(' – ')}<span class="sub"> /yr</span></span>`;
   }
   return s.text || '—';
 }

@@ -1,9 +1,9 @@
 // One run: parameters, timings, counters, the full error, its event timeline (queued / started
 // / finished from the run's own timestamps, plus live `ingestRunEvents(runId)` while it runs,
 // with a progress bar of pages), its postings, and the cancel / retry actions.
-import { html, useState, useMemo } from '../lib/html.js';
+import { html, useState, useMemo, useEffect } from '../lib/html.js';
 import { gql, useQuery, useSubscription, report, canWrite, useShared } from '../lib/gql.js';
-import { Time, Status, fmtNum, label, link, Empty, navigate, duration, ACTIVE, RETRYABLE } from '../lib/ui.js';
+import { Time, Status, fmtNum, label, link, Empty, navigate, duration, normParams, ACTIVE, RETRYABLE } from '../lib/ui.js';
 
 const RUN = `query Run($id: ID!) {
   ingestRun(id: $id) {
@@ -29,15 +29,25 @@ export function Run({ id }) {
   const [tick, setTick] = useState(0);
   const q = useQuery(RUN, { id }, [id, tick]);
   const run = q.data ? q.data.ingestRun : null;
-  const [live, setLive] = useState({ events: [], counters: null });
+  const [live, setLive] = useState({ events: [], counters: null, status: null });
   const [busy, setBusy] = useState(false);
   const active = run && ACTIVE.has(run.status);
+
+  // While it runs, the row is re-read every few seconds too: events are the fast path, this
+  // covers a socket that is reconnecting (and the STARTED event that came before we listened).
+  useEffect(() => {
+    if (!active) return undefined;
+    const t = setInterval(() => setTick((n) => n + 1), 3000);
+    return () => clearInterval(t);
+  }, [active]);
 
   useSubscription(EVENTS, { runId: id }, (d) => {
     const e = d.ingestRunEvents;
     setLive((l) => ({
       events: [...l.events.filter((x) => !(x.kind === e.kind && x.page === e.page)), e],
       counters: e.pagesFetched != null || e.jobsFound != null ? { ...(l.counters || {}), ...strip(e) } : l.counters,
+      // A page stored means it runs, even if the STARTED event came before we subscribed.
+      status: e.kind === 'FINISHED' ? e.status : e.kind === 'STARTED' || e.kind === 'PAGE_STORED' ? 'RUNNING' : l.status,
     }));
     if (e.kind === 'FINISHED' || e.kind === 'STARTED') setTick((t) => t + 1);
   }, [id, !!active], { skip: !active });
@@ -53,10 +63,11 @@ export function Run({ id }) {
       <p class="muted">${q.error ? 'Could not load this run (see above).' : 'Loading…'}</p></section>`;
   }
 
-  // Live counters win while they are newer than the stored row.
+  // Live counters and status win while they are ahead of the stored row.
   const c = { ...run };
   if (live.counters && active) for (const [k, v] of Object.entries(live.counters)) if (v != null && v > (c[k] || 0)) c[k] = v;
-  const maxPages = run.params && Number.isInteger(run.params.maxPages) ? run.params.maxPages : null;
+  if (live.status && run.status === 'QUEUED' && live.status !== 'QUEUED') c.status = live.status;
+  const maxPages = Number.isInteger(normParams(run.params).maxPages) ? normParams(run.params).maxPages : null;
   const writable = canWrite();
 
   const act = async (mutation, what, then) => {
@@ -75,7 +86,7 @@ export function Run({ id }) {
     <p class="crumbs"><a href="#/runs">Runs</a> ›</p>
     <div class="page-head">
       <h1>Run #${run.databaseId} <small>${label(run.source)}</small></h1>
-      <span class="run-status"><${Status} status=${run.status} testid="run-status" /></span>
+      <span class="run-status"><${Status} status=${c.status} testid="run-status" /></span>
       <div class="actions">
         <button type="button" data-testid="run-cancel" disabled=${!writable || !active || busy}
           title=${!writable ? 'Needs the API token' : active ? 'Stop this run at its next page' : 'Only a queued or running run can be cancelled'}

@@ -5,7 +5,7 @@ import { html, useState, useMemo, useRef } from '../lib/html.js';
 import { gql, useQuery, useSubscription, report, canWrite, useShared } from '../lib/gql.js';
 import {
   Time, Status, fmtNum, label, link, Empty, Dialog, navigate, duration, parseJson, paramsToInput,
-  paramsTemplate, ParamHelp, RUN_STATUSES, TRIGGERS,
+  paramsTemplate, ParamHelp, normParams, RUN_STATUSES, TRIGGERS,
 } from '../lib/ui.js';
 
 const PAGE = 25;
@@ -78,7 +78,7 @@ export function Runs({ query = {} }) {
   };
   const writable = canWrite();
 
-  return html`<section class="page" data-testid="page-runs" data-ready=${runs.settled ? 'true' : undefined}>
+  return html`<section class="page" data-testid="page-runs" data-ready=${runs.settled && counts.settled && lists.settled ? 'true' : undefined}>
     <div class="page-head">
       <h1>Runs</h1>
       <button type="button" class="primary" data-testid="start-ingest-open" disabled=${!writable}
@@ -87,7 +87,7 @@ export function Runs({ query = {} }) {
     <div class="tabs" role="tablist" aria-label="Run status">
       ${['ALL', ...RUN_STATUSES].map((st) => html`<button type="button" role="tab" key=${st} aria-selected=${status === st ? 'true' : 'false'}
         data-testid=${'runs-tab-' + st} onClick=${() => { setStatus(st); setCursors([null]); }}>
-        ${st === 'ALL' ? 'All' : label(st)} <span class="count">${st === 'ALL' ? (total == null ? '…' : fmtNum(total)) : (byStatus[st] == null ? '…' : fmtNum(byStatus[st]))}</span>
+        ${st === 'ALL' ? 'All' : label(st)}${' '}${(st === 'ALL' ? total : byStatus[st]) != null && html`<span class="count">${fmtNum(st === 'ALL' ? total : byStatus[st])}</span>`}
       </button>`)}
     </div>
     <div class="filters">
@@ -150,13 +150,14 @@ export function Runs({ query = {} }) {
 /** "keywords=rust, location=Sydney" */
 export function paramSummary(params) {
   if (!params || typeof params !== 'object') return '';
-  return Object.entries(params).filter(([, v]) => v !== null && v !== '').map(([k, v]) => `${k}=${v}`).join(', ');
+  return Object.entries(normParams(params)).filter(([, v]) => v !== null && v !== '').map(([k, v]) => `${k}=${v}`).join(', ');
 }
 
 function StartIngest({ sources, onClose }) {
-  const [source, setSource] = useState(sources.length ? sources[0].source : '');
+  const [picked, setSource] = useState('');
+  const source = picked || (sources.length ? sources[0].source : '');
   const info = sources.find((s) => s.source === source);
-  const [params, setParams] = useState(() => paramsTemplate(info));
+  const [params, setParams] = useState(null);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
   const pick = (e) => {
@@ -167,7 +168,7 @@ function StartIngest({ sources, onClose }) {
   };
   const submit = async (e) => {
     e.preventDefault();
-    const parsed = parseJson(params);
+    const parsed = parseJson(params == null ? paramsTemplate(info) : params);
     if (parsed.error) return setError(parsed.error);
     const input = paramsToInput(parsed.value, info);
     if (input.error) return setError(input.error);
@@ -191,7 +192,7 @@ function StartIngest({ sources, onClose }) {
         </select>
       </label>
       <label>Parameters (JSON)
-        <textarea data-testid="start-ingest-params" rows="6" spellcheck="false" value=${params}
+        <textarea data-testid="start-ingest-params" rows="6" spellcheck="false" value=${params == null ? paramsTemplate(info) : params}
           onInput=${(e) => setParams(e.target.value)} onChange=${(e) => setParams(e.target.value)}></textarea>
       </label>
       <${ParamHelp} source=${info} />

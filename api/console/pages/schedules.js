@@ -5,7 +5,7 @@ import { html, useState, useEffect } from '../lib/html.js';
 import { gql, useQuery, report, canWrite, useShared, GqlError } from '../lib/gql.js';
 import {
   Time, Status, label, link, Empty, Dialog, parseJson, paramsToInput, paramsTemplate,
-  ParamHelp, useDebounced, PARAM_NAMES,
+  ParamHelp, useDebounced, normParams, PARAM_NAMES,
 } from '../lib/ui.js';
 import { paramSummary } from './runs.js';
 
@@ -23,7 +23,7 @@ const RUN_NOW = `mutation RunNow($id: ID!) { runScheduleNow(id: $id) { id status
 const DELETE = `mutation Delete($id: ID!) { deleteSchedule(id: $id) }`;
 const CREATE = `mutation Create($input: CreateScheduleInput!) { createSchedule(input: $input) { id } }`;
 const UPDATE = `mutation Update($id: ID!, $input: UpdateScheduleInput!) { updateSchedule(id: $id, input: $input) { id } }`;
-const PREVIEW = `query Preview($cron: String!, $timeZone: String) { cronPreview(cron: $cron, timeZone: $timeZone, count: 5) { description fires } }`;
+const PREVIEW = `query Preview($cron: String!, $timeZone: String) { cronPreview(cron: $cron, timeZone: $timeZone, count: 3) { description fires } }`;
 
 /** Every schedule: pages of 100 until the end. */
 async function loadAll() {
@@ -124,7 +124,7 @@ function ScheduleForm({ schedule, sources, onClose, onSaved }) {
   const [name, setName] = useState(schedule ? schedule.name : '');
   const [source, setSource] = useState(schedule ? schedule.source : (sources[0] && sources[0].source) || '');
   const info = sources.find((s) => s.source === source);
-  const [params, setParams] = useState(() => (schedule ? JSON.stringify(schedule.params, null, 2) : paramsTemplate(info)));
+  const [params, setParams] = useState(() => (schedule ? JSON.stringify(normParams(schedule.params), null, 2) : paramsTemplate(info)));
   const [cron, setCron] = useState(schedule ? schedule.cron : '0 */6 * * *');
   const [zone, setZone] = useState(schedule ? schedule.timeZone : Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC');
   const [enabled, setEnabled] = useState(true);
@@ -174,7 +174,8 @@ function ScheduleForm({ schedule, sources, onClose, onSaved }) {
     const input = { name: name.trim(), source, ...p.value, cron: cron.trim(), timeZone: zone.trim() || 'UTC', ...adv };
     if (editing) {
       // Parameters removed from the JSON are cleared ("" clears a text parameter).
-      for (const k of PARAM_NAMES) if (k !== 'maxPages' && schedule.params && schedule.params[k] != null && !(k in p.value)) input[k] = '';
+      const old = normParams(schedule.params);
+      for (const k of PARAM_NAMES) if (k !== 'maxPages' && old[k] != null && !(k in p.value)) input[k] = '';
     } else input.enabled = enabled;
     setBusy(true);
     setError('');
