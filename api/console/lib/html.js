@@ -6,6 +6,6 @@ import htm from '../vendor/htm/htm.mjs';
 
 export { h, render, Fragment };
 export {
-  useState, useEffect, useRef, useMemo, useCallback, useReducer,
+  useState, useEffect, useLayoutEffect, useRef, useMemo, useCallback, useReducer,
 } from '../vendor/preact/hooks.mjs';
 export const html = htm.bind(h);

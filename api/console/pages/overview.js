@@ -2,7 +2,7 @@
 // new postings per day by source over 90 days, a live activity feed, health and version.
 // Three independent queries, so one failing (say, an older server without `ingestRunStats`)
 // leaves the others on screen.
-import { html, useState, useMemo, useRef, useEffect } from '../lib/html.js';
+import { html, useState, useMemo, useRef, useEffect, useLayoutEffect } from '../lib/html.js';
 import { useQuery, useSubscription } from '../lib/gql.js';
 import { TimeChart } from '../lib/chart.js';
 import { Time, Status, fmtNum, label, link, Empty } from '../lib/ui.js';
@@ -78,7 +78,9 @@ export function Overview() {
 
   const ready = summary.settled && runs.settled && (perDay.settled || (summary.settled && !top));
   // For measuring the first load (the browser tests read it): the first time all is on screen.
-  useEffect(() => {
+  // A layout effect runs in the same task as the DOM update, so whoever sees data-ready sees
+  // the mark too.
+  useLayoutEffect(() => {
     if (ready && performance.getEntriesByName('console:overview-ready').length === 0) performance.mark('console:overview-ready');
   }, [ready]);
   const s = summary.data;

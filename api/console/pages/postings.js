@@ -80,7 +80,7 @@ function toFilter(f) {
 }
 
 export function Postings({ detailId, query = {} }) {
-  useShared();
+  const shared = useShared();
   const [form, setForm] = useState(() => ({ ...EMPTY_FORM, ingestRunId: query.ingestRunId || '', search: query.search || '' }));
   const [applied, setApplied] = useState(() => toFilter(form));
   const [order, setOrder] = useState({ field: 'POSTED_AT', direction: 'DESC' });
@@ -183,8 +183,9 @@ export function Postings({ detailId, query = {} }) {
       </details>
     </form>
 
-    <p class="muted" aria-live="polite">${stats.data ? html`${fmtNum(stats.data.jobStats.total)} postings match, ${fmtNum(stats.data.jobStats.open)} open.` : '…'}
-      ${' '}<a href=${'/export/postings.csv?filter=' + encodeURIComponent(JSON.stringify(applied))}>Export CSV</a></p>
+    <p class="muted" aria-live="polite">${stats.data ? html`${fmtNum(stats.data.jobStats.total)} ${stats.data.jobStats.total === 1 ? 'posting matches' : 'postings match'}, ${fmtNum(stats.data.jobStats.open)} open.` : '…'}
+      ${/* A plain link sends no token: offer it only where reads are public. */ ''}
+      ${!(shared.viewer && shared.viewer.readsProtected) && html` <a href=${'/export/postings.csv?filter=' + encodeURIComponent(JSON.stringify(applied))}>Export CSV</a>`}</p>
 
     <div class=${'postings-layout' + (detailId ? ' with-detail' : '')}>
       <div class="postings-list">
@@ -258,7 +259,7 @@ function Detail({ id, back }) {
         <h2 data-testid="posting-title" tabindex="-1" ref=${ref}>${p.title}</h2>
         <p>${p.company || 'unknown company'} · ${p.locationRaw || [p.city, p.region, p.country].filter(Boolean).join(', ') || 'location unknown'}</p>
         <p>${p.isOpen ? html`<span class="badge st-running">open</span>` : html`<span class="badge st-cancelled">closed</span>`}
-          ${' '}<span class="tag">${label(p.source)}</span> <span class="tag">${label(p.workArrangement)}</span>${p.workType ? html` <span class="tag">${label(p.workType)}</span>` : ''}${p.classification ? html` <span class="tag">${p.classification}</span>` : ''}</p>
+          ${' '}<span class="tag">${label(p.source)}</span> <span class="tag">${p.workArrangement === 'UNKNOWN' ? 'arrangement unknown' : label(p.workArrangement)}</span>${p.workType ? html` <span class="tag">${label(p.workType)}</span>` : ''}${p.classification ? html` <span class="tag">${p.classification}</span>` : ''}</p>
         <p class="links">
           <a href=${p.url} target="_blank" rel="noopener noreferrer">Posting at ${label(p.source)} ↗</a>
           ${p.applyUrl && p.applyUrl !== p.url ? html` · <a href=${p.applyUrl} target="_blank" rel="noopener noreferrer">Apply ↗</a>` : ''}

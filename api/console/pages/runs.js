@@ -84,8 +84,8 @@ export function Runs({ query = {} }) {
       <button type="button" class="primary" data-testid="start-ingest-open" disabled=${!writable}
         title=${writable ? 'Queue a run now' : 'Needs the API token'} onClick=${() => setStarting(true)}>Start ingest…</button>
     </div>
-    <div class="tabs" role="tablist" aria-label="Run status">
-      ${['ALL', ...RUN_STATUSES].map((st) => html`<button type="button" role="tab" key=${st} aria-selected=${status === st ? 'true' : 'false'}
+    <div class="tabs" role="tablist" aria-label="Run status" onKeyDown=${arrows}>
+      ${['ALL', ...RUN_STATUSES].map((st) => html`<button type="button" role="tab" key=${st} aria-selected=${status === st ? 'true' : 'false'} tabindex=${status === st ? '0' : '-1'}
         data-testid=${'runs-tab-' + st} onClick=${() => { setStatus(st); setCursors([null]); }}>
         ${st === 'ALL' ? 'All' : label(st)}${' '}${(st === 'ALL' ? total : byStatus[st]) != null && html`<span class="count">${fmtNum(st === 'ALL' ? total : byStatus[st])}</span>`}
       </button>`)}
@@ -145,6 +145,19 @@ export function Runs({ query = {} }) {
     </div>
     ${starting && html`<${StartIngest} sources=${lists.data ? lists.data.sources : []} onClose=${() => setStarting(false)} />`}
   </section>`;
+}
+
+/** Left/Right (and Home/End) move between tabs, as in any tab list. */
+function arrows(e) {
+  const tabs = [...e.currentTarget.querySelectorAll('[role=tab]')];
+  const i = tabs.indexOf(document.activeElement);
+  if (i < 0) return;
+  const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+  if (to == null) return;
+  e.preventDefault();
+  const t = tabs[(to + tabs.length) % tabs.length];
+  t.focus();
+  t.click();
 }
 
 /** "keywords=rust, location=Sydney" */
