@@ -1,11 +1,12 @@
 //! The console's files as the real router serves them: every file under `api/console/` (the
 //! directory is walked, so a file added there but not to `routes::console::FILES` fails),
-//! content types, ETag revalidation, the security headers, that modules import only served
-//! files by relative path (no import map, which the CSP would block), and the size budget.
+//! content types, gzip where accepted, ETag revalidation, the security headers, that modules
+//! import only served files by relative path (no import map, which the CSP would block), and
+//! the size budget.
 
 mod support;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use jobintel::state::ServerSettings;
@@ -162,19 +163,61 @@ fn the_import_scanner_finds_statements_only() {
 async fn every_console_file_is_served_with_its_type_etag_and_headers() {
     let db = testkit::sqlite("console_assets").await;
     let srv = start_with(&db.conn, ServerSettings::default()).await;
+    // No automatic decompression: the test sees what goes over the wire.
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .no_gzip()
+        .no_brotli()
         .build()
         .unwrap();
     let dir = console_dir();
     let files = walk(&dir);
     assert!(files.len() > 10, "{files:?}");
 
-    let (mut raw, mut gz) = (0usize, 0usize);
+    let (mut raw, mut gz, mut wire) = (0usize, 0usize, 0usize);
     for path in &files {
         let on_disk = std::fs::read(dir.join(path)).unwrap();
         let url = srv.url(&format!("/console/assets/{path}"));
-        let resp = client.get(&url).send().await.unwrap();
+
+        // What a browser gets: gzip when it is smaller, with its own ETag.
+        let zipped = client
+            .get(&url)
+            .header("accept-encoding", "gzip, deflate, br")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(zipped.status(), StatusCode::OK, "{path}");
+        assert_eq!(zipped.headers()["vary"], "accept-encoding", "{path}");
+        assert_console_headers(&zipped, path);
+        let zipped_etag = zipped.headers()["etag"].to_str().unwrap().to_owned();
+        let gzipped = zipped.headers().get("content-encoding").is_some();
+        let zipped_body = zipped.bytes().await.unwrap();
+        wire += zipped_body.len();
+        if gzipped {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(zipped_body.as_ref())
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, on_disk, "{path}: gzipped body");
+            let again = client
+                .get(&url)
+                .header("accept-encoding", "gzip")
+                .header("if-none-match", zipped_etag.as_str())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path} gzipped");
+        } else {
+            assert_eq!(zipped_body.as_ref(), on_disk.as_slice(), "{path}");
+        }
+
+        // Without gzip: the file as it is.
+        let resp = client
+            .get(&url)
+            .header("accept-encoding", "identity")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(
             resp.status(),
             StatusCode::OK,
@@ -190,6 +233,11 @@ async fn every_console_file_is_served_with_its_type_etag_and_headers() {
         assert!(
             etag.starts_with('"') && etag.ends_with('"') && etag.len() > 10,
             "{path}: a strong ETag, got {etag}"
+        );
+        assert!(resp.headers().get("content-encoding").is_none(), "{path}");
+        assert!(
+            !gzipped || etag != zipped_etag,
+            "{path}: each representation has its own ETag"
         );
         let body = resp.bytes().await.unwrap();
         assert_eq!(
@@ -248,7 +296,8 @@ async fn every_console_file_is_served_with_its_type_etag_and_headers() {
         gz += gzipped_len(&on_disk);
     }
     println!(
-        "console: {} files, {raw} bytes, {gz} bytes gzipped (each file on its own)",
+        "console: {} files, {raw} bytes, {gz} bytes gzipped (each file on its own), {wire} bytes \
+         served to a browser",
         files.len()
     );
     assert!(

@@ -65,9 +65,12 @@ export function Overview() {
   useSubscription(FEED_RUNS, {}, (d) => {
     const e = d.ingestRunEvents;
     push({ key: e.runId + e.kind + (e.page || '') + e.at, kind: 'run', e });
-    if (e.kind === 'FINISHED' || e.kind === 'QUEUED') {
-      clearTimeout(refresh.current);
-      refresh.current = setTimeout(() => setW(windows()), 1500);
+    // Fresh numbers a moment after things change, at most every 2 s however busy it is.
+    if (!refresh.current) {
+      refresh.current = setTimeout(() => {
+        refresh.current = null;
+        setW(windows());
+      }, 2000);
     }
   }, []);
   useSubscription(FEED_POSTINGS, {}, (d) => {
@@ -121,8 +124,7 @@ export function Overview() {
 function FeedItem({ item }) {
   if (item.kind === 'posting') {
     const p = item.p;
-    return html`<${Time} value=${p.firstSeenAt} short /> <span class="tag">new posting</span>
-      <a href=${link('postings', p.id)}>${p.title}</a>${p.company ? ' · ' + p.company : ''} <span class="muted">(${label(p.source)})</span>`;
+    return html`<${Time} value=${p.firstSeenAt} short />${' '}<span class="tag">new posting</span>${' '}<a href=${link('postings', p.id)}>${p.title}</a>${p.company ? ' · ' + p.company : ''} <span class="muted">(${label(p.source)})</span>`;
   }
   const e = item.e;
   const what = {
@@ -131,8 +133,7 @@ function FeedItem({ item }) {
     PAGE_STORED: `stored page ${e.page} (${fmtNum(e.jobsNew)} new so far)`,
     FINISHED: 'finished',
   }[e.kind];
-  return html`<${Time} value=${e.at} short /> <span class="tag">run</span>
-    <a href=${link('runs', e.runId)}>${label(e.source)} run</a> ${what}
+  return html`<${Time} value=${e.at} short />${' '}<span class="tag">run</span>${' '}<a href=${link('runs', e.runId)}>${label(e.source)} run</a> ${what}
     ${e.status ? html` <${Status} status=${e.status} />` : ''}${e.error ? html` <span class="muted">${e.error}</span>` : ''}`;
 }
 

@@ -5,7 +5,9 @@
 //!
 //! Caching: every response carries a strong `ETag` (a hash of the file, computed once) and
 //! `Cache-Control: no-cache`, so a browser revalidates each file and gets a bodiless `304`
-//! while it is unchanged. Content-hashed file names with immutable caching would save those
+//! while it is unchanged. Files are gzipped once, on first use, and sent so to browsers that
+//! accept it (`Vary: Accept-Encoding`; the gzipped representation has its own ETag): 220 KB
+//! become ~80 KB on the wire, as a proxy in front would otherwise have to do. Content-hashed file names with immutable caching would save those
 //! round trips, but ES modules import each other by name: hashing names would need a build
 //! step to rewrite the imports, which is what the console is meant to do without.
 //!
@@ -72,6 +74,8 @@ struct Asset {
     body: &'static [u8],
     content_type: &'static str,
     etag: HeaderValue,
+    /// The file gzipped and its ETag, when that is smaller.
+    gzip: Option<(Vec<u8>, HeaderValue)>,
 }
 
 /// The files with their types and ETags. Derived once from bytes compiled into the binary:
@@ -82,16 +86,45 @@ static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
         .map(|&(path, body)| {
             let digest = Sha256::digest(body);
             let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-            let etag = HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex is a valid header");
+            let tag = |suffix: &str| {
+                HeaderValue::from_str(&format!("\"{hex}{suffix}\"")).expect("hex is a valid header")
+            };
+            let gz = gzip(body);
             let asset = Asset {
                 body,
                 content_type: content_type(path),
-                etag,
+                etag: tag(""),
+                gzip: (gz.len() < body.len()).then(|| (gz, tag("-gz"))),
             };
             (path, asset)
         })
         .collect()
 });
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(body).expect("writing to a Vec cannot fail");
+    enc.finish().expect("writing to a Vec cannot fail")
+}
+
+/// Whether `Accept-Encoding` allows gzip (`gzip` or `*` without `q=0`).
+fn accepts_gzip(req: &HeaderMap) -> bool {
+    req.get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
 
 /// The `Content-Type` for a console file, by its extension.
 pub fn content_type(path: &str) -> &'static str {
@@ -129,10 +162,20 @@ fn serve(path: &str, req: &HeaderMap) -> Response {
         protect(resp.headers_mut());
         return resp;
     };
-    let mut resp = if matches(req, &asset.etag) {
+    let gzip = asset.gzip.as_ref().filter(|_| accepts_gzip(req));
+    let etag = gzip.map_or(&asset.etag, |(_, tag)| tag);
+    let mut resp = if matches(req, etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut resp = asset.body.into_response();
+        let mut resp = match gzip {
+            Some((body, _)) => {
+                let mut resp = body.clone().into_response();
+                resp.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                resp
+            }
+            None => asset.body.into_response(),
+        };
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(asset.content_type),
@@ -140,7 +183,8 @@ fn serve(path: &str, req: &HeaderMap) -> Response {
         resp
     };
     let h = resp.headers_mut();
-    h.insert(header::ETAG, asset.etag.clone());
+    h.insert(header::ETAG, etag.clone());
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     // Revalidate every time: a new binary serves new files under the same names.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     protect(h);
@@ -196,6 +240,21 @@ mod tests {
         assert!(matches(&with("*"), &etag));
         assert!(!matches(&with("\"abcd\""), &etag));
         assert!(!matches(&HeaderMap::new(), &etag));
+    }
+
+    #[test]
+    fn gzip_is_sent_only_where_accepted() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(v));
+            h
+        };
+        assert!(accepts_gzip(&with("gzip, deflate, br, zstd")));
+        assert!(accepts_gzip(&with("br;q=1.0, GZIP;q=0.5")));
+        assert!(accepts_gzip(&with("*")));
+        assert!(!accepts_gzip(&with("gzip;q=0, br")));
+        assert!(!accepts_gzip(&with("identity")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 
     #[test]
