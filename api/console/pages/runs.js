@@ -107,6 +107,7 @@ export function Runs({ query = {} }) {
         <select data-testid="runs-filter-schedule" value=${schedule} onChange=${reset(setSchedule)} onInput=${reset(setSchedule)}>
           <option value="">any</option>
           ${schedules.map((s) => html`<option key=${s.id} value=${s.id}>${s.name}</option>`)}
+          ${schedule && !schedules.some((s) => s.id === schedule) && html`<option value=${schedule}>${scheduleName(Number(schedule))}</option>`}
         </select>
       </label>
     </div>
@@ -115,8 +116,8 @@ export function Runs({ query = {} }) {
         <caption class="sr-only">Ingest runs, newest first</caption>
         <thead><tr>
           <th scope="col">Run</th><th scope="col">Status</th><th scope="col">Source</th><th scope="col">Trigger</th>
-          <th scope="col">Queued</th><th scope="col">Took</th><th scope="col" class="num">Pages</th>
-          <th scope="col" class="num">Found</th><th scope="col" class="num">New</th><th scope="col">Error</th>
+          <th scope="col">Queued</th><th scope="col" class="opt">Took</th><th scope="col" class="num opt">Pages</th>
+          <th scope="col" class="num opt">Found</th><th scope="col" class="num">New</th><th scope="col">Error</th>
         </tr></thead>
         <tbody>
           ${conn && conn.edges.map(({ node: r }) => html`<tr key=${r.id} data-run-id=${r.id}>
@@ -125,9 +126,9 @@ export function Runs({ query = {} }) {
             <td>${label(r.source)}<div class="sub">${paramSummary(r.params)}</div></td>
             <td>${label(r.trigger)}${r.scheduleId != null ? html`<div class="sub">${scheduleName(r.scheduleId)}</div>` : ''}${r.attempt > 1 ? html`<div class="sub">attempt ${r.attempt}</div>` : ''}</td>
             <td><${Time} value=${r.queuedAt} short /></td>
-            <td>${r.startedAt ? duration(r.startedAt, r.finishedAt) : '—'}</td>
-            <td class="num">${fmtNum(r.pagesFetched)}</td>
-            <td class="num">${fmtNum(r.jobsFound)}</td>
+            <td class="opt">${r.startedAt ? duration(r.startedAt, r.finishedAt) : '—'}</td>
+            <td class="num opt">${fmtNum(r.pagesFetched)}</td>
+            <td class="num opt">${fmtNum(r.jobsFound)}</td>
             <td class="num">${fmtNum(r.jobsNew)}</td>
             <td class="error-cell" title=${r.error || ''}>${r.error || ''}</td>
           </tr>`)}

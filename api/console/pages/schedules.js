@@ -102,7 +102,7 @@ export function Schedules() {
                 ? html`<button type="button" data-testid="schedule-pause" disabled=${!writable || busy === s.id + 'p'} onClick=${() => act(s.id + 'p', PAUSE, s, 'pause')}>Pause</button>`
                 : html`<button type="button" data-testid="schedule-resume" disabled=${!writable || busy === s.id + 'r'} onClick=${() => act(s.id + 'r', RESUME, s, 'resume')}>Resume</button>`}
               <button type="button" data-testid="schedule-run-now" disabled=${!writable || busy === s.id + 'n'}
-                onClick=${() => act(s.id + 'n', RUN_NOW, s, 'run now', (d) => setNotice(html`Queued a run of “${s.name}”: <a href=${link('runs', d.runScheduleNow.id)}>${label(d.runScheduleNow.status)}</a>.`))}>Run now</button>
+                onClick=${() => act(s.id + 'n', RUN_NOW, s, 'run now', (d) => setNotice(html`Run of “${s.name}” ${d.runScheduleNow.status === 'SKIPPED' ? 'skipped (its previous run is still active)' : 'queued'}: <a href=${link('runs', d.runScheduleNow.id)}>open the run</a>.`))}>Run now</button>
               <button type="button" data-testid="schedule-edit" disabled=${!writable} onClick=${() => setEditing(s)}>Edit</button>
               <button type="button" data-testid="schedule-delete" class="danger" disabled=${!writable || busy === s.id + 'd'}
                 onClick=${() => act(s.id + 'd', DELETE, s, 'delete', () => setNotice(`Deleted “${s.name}”; its queued runs were cancelled, its finished runs are kept.`))}>Delete</button>
