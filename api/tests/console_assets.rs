@@ -338,6 +338,19 @@ async fn every_console_file_is_served_with_its_type_etag_and_headers() {
         }
     }
 
+    // Every module is preloaded by the page (a missing one only costs a round trip per import
+    // level, but it would cost it silently).
+    for path in files.iter().filter(|p| {
+        (p.ends_with(".js") || p.ends_with(".mjs")) && !p.contains(".iife.") && *p != "app.js"
+    }) {
+        assert!(
+            index.contains(&format!(
+                "<link rel=\"modulepreload\" href=\"/console/assets/{path}\">"
+            )),
+            "index.html should preload {path}"
+        );
+    }
+
     for missing in [
         "/console/assets/nope.js",
         "/console/assets/../Cargo.toml",

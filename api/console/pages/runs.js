@@ -201,7 +201,7 @@ function StartIngest({ sources, onClose }) {
   return html`<${Dialog} title="Start an ingest run" onClose=${onClose} testid="start-ingest-dialog">
     <form data-testid="start-ingest-form" class="stack" onSubmit=${submit}>
       <label>Source
-        <select data-testid="start-ingest-source" value=${source} onChange=${pick} onInput=${pick} required>
+        <select data-testid="start-ingest-source" value=${source} onChange=${pick} onInput=${pick} required autofocus>
           ${sources.map((s) => html`<option key=${s.source} value=${s.source}>${s.name}</option>`)}
         </select>
       </label>

@@ -194,7 +194,7 @@ function ScheduleForm({ schedule, sources, onClose, onSaved }) {
   return html`<${Dialog} title=${editing ? `Edit “${schedule.name}”` : 'New schedule'} onClose=${onClose} testid="schedule-dialog" wide>
     <form data-testid="schedule-form" class="stack" onSubmit=${submit}>
       <div class="row2">
-        <label>Name <input data-testid="schedule-name" value=${name} required maxlength="200" ...${on(setName)} /></label>
+        <label>Name <input data-testid="schedule-name" value=${name} required maxlength="200" autofocus ...${on(setName)} /></label>
         <label>Source
           <select data-testid="schedule-source" value=${source} onChange=${pickSource} onInput=${pickSource}>
             ${sources.map((s) => html`<option key=${s.source} value=${s.source}>${s.name}</option>`)}
