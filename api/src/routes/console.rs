@@ -5,8 +5,8 @@
 //!
 //! Caching: every response carries a strong `ETag` (a hash of the file, computed once) and
 //! `Cache-Control: no-cache`, so a browser revalidates each file and gets a bodiless `304`
-//! while it is unchanged. Files are gzipped once, on first use, and sent so to browsers that
-//! accept it (`Vary: Accept-Encoding`; the gzipped representation has its own ETag): 220 KB
+//! while it is unchanged. Each file is gzipped once, when first asked for, and sent so to
+//! browsers that accept it (`Vary: Accept-Encoding`; the gzipped representation has its own ETag): 220 KB
 //! become ~80 KB on the wire, as a proxy in front would otherwise have to do. Content-hashed file names with immutable caching would save those
 //! round trips, but ES modules import each other by name: hashing names would need a build
 //! step to rewrite the imports, which is what the console is meant to do without.
@@ -16,8 +16,9 @@
 //! (an import map) is avoided by importing by relative path.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
+use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -74,8 +75,22 @@ struct Asset {
     body: &'static [u8],
     content_type: &'static str,
     etag: HeaderValue,
-    /// The file gzipped and its ETag, when that is smaller.
-    gzip: Option<(Vec<u8>, HeaderValue)>,
+    /// The file gzipped and its ETag (`None` when gzip would not be smaller), made on the
+    /// first request that accepts gzip, so start-up and the first page do not wait for all.
+    gzip: OnceLock<Option<(Bytes, HeaderValue)>>,
+}
+
+impl Asset {
+    fn gzipped(&self) -> Option<&(Bytes, HeaderValue)> {
+        self.gzip
+            .get_or_init(|| {
+                let gz = gzip(self.body);
+                let etag = self.etag.to_str().expect("ascii").trim_end_matches('"');
+                let etag = HeaderValue::from_str(&format!("{etag}-gz\"")).expect("ascii");
+                (gz.len() < self.body.len()).then(|| (Bytes::from(gz), etag))
+            })
+            .as_ref()
+    }
 }
 
 /// The files with their types and ETags. Derived once from bytes compiled into the binary:
@@ -86,15 +101,11 @@ static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
         .map(|&(path, body)| {
             let digest = Sha256::digest(body);
             let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-            let tag = |suffix: &str| {
-                HeaderValue::from_str(&format!("\"{hex}{suffix}\"")).expect("hex is a valid header")
-            };
-            let gz = gzip(body);
             let asset = Asset {
                 body,
                 content_type: content_type(path),
-                etag: tag(""),
-                gzip: (gz.len() < body.len()).then(|| (gz, tag("-gz"))),
+                etag: HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex is a valid header"),
+                gzip: OnceLock::new(),
             };
             (path, asset)
         })
@@ -162,14 +173,18 @@ fn serve(path: &str, req: &HeaderMap) -> Response {
         protect(resp.headers_mut());
         return resp;
     };
-    let gzip = asset.gzip.as_ref().filter(|_| accepts_gzip(req));
+    let gzip = if accepts_gzip(req) {
+        asset.gzipped()
+    } else {
+        None
+    };
     let etag = gzip.map_or(&asset.etag, |(_, tag)| tag);
     let mut resp = if matches(req, etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut resp = match gzip {
             Some((body, _)) => {
-                let mut resp = body.clone().into_response();
+                let mut resp = body.clone().into_response(); // a reference count, not a copy
                 resp.headers_mut()
                     .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 resp
