@@ -23,8 +23,9 @@ function cssVar(name) {
 }
 
 /**
- * `x`: seconds since the epoch; `series`: `[{label, values, color?}]`. `bars` draws stacked-
- * looking bars instead of lines. `testid` names the figure for tests.
+ * `x`: seconds since the epoch; `series`: `[{label, values, color?}]`. `bars` draws bars
+ * instead of lines, stacked (the first series on top; the legend shows each one's own value).
+ * `testid` names the figure for tests.
  */
 export function TimeChart({ testid, caption, x, series, bars = false, height = 220, empty }) {
   const box = useRef(null);
@@ -39,6 +40,11 @@ export function TimeChart({ testid, caption, x, series, bars = false, height = 2
     const grid = cssVar('--grid');
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     const paths = bars ? window.uPlot.paths.bars({ size: [0.8, 40] }) : undefined;
+    // Stacked bars: series i is drawn at the sum of itself and every series after it, the
+    // tallest first, so each visible band is one series.
+    const drawn = bars
+      ? series.map((s, i) => s.values.map((_, j) => series.slice(i).reduce((sum, t) => sum + (t.values[j] || 0), 0)))
+      : series.map((s) => s.values);
     const opts = {
       width: Math.max(280, el.clientWidth),
       height,
@@ -57,12 +63,12 @@ export function TimeChart({ testid, caption, x, series, bars = false, height = 2
             width: bars ? 0 : 2,
             paths,
             points: { show: false },
-            value: (u, v) => (v == null ? '—' : String(v)),
+            value: (u, v, si, idx) => (idx == null || s.values[idx] == null ? '—' : String(s.values[idx])),
           };
         }),
       ],
     };
-    plot.current = new window.uPlot(opts, [x, ...series.map((s) => s.values)], el);
+    plot.current = new window.uPlot(opts, [x, ...drawn], el);
     const ro = new ResizeObserver(() => {
       if (plot.current) plot.current.setSize({ width: Math.max(280, el.clientWidth), height });
     });
