@@ -177,6 +177,15 @@ function App() {
   useEffect(() => {
     loadViewer();
   }, []);
+  // Display names of the sources, once reads are allowed (a failure just leaves enum names).
+  const canRead = !!s.viewer && s.viewer.canRead !== false;
+  useEffect(() => {
+    if (!canRead) return;
+    gql(`{ sources { source name } }`).then(
+      (d) => update({ sourceNames: Object.fromEntries(d.sources.map((x) => [x.source, x.name])) }),
+      () => {},
+    );
+  }, [canRead, s.authVersion]);
   useEffect(() => {
     const name = NAV.find(([k]) => k === route.section);
     document.title = (name ? name[2] : 'jobintel') + ' · jobintel console';

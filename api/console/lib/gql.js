@@ -30,6 +30,8 @@ export const state = {
   error: null,
   /** Whether the token dialog is open. */
   tokenDialog: false,
+  /** Display names of the sources (`sources { source name }`), e.g. JSONLD → "JSON-LD". */
+  sourceNames: {},
 };
 
 export function update(patch) {

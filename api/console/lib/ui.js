@@ -1,6 +1,7 @@
 // Small pieces every page uses: times (the browser's zone, UTC on hover), status badges, empty
 // states, dialogs, numbers.
 import { html, useEffect, useRef } from './html.js';
+import { state } from './gql.js';
 
 const local = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 const localShort = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
@@ -54,6 +55,9 @@ export function label(e) {
   const s = String(e).toLowerCase().replace(/_/g, ' ');
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
+
+/** A source's display name ("JSON-LD", "SmartRecruiters"); import-only ones by their enum. */
+export const sourceLabel = (s) => state.sourceNames[s] || label(s);
 
 /** What an empty list means and what to do about it. */
 export function Empty({ children }) {

@@ -5,7 +5,7 @@
 import { html, useState, useMemo, useRef, useEffect, useLayoutEffect } from '../lib/html.js';
 import { useQuery, useSubscription } from '../lib/gql.js';
 import { TimeChart } from '../lib/chart.js';
-import { Time, Status, fmtNum, label, link, Empty } from '../lib/ui.js';
+import { Time, Status, fmtNum, label, sourceLabel, link, Empty } from '../lib/ui.js';
 
 const HOUR = 3600e3;
 const DAY = 24 * HOUR;
@@ -124,7 +124,7 @@ export function Overview() {
 function FeedItem({ item }) {
   if (item.kind === 'posting') {
     const p = item.p;
-    return html`<${Time} value=${p.firstSeenAt} short />${' '}<span class="tag">new posting</span>${' '}<a href=${link('postings', p.id)}>${p.title}</a>${p.company ? ' · ' + p.company : ''} <span class="muted">(${label(p.source)})</span>`;
+    return html`<${Time} value=${p.firstSeenAt} short />${' '}<span class="tag">new posting</span>${' '}<a href=${link('postings', p.id)}>${p.title}</a>${p.company ? ' · ' + p.company : ''} <span class="muted">(${sourceLabel(p.source)})</span>`;
   }
   const e = item.e;
   const what = {
@@ -133,7 +133,7 @@ function FeedItem({ item }) {
     PAGE_STORED: `stored page ${e.page} (${fmtNum(e.jobsNew)} new so far)`,
     FINISHED: 'finished',
   }[e.kind];
-  return html`<${Time} value=${e.at} short />${' '}<span class="tag">run</span>${' '}<a href=${link('runs', e.runId)}>${label(e.source)} run</a> ${what}
+  return html`<${Time} value=${e.at} short />${' '}<span class="tag">run</span>${' '}<a href=${link('runs', e.runId)}>${sourceLabel(e.source)} run</a> ${what}
     ${e.status ? html` <${Status} status=${e.status} />` : ''}${e.error ? html` <span class="muted">${e.error}</span>` : ''}`;
 }
 
@@ -158,7 +158,7 @@ function NewPerDay({ data, top }) {
     if (!data || !top) return { x: [], series: [] };
     const all = data.all.postingsPerDay;
     const x = all.map((d) => Date.parse(d.date + 'T00:00:00Z') / 1000);
-    const series = top.map((s) => ({ label: label(s), values: data[s].postingsPerDay.map((d) => d.count) }));
+    const series = top.map((s) => ({ label: sourceLabel(s), values: data[s].postingsPerDay.map((d) => d.count) }));
     const other = all.map((d, i) => d.count - series.reduce((sum, s) => sum + (s.values[i] || 0), 0));
     if (other.some((v) => v > 0)) series.push({ label: 'other', values: other });
     return { x, series };

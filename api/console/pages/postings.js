@@ -4,7 +4,7 @@
 import { html, useState, useMemo, useEffect, useRef } from '../lib/html.js';
 import { useQuery, useShared } from '../lib/gql.js';
 import { TimeChart } from '../lib/chart.js';
-import { Time, Status, fmtNum, label, link, Empty, Bars, navigate, useDebounced } from '../lib/ui.js';
+import { Time, Status, fmtNum, label, sourceLabel, link, Empty, Bars, navigate, useDebounced } from '../lib/ui.js';
 
 const PAGE = 25;
 const WORK_TYPES = ['FULL_TIME', 'PART_TIME', 'CONTRACT', 'CASUAL', 'INTERNSHIP', 'TEMPORARY', 'OTHER'];
@@ -153,7 +153,7 @@ export function Postings({ detailId, query = {} }) {
         <summary>More filters${filtered ? ` (${Object.keys(applied).length} set)` : ''}</summary>
         <div class="filter-grid">
           <fieldset><legend>Sources</legend>
-            ${allSources.map((s) => html`<label class="check" key=${s}><input type="checkbox" checked=${form.sources.includes(s)} onChange=${toggle('sources', s)} /> ${label(s)}</label>`)}
+            ${allSources.map((s) => html`<label class="check" key=${s}><input type="checkbox" checked=${form.sources.includes(s)} onChange=${toggle('sources', s)} /> ${sourceLabel(s)}</label>`)}
           </fieldset>
           <fieldset><legend>Work arrangement</legend>
             ${ARRANGEMENTS.map((s) => html`<label class="check" key=${s}><input type="checkbox" checked=${form.workArrangements.includes(s)} onChange=${toggle('workArrangements', s)} /> ${label(s)}</label>`)}
@@ -201,7 +201,7 @@ export function Postings({ detailId, query = {} }) {
                 <td><a href=${link('postings', p.id)} aria-current=${p.id === detailId ? 'true' : undefined}>${p.title}</a>${p.isOpen ? '' : html` <span class="tag">closed</span>`}</td>
                 <td>${p.company || '—'}</td>
                 <td class="opt">${p.locationRaw || '—'}<div class="sub">${label(p.workArrangement)}</div></td>
-                <td class="opt">${label(p.source)}</td>
+                <td class="opt">${sourceLabel(p.source)}</td>
                 <td>${salaryShort(p.salary)}</td>
                 <td><${Time} value=${p.postedAt} short /></td>
                 <td class="opt"><${Time} value=${p.lastSeenAt} short /></td>
@@ -259,9 +259,9 @@ function Detail({ id, back }) {
         <h2 data-testid="posting-title" tabindex="-1" ref=${ref}>${p.title}</h2>
         <p>${p.company || 'unknown company'} · ${p.locationRaw || [p.city, p.region, p.country].filter(Boolean).join(', ') || 'location unknown'}</p>
         <p>${p.isOpen ? html`<span class="badge st-running">open</span>` : html`<span class="badge st-cancelled">closed</span>`}
-          ${' '}<span class="tag">${label(p.source)}</span> <span class="tag">${p.workArrangement === 'UNKNOWN' ? 'arrangement unknown' : label(p.workArrangement)}</span>${p.workType ? html` <span class="tag">${label(p.workType)}</span>` : ''}${p.classification ? html` <span class="tag">${p.classification}</span>` : ''}</p>
+          ${' '}<span class="tag">${sourceLabel(p.source)}</span> <span class="tag">${p.workArrangement === 'UNKNOWN' ? 'arrangement unknown' : label(p.workArrangement)}</span>${p.workType ? html` <span class="tag">${label(p.workType)}</span>` : ''}${p.classification ? html` <span class="tag">${p.classification}</span>` : ''}</p>
         <p class="links">
-          <a href=${p.url} target="_blank" rel="noopener noreferrer">Posting at ${label(p.source)} ↗</a>
+          <a href=${p.url} target="_blank" rel="noopener noreferrer">Posting at ${sourceLabel(p.source)} ↗</a>
           ${p.applyUrl && p.applyUrl !== p.url ? html` · <a href=${p.applyUrl} target="_blank" rel="noopener noreferrer">Apply ↗</a>` : ''}
         </p>
         ${p.salary && html`<section><h3>Salary</h3>
@@ -303,7 +303,7 @@ function Charts({ stats }) {
   return html`<section class="postings-charts" data-testid="postings-charts" aria-labelledby="charts-h">
     <h2 id="charts-h">The postings above, in charts</h2>
     <div class="charts">
-      <${Bars} testid="chart-by-source" caption="By source" rows=${stats.bySource.map((r) => ({ label: label(r.source), count: r.count }))} />
+      <${Bars} testid="chart-by-source" caption="By source" rows=${stats.bySource.map((r) => ({ label: sourceLabel(r.source), count: r.count }))} />
       <${Bars} testid="chart-by-arrangement" caption="By work arrangement" rows=${stats.byWorkArrangement.map((r) => ({ label: label(r.workArrangement), count: r.count }))} />
       <${Salaries} rows=${stats.salary} />
       <${TimeChart} testid="chart-postings-per-day" caption="Postings per day (posting date), last 90 days" x=${perDay.x} series=${perDay.series} bars

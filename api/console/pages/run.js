@@ -3,7 +3,7 @@
 // with a progress bar of pages), its postings, and the cancel / retry actions.
 import { html, useState, useMemo, useEffect } from '../lib/html.js';
 import { gql, useQuery, useSubscription, report, canWrite, useShared } from '../lib/gql.js';
-import { Time, Status, fmtNum, label, link, Empty, navigate, duration, normParams, ACTIVE, RETRYABLE } from '../lib/ui.js';
+import { Time, Status, fmtNum, label, sourceLabel, link, Empty, navigate, duration, normParams, ACTIVE, RETRYABLE } from '../lib/ui.js';
 
 const RUN = `query Run($id: ID!) {
   ingestRun(id: $id) {
@@ -85,7 +85,7 @@ export function Run({ id }) {
   return html`<section class="page" data-testid="page-run" data-ready="true">
     <p class="crumbs"><a href="#/runs">Runs</a> ›</p>
     <div class="page-head">
-      <h1>Run #${run.databaseId} <small>${label(run.source)}</small></h1>
+      <h1>Run #${run.databaseId} <small>${sourceLabel(run.source)}</small></h1>
       <span class="run-status"><${Status} status=${c.status} testid="run-status" /></span>
       <div class="actions">
         <button type="button" data-testid="run-cancel" disabled=${!writable || !active || busy}

@@ -4,7 +4,7 @@
 import { html, useState, useMemo, useRef } from '../lib/html.js';
 import { gql, useQuery, useSubscription, report, canWrite, useShared } from '../lib/gql.js';
 import {
-  Time, Status, fmtNum, label, link, Empty, Dialog, navigate, duration, parseJson, paramsToInput,
+  Time, Status, fmtNum, label, sourceLabel, link, Empty, Dialog, navigate, duration, parseJson, paramsToInput,
   paramsTemplate, ParamHelp, normParams, RUN_STATUSES, TRIGGERS,
 } from '../lib/ui.js';
 
@@ -94,7 +94,7 @@ export function Runs({ query = {} }) {
       <label>Source
         <select data-testid="runs-filter-source" value=${source} onChange=${reset(setSource)} onInput=${reset(setSource)}>
           <option value="">any</option>
-          ${(lists.data ? lists.data.health.sources : []).map((s) => html`<option key=${s} value=${s}>${label(s)}</option>`)}
+          ${(lists.data ? lists.data.health.sources : []).map((s) => html`<option key=${s} value=${s}>${sourceLabel(s)}</option>`)}
         </select>
       </label>
       <label>Trigger
@@ -123,7 +123,7 @@ export function Runs({ query = {} }) {
           ${conn && conn.edges.map(({ node: r }) => html`<tr key=${r.id} data-run-id=${r.id}>
             <td><a href=${link('runs', r.id)}>#${r.databaseId}</a></td>
             <td><${Status} status=${r.status} /></td>
-            <td>${label(r.source)}<div class="sub">${paramSummary(r.params)}</div></td>
+            <td>${sourceLabel(r.source)}<div class="sub">${paramSummary(r.params)}</div></td>
             <td>${label(r.trigger)}${r.scheduleId != null ? html`<div class="sub">${scheduleName(r.scheduleId)}</div>` : ''}${r.attempt > 1 ? html`<div class="sub">attempt ${r.attempt}</div>` : ''}</td>
             <td><${Time} value=${r.queuedAt} short /></td>
             <td class="opt">${r.startedAt ? duration(r.startedAt, r.finishedAt) : '—'}</td>

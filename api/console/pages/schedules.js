@@ -4,7 +4,7 @@
 import { html, useState, useEffect } from '../lib/html.js';
 import { gql, useQuery, report, canWrite, useShared, GqlError } from '../lib/gql.js';
 import {
-  Time, Status, label, link, Empty, Dialog, parseJson, paramsToInput, paramsTemplate,
+  Time, Status, label, sourceLabel, link, Empty, Dialog, parseJson, paramsToInput, paramsTemplate,
   ParamHelp, useDebounced, normParams, PARAM_NAMES,
 } from '../lib/ui.js';
 import { paramSummary } from './runs.js';
@@ -90,7 +90,7 @@ export function Schedules() {
         <tbody>
           ${rows && rows.map((s) => html`<tr key=${s.id} data-schedule-id=${s.id}>
             <td><strong>${s.name}</strong><div class="sub"><a href=${'#/runs?schedule=' + encodeURIComponent(s.id)}>runs</a></div></td>
-            <td>${label(s.source)}<div class="sub">${paramSummary(s.params)}</div></td>
+            <td>${sourceLabel(s.source)}<div class="sub">${paramSummary(s.params)}</div></td>
             <td><code>${s.cron}</code><div class="sub">${s.cronDescription}</div><div class="sub">${s.timeZone}</div></td>
             <td>${s.upcomingFires.length
               ? html`<ul class="fires">${s.upcomingFires.map((f) => html`<li key=${f}><${Time} value=${f} short /></li>`)}</ul>`
