@@ -212,7 +212,7 @@ export function Postings({ detailId, query = {} }) {
         ${conn && conn.edges.length === 0 && html`<${Empty}>${filtered
           ? 'No postings match — loosen the search or clear some filters.'
           : html`No postings yet — start a run on the <a href="#/runs">Runs</a> page, or import them with <code>jobintel import</code>.`}</${Empty}>`}
-        <div class="pager">
+        <div class="pager" hidden=${cursors.length < 2 && (!conn || !conn.pageInfo.hasNextPage)}>
           <button type="button" data-testid="postings-prev" disabled=${cursors.length < 2} onClick=${() => setCursors((c) => c.slice(0, -1))}>← Previous</button>
           <span class="muted">page ${cursors.length}</span>
           <button type="button" data-testid="postings-next" disabled=${!conn || !conn.pageInfo.hasNextPage}

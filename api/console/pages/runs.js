@@ -138,7 +138,7 @@ export function Runs({ query = {} }) {
     ${conn && conn.edges.length === 0 && html`<${Empty}>${status === 'ALL' && !source && !trigger && !schedule
       ? html`No runs yet — start one with <strong>Start ingest…</strong> above, or add a schedule on the <a href="#/schedules">Schedules</a> page.`
       : 'No runs match these filters — pick another tab or set a filter back to “any”.'}</${Empty}>`}
-    <div class="pager">
+    <div class="pager" hidden=${cursors.length < 2 && (!conn || !conn.pageInfo.hasNextPage)}>
       <button type="button" data-testid="runs-prev" disabled=${cursors.length < 2} onClick=${() => setCursors((c) => c.slice(0, -1))}>← Newer</button>
       <span class="muted">page ${cursors.length}</span>
       <button type="button" data-testid="runs-next" disabled=${!conn || !conn.pageInfo.hasNextPage}
