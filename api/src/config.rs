@@ -613,6 +613,26 @@ pub struct SchedulerSettings {
     )]
     pub close_after_days: u32,
 
+    /// Posting history entries older than this many days are deleted…
+    #[arg(
+        long,
+        env = "JOBINTEL_HISTORY_RETENTION_DAYS",
+        value_name = "JOBINTEL_HISTORY_RETENTION_DAYS",
+        default_value_t = 365,
+        global = true
+    )]
+    pub history_retention_days: u32,
+
+    /// …and a posting keeps at most this many (its newest).
+    #[arg(
+        long,
+        env = "JOBINTEL_HISTORY_PER_POSTING",
+        value_name = "JOBINTEL_HISTORY_PER_POSTING",
+        default_value_t = 100,
+        global = true
+    )]
+    pub history_per_posting: u32,
+
     /// How often retention and closing run.
     #[arg(
         long,

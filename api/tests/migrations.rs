@@ -72,6 +72,12 @@ async fn every_table_has_exactly_the_entity_columns_on_both_backends() {
             "{:?}",
             db.backend
         );
+        assert_eq!(
+            columns(&db, "posting_history").await,
+            entity_columns(entity::posting_history::Entity),
+            "{:?}",
+            db.backend
+        );
     }
 }
 

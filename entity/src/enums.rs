@@ -211,6 +211,19 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// What a `posting_history` entry records.
+    PostingChangeKind {
+        /// Tracked fields changed (title, company, location, salary, work type or
+        /// arrangement, description).
+        Changed = "changed",
+        /// Housekeeping closed it: not seen at its source for the close-after period.
+        Closed = "closed",
+        /// Seen again after it was closed.
+        Reopened = "reopened",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`job_posting`]: one row per posting, keyed by `(source, external_id)`.
 //! - [`ingest_run`]: one row per ingest run (manual, scheduled or from the CLI).
+//! - [`posting_history`]: what changed in a posting, when, and which run saw it.
 //! - [`schedule`]: cron schedules that the embedded scheduler turns into runs.
 //! - [`enums`]: the closed vocabularies (sources, statuses, …) stored as short strings so that the
 //!   same schema works on SQLite and PostgreSQL without native enum types.
@@ -12,6 +13,7 @@
 pub mod enums;
 pub mod ingest_run;
 pub mod job_posting;
+pub mod posting_history;
 pub mod schedule;
 
 pub use enums::*;

@@ -17,6 +17,7 @@ pub mod document;
 pub mod documents;
 pub mod executor;
 pub mod filter;
+pub mod history;
 pub mod ids;
 pub mod limits;
 pub mod loaders;

@@ -52,6 +52,8 @@ impl SchedulerSettings {
             run_days: self.run_retention_days,
             keep_per_schedule: self.run_retention_keep,
             close_after_days: self.close_after_days,
+            history_days: self.history_retention_days,
+            history_per_posting: self.history_per_posting,
             batch: self.housekeeping_batch,
         }
     }

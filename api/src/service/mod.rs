@@ -15,6 +15,7 @@
 pub mod export;
 pub mod filter;
 pub mod health;
+pub mod history;
 pub mod postings;
 pub mod queue;
 pub mod runs;
