@@ -10,7 +10,9 @@
 //! 4. repeats the whole measurement `--runs` times and prints the median of each figure.
 //!
 //! Scenarios: (a) newest 20 of one source, (b) one posting by id, (c) full-text search for a
-//! common word, newest 20, (d) `jobStats` over everything.
+//! common word, newest 20, (d) `jobStats` over everything, (t) `jobStats.timeSeries` (one of:
+//! new postings per day by source over 90 days, open postings per week over 26 weeks, median
+//! AUD salary per month by country).
 //!
 //! ```sh
 //! cargo build --release -p jobintel-api -p bench
@@ -62,7 +64,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Scenarios to run, e.g. `a,c`; `x` posts the body given with `--body`.
-    #[arg(long, default_value = "a,b,c,d")]
+    #[arg(long, default_value = "a,b,c,d,t")]
     scenarios: String,
     /// A GraphQL request body (JSON) for scenario `x`, to measure variants of a query.
     #[arg(long)]
@@ -102,6 +104,7 @@ enum Scenario {
     ById,
     Search,
     Stats,
+    TimeSeries,
     Custom,
 }
 
@@ -112,8 +115,9 @@ impl Scenario {
             "b" => Scenario::ById,
             "c" => Scenario::Search,
             "d" => Scenario::Stats,
+            "t" => Scenario::TimeSeries,
             "x" => Scenario::Custom,
-            other => bail!("unknown scenario `{other}` (a, b, c, d or x)"),
+            other => bail!("unknown scenario `{other}` (a, b, c, d, t or x)"),
         })
     }
 
@@ -123,6 +127,7 @@ impl Scenario {
             Scenario::ById => "(b) one posting by id",
             Scenario::Search => "(c) search \"engineer\", newest 20",
             Scenario::Stats => "(d) jobStats over everything",
+            Scenario::TimeSeries => "(t) jobStats.timeSeries",
             Scenario::Custom => "(x) --body",
         }
     }
@@ -142,6 +147,14 @@ const STATS_QUERY: &str = "query { jobStats { total open bySource { source count
     topLocations(limit: 10) { city region country count } \
     salary { currency count min max average p25 median p75 } \
     postingsPerDay { date count } } }";
+
+/// Scenario (t): trend charts, one of these per request.
+const TIME_SERIES_QUERIES: [&str; 3] = [
+    "query { jobStats { timeSeries(metric: NEW_POSTINGS, groupBy: SOURCE) { key points { start value } } } }",
+    "query { jobStats { timeSeries(bucket: WEEK, metric: OPEN_POSTINGS) { key points { start value } } } }",
+    "query { jobStats(filter: {salaryCurrency: \"AUD\"}) { timeSeries(bucket: MONTH, \
+     metric: MEDIAN_ANNUAL_SALARY, groupBy: COUNTRY) { key points { start value } } } }",
+];
 
 /// The body of scenario `x` (`--body`).
 static CUSTOM_BODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -939,6 +952,9 @@ fn body(scenario: Scenario, rng: &mut StdRng, max_id: i64) -> String {
         }),
         Scenario::Search => json!({ "query": SEARCH_QUERY }),
         Scenario::Stats => json!({ "query": STATS_QUERY }),
+        Scenario::TimeSeries => json!({
+            "query": TIME_SERIES_QUERIES[rng.random_range(0..TIME_SERIES_QUERIES.len())],
+        }),
         Scenario::Custom => Value::Null,
     };
     v.to_string()
@@ -1038,7 +1054,7 @@ async fn measure_all(
     for round in 1..=args.runs {
         let mut figures = Vec::new();
         for s in scenarios {
-            let conns = if *s == Scenario::Stats {
+            let conns = if matches!(*s, Scenario::Stats | Scenario::TimeSeries) {
                 args.stats_connections
             } else {
                 args.connections
@@ -1102,7 +1118,7 @@ fn report(args: &Args, url: &str, scenarios: &[Scenario], rounds: &[Vec<Figures>
     );
     for (i, s) in scenarios.iter().enumerate() {
         let col = |f: fn(&Figures) -> f64| median(rounds.iter().map(|r| f(&r[i])).collect());
-        let conns = if *s == Scenario::Stats {
+        let conns = if matches!(*s, Scenario::Stats | Scenario::TimeSeries) {
             args.stats_connections
         } else {
             args.connections
