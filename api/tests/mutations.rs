@@ -82,7 +82,7 @@ fn message(v: &Value) -> &str {
     v["errors"][0]["message"].as_str().unwrap_or("")
 }
 
-const ALL_MUTATIONS: [&str; 8] = [
+const ALL_MUTATIONS: [&str; 9] = [
     r#"mutation { startIngest(input: {source: LEVER, target: "acme"}) { id } }"#,
     r#"mutation { cancelIngestRun(id: "1") { id } }"#,
     r#"mutation { createSchedule(input: {name: "x", source: LEVER, target: "acme", cron: "0 * * * *"}) { id } }"#,
@@ -91,6 +91,7 @@ const ALL_MUTATIONS: [&str; 8] = [
     r#"mutation { pauseSchedule(id: "1") { id } }"#,
     r#"mutation { resumeSchedule(id: "1") { id } }"#,
     r#"mutation { runScheduleNow(id: "1") { id } }"#,
+    r#"mutation { retryIngestRun(id: "1") { id } }"#,
 ];
 
 #[tokio::test]
