@@ -104,6 +104,8 @@ async fn the_indexes_the_api_and_scheduler_rely_on_exist_on_both_backends() {
         "idx_ingest_runs_source_status_id",
         "idx_ingest_runs_status_id",
         "idx_ingest_runs_trigger_status_id",
+        "idx_ingest_runs_queued_status",
+        "idx_ingest_runs_status_queued",
     ]
     .into_iter()
     .map(String::from)

@@ -15,6 +15,12 @@
 //!   - `(trigger, status, id)`: the same for the trigger filter.
 //!   - A schedule's runs keep `idx_ingest_runs_schedule (schedule_id, id)`; one schedule's few
 //!     thousand rows are counted without a wider index.
+//!   - `(queued_at, status)` and `(status, queued_at)`: counts over a time window (the
+//!     overview's runs of the last 24 h and its week of hourly counts) read an index alone
+//!     instead of every run's row. Both, because for `GROUP BY status` over a wide window
+//!     SQLite prefers walking an index in status order (no temporary B-tree) even when that
+//!     index lacks `queued_at` and every row must be read: a week of 100,000 runs took
+//!     ~100 ms that way, ~10 ms with `queued_at` in the status index.
 //!
 //!   On SQLite every index ends in the rowid (`id`) anyway; naming it makes PostgreSQL's
 //!   indexes the same and keeps both backends listing the same indexes.
@@ -47,12 +53,16 @@ const UP: &[&str] = &[
     "DROP INDEX IF EXISTS idx_ingest_runs_source_status",
     "CREATE INDEX IF NOT EXISTS idx_ingest_runs_trigger_status_id \
      ON ingest_runs (\"trigger\", status, id)",
+    "CREATE INDEX IF NOT EXISTS idx_ingest_runs_queued_status ON ingest_runs (queued_at, status)",
+    "CREATE INDEX IF NOT EXISTS idx_ingest_runs_status_queued ON ingest_runs (status, queued_at)",
     // Housekeeping drops stale rows by heartbeat.
     "CREATE INDEX IF NOT EXISTS idx_instances_heartbeat ON instances (heartbeat_at)",
 ];
 
 const DOWN: &[&str] = &[
     "DROP INDEX IF EXISTS idx_instances_heartbeat",
+    "DROP INDEX IF EXISTS idx_ingest_runs_status_queued",
+    "DROP INDEX IF EXISTS idx_ingest_runs_queued_status",
     "DROP INDEX IF EXISTS idx_ingest_runs_trigger_status_id",
     "CREATE INDEX IF NOT EXISTS idx_ingest_runs_source_status ON ingest_runs (source, status)",
     "DROP INDEX IF EXISTS idx_ingest_runs_source_status_id",
