@@ -1,6 +1,7 @@
 //! Ingest runs: the one way a run is started, executed and cancelled — [`Runs`], used alike
-//! by `startIngest` / `cancelIngestRun`, by `jobintel ingest` and by the worker pool — and the
-//! reads (by id, many ids at once for the DataLoader, newest-first pages).
+//! by `startIngest` / `cancelIngestRun` / `retryIngestRun`, by `jobintel ingest` and by the
+//! worker pool — and the reads (by id, many ids at once for the DataLoader, newest-first
+//! pages, counts per status and per hour for `ingestRunStats`).
 //!
 //! Starting a run is: validate its parameters ([`validate`]), store it `queued`, then either
 //! hand it to the worker pool ([`Runs::queue`]: announced on the bus, the pool woken) or claim
@@ -331,8 +332,9 @@ pub struct RunFilter {
 
 impl RunFilter {
     /// `q` restricted to the runs this filter selects: the one place the filter becomes SQL,
-    /// for pages and counts alike. Each part has an index that ends in `id` (migration
-    /// 000008), so pages walk one index range backwards and counts read the index alone.
+    /// for pages and counts alike. Each part leads an index that ends in `id` (migrations
+    /// 000003 and 000008), so a page is a backward walk of one index range and a count reads
+    /// the index alone (measured with `bench`'s `runs_page`: README, "runs page").
     pub fn apply<S: QueryFilter>(&self, mut q: S) -> S {
         if !self.statuses.is_empty() {
             q = q.filter(Column::Status.is_in(self.statuses.iter().copied()));
