@@ -35,8 +35,8 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DbBackend, EntityTrait, PaginatorTrait, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    PaginatorTrait, QuerySelect, TransactionTrait,
 };
 use serde_json::{Value, json};
 
@@ -195,8 +195,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("while reading {}", path.display()))?;
         let _ = CUSTOM_BODY.set(text);
     }
-    let url = database_url(&args.database).await?;
-    let db = connect(&url).await?;
+    let url = bench::database_url(&args.database, "jobintel_bench.db").await?;
+    let db = bench::connect(&url).await?;
     Migrator::up(&db, None).await.context("while migrating")?;
     let seeded = seed_if_needed(&db, args.rows, args.reseed).await?;
     let optimize = args.fts_optimize || (seeded && !args.no_fts_optimize);
@@ -239,62 +239,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 // ---------------------------------------------------------------------------------------------
 // Database
-
-/// `sqlite` → a file under target/bench; a PostgreSQL URL gets its database created if missing.
-async fn database_url(arg: &str) -> anyhow::Result<String> {
-    if arg == "sqlite" {
-        std::fs::create_dir_all("target/bench")?;
-        return Ok("sqlite://target/bench/jobintel_bench.db?mode=rwc".to_owned());
-    }
-    if arg.starts_with("sqlite:") {
-        return Ok(arg.to_owned());
-    }
-    let mut u = url::Url::parse(arg).context("while parsing --database")?;
-    let name = u.path().trim_start_matches('/').to_owned();
-    if name.is_empty() {
-        bail!(
-            "--database must name the database, e.g. postgres://postgres@127.0.0.1:5432/jobintel_bench"
-        );
-    }
-    let target = u.to_string();
-    u.set_path("/postgres");
-    let admin = Database::connect(quiet(u.as_str()))
-        .await
-        .context("while connecting to the postgres database to create the bench database")?;
-    let exists = admin
-        .query_one_raw(sea_orm::Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT 1 AS one FROM pg_database WHERE datname = $1",
-            [name.clone().into()],
-        ))
-        .await?
-        .is_some();
-    if !exists {
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .with_context(|| format!("while creating database {name}"))?;
-    }
-    admin.close().await?;
-    Ok(target)
-}
-
-fn quiet(url: &str) -> ConnectOptions {
-    let mut o = ConnectOptions::new(url.to_owned());
-    o.sqlx_logging(false).max_connections(4);
-    o
-}
-
-async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
-    Database::connect(quiet(url))
-        .await
-        .with_context(|| format!("while connecting to {}", redact(url)))
-}
-
-/// `url` as it may be printed ([`ingest::fetch::redact_url`]; unparseable text as it is).
-fn redact(url: &str) -> String {
-    url::Url::parse(url).map_or_else(|_| url.to_owned(), |u| ingest::fetch::redact_url(&u))
-}
 
 /// Whether it seeded.
 async fn seed_if_needed(
@@ -1110,7 +1054,7 @@ fn report(args: &Args, url: &str, scenarios: &[Scenario], rounds: &[Vec<Figures>
         "median of {} runs, {} postings, {} ({}s per scenario)",
         rounds.len(),
         args.rows,
-        redact(url),
+        bench::redact(url),
         args.seconds
     );
     println!(

@@ -192,6 +192,8 @@ string_enum! {
         Cli = "cli",
         /// `jobintel import`: postings from the old system or a python-jobspy CSV.
         Import = "import",
+        /// `retryIngestRun`: a new run with the parameters of a run that did not succeed.
+        Retry = "retry",
     }
 }
 

@@ -13,6 +13,7 @@ mod m20261130_000004_faster_upsert;
 mod m20261130_000005_sqlite_day_index;
 mod m20261130_000006_search_queue;
 mod m20261206_000007_descriptions_truncated;
+mod m20261206_000008_console;
 mod m20261206_000009_posting_history;
 
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_sqlite_day_index::Migration),
             Box::new(m20261130_000006_search_queue::Migration),
             Box::new(m20261206_000007_descriptions_truncated::Migration),
+            Box::new(m20261206_000008_console::Migration),
             Box::new(m20261206_000009_posting_history::Migration),
         ]
     }

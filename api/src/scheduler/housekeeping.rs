@@ -11,6 +11,10 @@
 //!   posting (a posting whose salary flips every day must not grow without end).
 //! - SQLite: the full-text index is merged toward one segment, a bounded step at a time (see
 //!   [`merge_search_index`]). PostgreSQL's GIN pending list is autovacuum's job.
+//! - `instances` rows of processes that stopped heartbeating (killed, host lost) are dropped
+//!   once older than [`instances::STALE_AFTER`]. Live instances also do this at every
+//!   heartbeat ([`crate::presence`]), because housekeeping runs only hourly by default and
+//!   only where a scheduler runs.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
@@ -18,6 +22,7 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
+use crate::service::instances;
 use crate::service::queue::statement;
 
 /// Retention settings.
@@ -60,6 +65,8 @@ pub struct HousekeepingReport {
     pub statements: u64,
     /// FTS5 merge steps run (SQLite).
     pub search_merge_steps: u64,
+    /// Stale `instances` rows dropped.
+    pub instances_dropped: u64,
 }
 
 /// Leaf pages of FTS5 merge work per step (~4 MB): one short write transaction each.
@@ -84,6 +91,8 @@ pub async fn housekeep_once(
     report.history_deleted = deleted;
     report.statements += n;
     report.search_merge_steps = merge_search_index(db).await?;
+    report.instances_dropped = instances::drop_stale(db, now).await?;
+    report.statements += 1;
     Ok(report)
 }
 
