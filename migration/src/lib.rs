@@ -15,6 +15,7 @@ mod m20261130_000006_search_queue;
 mod m20261206_000007_descriptions_truncated;
 mod m20261206_000008_console;
 mod m20261206_000009_posting_history;
+mod m20261206_000010_trends;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000007_descriptions_truncated::Migration),
             Box::new(m20261206_000008_console::Migration),
             Box::new(m20261206_000009_posting_history::Migration),
+            Box::new(m20261206_000010_trends::Migration),
         ]
     }
 }

@@ -417,8 +417,10 @@ fn bucket_of(r: &sea_orm::QueryResult, pg: bool, col: &str) -> ApiResult<Option<
 }
 
 /// `jobStats.timeSeries`: `metric` per `bucket` from `from` to `to` (inclusive, whole buckets),
-/// one series per `group` value, largest total first. One statement per call; every figure is
-/// an SQL aggregate (the median on SQLite: the midpoints of the range, read in order).
+/// one series per `group` value, largest total first. One statement per call, a range scan of
+/// `idx_job_postings_trends` (or, for the median, `idx_job_postings_salary_mid`): counts per
+/// day in SQL, folded into weeks and months here (a date function per row cost more than the
+/// scan); the median on SQLite from the midpoints read in index order.
 pub async fn time_series(
     db: &impl ConnectionTrait,
     filter: &PostingFilter,
@@ -435,10 +437,17 @@ pub async fn time_series(
         return Ok(Vec::new());
     };
     let end = bucket.next(last);
-    let seen = bucket.sql(pg, "p.first_seen_at");
     let g = group.sql();
-    // The range on the first-seen day, written into the SQL (digits and `-` only), compared as
-    // dates on PostgreSQL and as `YYYY-MM-DD` text on SQLite (how it stores timestamps).
+    // Bounds written into the SQL (digits and `-` only) and compared with the column itself,
+    // so the range is an index scan: a UTC midnight on PostgreSQL, `YYYY-MM-DD` text on SQLite
+    // (RFC 3339 text in UTC sorts like the instant it names).
+    let lit = |d: NaiveDate| {
+        if pg {
+            format!("TIMESTAMPTZ '{} 00:00:00+00'", d.format("%Y-%m-%d"))
+        } else {
+            format!("'{}'", d.format("%Y-%m-%d"))
+        }
+    };
     let day = |col: &str| {
         if pg {
             format!("CAST({col} AT TIME ZONE 'UTC' AS DATE)")
@@ -446,51 +455,40 @@ pub async fn time_series(
             format!("substr({col}, 1, 10)")
         }
     };
-    let lit = |d: NaiveDate| {
-        if pg {
-            format!("DATE '{}'", d.format("%Y-%m-%d"))
-        } else {
-            format!("'{}'", d.format("%Y-%m-%d"))
-        }
-    };
+    let (f, e) = (lit(first), lit(end));
     let seen_day = day("p.first_seen_at");
     let mut values: HashMap<Option<String>, HashMap<NaiveDate, f64>> = HashMap::new();
     let mut sql = Sql::new(backend);
     match metric {
         Metric::NewPostings => {
-            sql.push(&format!("SELECT {seen} AS b, {g} AS g, COUNT(*) AS n"));
+            sql.push(&format!("SELECT {seen_day} AS d, {g} AS g, COUNT(*) AS n"));
             push_from_where(&mut sql, filter);
             sql.push(&format!(
-                " AND {seen_day} >= {} AND {seen_day} < {} GROUP BY 1, 2",
-                lit(first),
-                lit(end)
+                " AND p.first_seen_at >= {f} AND p.first_seen_at < {e} GROUP BY 1, 2"
             ));
             for r in db.query_all_raw(sql.statement()).await? {
-                if let Some(b) = bucket_of(&r, pg, "b")? {
+                if let Some(d) = bucket_of(&r, pg, "d")? {
                     let n: i64 = r.try_get("", "n")?;
                     *values
                         .entry(group.key(r.try_get("", "g")?))
                         .or_default()
-                        .entry(b)
+                        .entry(bucket.start(d))
                         .or_default() += n as f64;
                 }
             }
         }
         Metric::OpenPostings => {
-            // One pass: each posting first seen before the range ends counts from the bucket it
-            // opened in (or before the range) until the bucket it closed in. `ob` / `cb` are the
-            // opening / closing bucket, `NULL` before the range (and `cb` NULL: still open at
-            // the end); the open count is then a running sum.
+            // One pass: each posting first seen before the range ends counts from the day it
+            // opened (`od`, NULL: before the range) until the day it closed (`cd`, NULL: still
+            // open at the end; a day before the range: closed before it); the open count is
+            // then a running sum over the buckets.
             let closed_day = day("p.closed_at");
-            let closed_bucket = bucket.sql(pg, "p.closed_at");
             sql.push(&format!(
                 "SELECT {g} AS g, \
-                   CASE WHEN {seen_day} < {f} THEN NULL ELSE {seen} END AS ob, \
-                   CASE WHEN p.closed_at IS NULL OR {closed_day} >= {e} THEN NULL \
-                        WHEN {closed_day} < {f} THEN {before} ELSE {closed_bucket} END AS cb, \
+                   CASE WHEN p.first_seen_at < {f} THEN NULL ELSE {seen_day} END AS od, \
+                   CASE WHEN p.closed_at IS NULL OR p.closed_at >= {e} THEN NULL \
+                        WHEN p.closed_at < {f} THEN {before} ELSE {closed_day} END AS cd, \
                    COUNT(*) AS n",
-                f = lit(first),
-                e = lit(end),
                 before = if pg {
                     "DATE '0001-01-01'"
                 } else {
@@ -498,19 +496,31 @@ pub async fn time_series(
                 },
             ));
             push_from_where(&mut sql, filter);
-            sql.push(&format!(" AND {seen_day} < {} GROUP BY 1, 2, 3", lit(end)));
+            sql.push(&format!(" AND p.first_seen_at < {e} GROUP BY 1, 2, 3"));
             let mut delta: HashMap<Option<String>, HashMap<NaiveDate, i64>> = HashMap::new();
             let mut base: HashMap<Option<String>, i64> = HashMap::new();
             for r in db.query_all_raw(sql.statement()).await? {
                 let key = group.key(r.try_get("", "g")?);
                 let n: i64 = r.try_get("", "n")?;
-                match bucket_of(&r, pg, "ob")? {
-                    Some(b) => *delta.entry(key.clone()).or_default().entry(b).or_default() += n,
+                match bucket_of(&r, pg, "od")? {
+                    Some(d) => {
+                        *delta
+                            .entry(key.clone())
+                            .or_default()
+                            .entry(bucket.start(d))
+                            .or_default() += n
+                    }
                     None => *base.entry(key.clone()).or_default() += n,
                 }
-                match bucket_of(&r, pg, "cb")? {
-                    Some(b) if b < first => *base.entry(key).or_default() -= n,
-                    Some(b) => *delta.entry(key).or_default().entry(b).or_default() -= n,
+                match bucket_of(&r, pg, "cd")? {
+                    Some(d) if d < first => *base.entry(key).or_default() -= n,
+                    Some(d) => {
+                        *delta
+                            .entry(key)
+                            .or_default()
+                            .entry(bucket.start(d))
+                            .or_default() -= n
+                    }
                     None => {}
                 }
             }
@@ -527,23 +537,17 @@ pub async fn time_series(
             }
         }
         Metric::MedianAnnualSalary => {
-            let has_salary = format!(" AND {MIDPOINT} IS NOT NULL");
+            let range = format!(
+                " AND {MIDPOINT} IS NOT NULL AND p.first_seen_at >= {f} AND p.first_seen_at < {e}"
+            );
             if pg {
+                let b = bucket.sql(true, "p.first_seen_at");
                 sql.push(&format!(
-                    "SELECT {seen} AS b, {g} AS g, \
+                    "SELECT {b} AS b, {g} AS g, \
                      percentile_cont(0.5) WITHIN GROUP (ORDER BY {MIDPOINT}) AS v"
                 ));
-            } else {
-                sql.push(&format!("SELECT {seen} AS b, {g} AS g, {MIDPOINT} AS v"));
-            }
-            push_from_where(&mut sql, filter);
-            sql.push(&has_salary);
-            sql.push(&format!(
-                " AND {seen_day} >= {} AND {seen_day} < {}",
-                lit(first),
-                lit(end)
-            ));
-            if pg {
+                push_from_where(&mut sql, filter);
+                sql.push(&range);
                 sql.push(" GROUP BY 1, 2");
                 for r in db.query_all_raw(sql.statement()).await? {
                     if let Some(b) = bucket_of(&r, pg, "b")? {
@@ -555,17 +559,24 @@ pub async fn time_series(
                     }
                 }
             } else {
-                sql.push(" ORDER BY 1, 2, 3");
+                // In midpoint order: the `(currency, midpoint, …)` index gives it without a
+                // sort, so each bucket's list arrives sorted.
+                sql.push(&format!(
+                    "SELECT {seen_day} AS d, {g} AS g, {MIDPOINT} AS v"
+                ));
+                push_from_where(&mut sql, filter);
+                sql.push(&range);
+                sql.push(&format!(" ORDER BY {MIDPOINT}"));
                 let mut runs: HashMap<(Option<String>, NaiveDate), Vec<f64>> = HashMap::new();
                 for r in db.query_all_raw(sql.statement()).await? {
-                    if let Some(b) = bucket_of(&r, pg, "b")? {
-                        runs.entry((group.key(r.try_get("", "g")?), b))
+                    if let Some(d) = bucket_of(&r, pg, "d")? {
+                        runs.entry((group.key(r.try_get("", "g")?), bucket.start(d)))
                             .or_default()
                             .push(r.try_get("", "v")?);
                     }
                 }
                 for ((key, b), v) in runs {
-                    // Sorted by the query; the median like percentile_cont(0.5).
+                    // The median like percentile_cont(0.5).
                     let n = v.len();
                     let m = if n % 2 == 1 {
                         v[n / 2]
