@@ -329,17 +329,36 @@ async fn serve(config: Config) -> Result<(), CliError> {
         .context("cannot build the HTTP client")?;
     // The scheduler stops firing and claiming as soon as the shutdown signal cancels
     // `state.shutdown`; `stop` then gives in-flight runs the grace period.
+    let instance_id = state.api.instance_id.clone();
     let scheduler = config.scheduler.enabled.then(|| {
-        crate::scheduler::Scheduler::start(
+        crate::scheduler::Scheduler::start_with(
             state.api.runs.clone(),
             config.scheduler.clone(),
+            instance_id.clone(),
             &state.shutdown,
         )
     });
+    // This process's row in `instances` (the console's Instances page), under the same name
+    // its workers use as lease owner, so a run's `leaseOwner` points at a row.
+    let load = scheduler.as_ref().map(|s| s.load());
+    let presence = crate::presence::Presence::start(
+        crate::presence::Beat {
+            db: conn.clone(),
+            clock: state.api.runs.clock().clone(),
+            info: crate::service::instances::InstanceInfo::this_process(
+                instance_id,
+                load.as_ref().map_or(0, |l| l.total()),
+            ),
+            load,
+        },
+        crate::service::instances::HEARTBEAT_EVERY,
+    )
+    .await;
     let served = server::run(listener, state, server::shutdown_signal()).await;
     if let Some(scheduler) = scheduler {
         scheduler.stop(config.shutdown_grace).await;
     }
+    presence.stop().await;
     served.context("while serving HTTP")?;
     conn.close()
         .await

@@ -613,6 +613,26 @@ pub struct SchedulerSettings {
     )]
     pub close_after_days: u32,
 
+    /// Posting history entries older than this many days are deleted…
+    #[arg(
+        long,
+        env = "JOBINTEL_HISTORY_RETENTION_DAYS",
+        value_name = "JOBINTEL_HISTORY_RETENTION_DAYS",
+        default_value_t = 365,
+        global = true
+    )]
+    pub history_retention_days: u32,
+
+    /// …and a posting keeps at most this many (its newest).
+    #[arg(
+        long,
+        env = "JOBINTEL_HISTORY_PER_POSTING",
+        value_name = "JOBINTEL_HISTORY_PER_POSTING",
+        default_value_t = 100,
+        global = true
+    )]
+    pub history_per_posting: u32,
+
     /// How often retention and closing run.
     #[arg(
         long,
@@ -765,16 +785,21 @@ impl Config {
 /// `host:pid`: this process's name where one is recorded (a run's lease owner, the origin of
 /// its events) unless `JOBINTEL_INSTANCE_ID` names it.
 pub fn instance_name() -> String {
-    let host = std::env::var("HOSTNAME")
+    let host = hostname().unwrap_or_else(|| "jobintel".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// This machine's name: `HOSTNAME`, else `/etc/hostname`.
+pub fn hostname() -> Option<String> {
+    std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
         .or_else(|| {
             std::fs::read_to_string("/etc/hostname")
                 .ok()
                 .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
         })
-        .unwrap_or_else(|| "jobintel".into());
-    format!("{host}:{}", std::process::id())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -8,7 +8,8 @@
 //!   (events between instances and to subscribers), [`per_client`] (per-address limits).
 //! - [`scheduling`]: the scheduler's rules — cron, clock, jitter, backoff, overlap.
 //! - [`service`]: the functions resolvers, the CLI and the scheduler call.
-//! - [`scheduler`]: the background loops (tick, workers, reaper, housekeeping).
+//! - [`scheduler`]: the background loops (tick, workers, reaper, housekeeping);
+//!   [`presence`]: this process's heartbeat row in `instances`.
 //! - [`graphql`]: the schema, split by domain.
 //! - [`state`]: the application state one server shares with its handlers.
 //! - [`routes`]: HTTP handlers (GraphQL, GraphiQL, health, metrics); [`server`]: the router
@@ -29,6 +30,7 @@ pub mod graphql;
 pub mod import;
 pub mod metrics;
 pub mod per_client;
+pub mod presence;
 pub mod routes;
 pub mod scheduler;
 pub mod scheduling;

@@ -82,6 +82,9 @@ pub struct ServerSettings {
     pub ws_max_subscriptions: usize,
     /// `host:pid`, to tell this instance's events from others'.
     pub instance: String,
+    /// This process's lease-owner name (`JOBINTEL_INSTANCE_ID`, else `host:pid`): its row in
+    /// `instances`, and what `Instance.isCurrent` compares with.
+    pub instance_id: String,
     /// Events a subscriber may fall behind before its subscription is closed.
     pub fanout_capacity: usize,
     /// Browser origins allowed by CORS (`*` for any); empty = same-origin only.
@@ -117,6 +120,7 @@ impl Default for ServerSettings {
             ws_max_connections: 2048,
             ws_max_subscriptions: 32,
             instance: unique_instance(),
+            instance_id: crate::config::instance_name(),
             fanout_capacity: crate::bus::FANOUT_CAPACITY,
             cors_origins: Vec::new(),
             request_timeout: std::time::Duration::from_secs(30),
@@ -148,6 +152,11 @@ impl ServerSettings {
             ws_max_connections: config.ws_max_connections,
             ws_max_subscriptions: config.ws_max_subscriptions,
             instance: unique_instance(),
+            instance_id: config
+                .scheduler
+                .instance_id
+                .clone()
+                .unwrap_or_else(crate::config::instance_name),
             fanout_capacity: crate::bus::FANOUT_CAPACITY,
             cors_origins: config
                 .cors_origins
@@ -192,6 +201,7 @@ impl AppState {
             runs: Runs::new(db.clone(), engine, Wakeups::default(), Clock::Database),
             auth: settings.auth,
             fanout,
+            instance_id: settings.instance_id,
         };
         let rate_limiter = RateLimiter::new(settings.rate_limit).map(Arc::new);
         if let Some(limiter) = rate_limiter.clone() {

@@ -72,6 +72,18 @@ async fn every_table_has_exactly_the_entity_columns_on_both_backends() {
             "{:?}",
             db.backend
         );
+        assert_eq!(
+            columns(&db, "posting_history").await,
+            entity_columns(entity::posting_history::Entity),
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(
+            columns(&db, "instances").await,
+            entity_columns(entity::instance::Entity),
+            "{:?}",
+            db.backend
+        );
     }
 }
 
@@ -95,7 +107,11 @@ async fn the_indexes_the_api_and_scheduler_rely_on_exist_on_both_backends() {
         "uq_ingest_runs_schedule_fire",
         "idx_ingest_runs_claim",
         "idx_ingest_runs_queued",
-        "idx_ingest_runs_source_status",
+        "idx_ingest_runs_source_status_id",
+        "idx_ingest_runs_status_id",
+        "idx_ingest_runs_trigger_status_id",
+        "idx_ingest_runs_queued_status",
+        "idx_ingest_runs_status_queued",
     ]
     .into_iter()
     .map(String::from)
@@ -111,6 +127,13 @@ async fn the_indexes_the_api_and_scheduler_rely_on_exist_on_both_backends() {
         assert!(
             runs.is_superset(&expected_runs),
             "{:?}: {runs:?}",
+            db.backend
+        );
+        assert!(
+            indexes(&db, "instances")
+                .await
+                .contains("idx_instances_heartbeat"),
+            "{:?}",
             db.backend
         );
         assert!(

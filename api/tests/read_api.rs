@@ -774,6 +774,123 @@ async fn search_ranks_title_matches_above_company_and_description_matches_and_st
 // ---------------------------------------------------------------------------------------------
 // Stats
 
+/// `jobStats.timeSeries`: new and open postings and the median salary per day, week and
+/// month, one series per group, every bucket listed — against hand-counted seeds.
+#[tokio::test]
+async fn time_series_equal_hand_computed_values() {
+    for db in testkit::databases("time_series").await {
+        let at = |d: &str| t(&format!("{d}T09:30:00Z"));
+        let mut seeds = Vec::new();
+        // Greenhouse: two on Monday 2 Nov (one closed on the 16th), Seek: Wed 4 Nov and
+        // Mon 10 Nov, Lever: 20 Oct (before the ranges, closed on the 16th).
+        for (source, seen, closed, salary) in [
+            (Source::Greenhouse, "2026-11-02", false, Some(100_000.0)),
+            (Source::Greenhouse, "2026-11-02", true, Some(120_000.0)),
+            (Source::Seek, "2026-11-04", false, None),
+            (Source::Seek, "2026-11-10", false, None),
+            (Source::Lever, "2026-10-20", true, Some(200_000.0)),
+        ] {
+            let mut s = seed("Engineer");
+            s.source = source;
+            s.first_seen_at = at(seen);
+            s.closed = closed;
+            s.salary = salary.map(|v| (Some(v), Some(v), "AUD"));
+            seeds.push(s);
+        }
+        insert(&db.conn, &seeds).await;
+        let st = state(db.conn.clone());
+        let what = format!("{:?}", db.backend);
+        let series = |v: &Value| -> Vec<(Value, Vec<Value>)> {
+            v["jobStats"]["timeSeries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        s["key"].clone(),
+                        s["points"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|p| p["value"].clone())
+                            .collect(),
+                    )
+                })
+                .collect()
+        };
+        let q = "query($f: JobPostingFilter, $b: TimeSeriesBucket!, $m: TimeSeriesMetric!, \
+                 $g: TimeSeriesGroupBy!, $from: NaiveDate, $to: NaiveDate) { jobStats(filter: $f) { \
+                 timeSeries(bucket: $b, metric: $m, groupBy: $g, from: $from, to: $to) { key points { start value } } } }";
+
+        let v = data(&st, q, json!({"b": "DAY", "m": "NEW_POSTINGS", "g": "NONE", "from": "2026-11-01", "to": "2026-11-05"})).await;
+        assert_eq!(
+            series(&v),
+            [(
+                Value::Null,
+                vec![json!(0.0), json!(2.0), json!(0.0), json!(1.0), json!(0.0)]
+            )],
+            "{what} {v}"
+        );
+        assert_eq!(
+            v["jobStats"]["timeSeries"][0]["points"][1]["start"],
+            "2026-11-02"
+        );
+
+        // Weeks start on Monday: 4 Nov is in the week of 2 Nov; one series per source.
+        let v = data(&st, q, json!({"b": "WEEK", "m": "NEW_POSTINGS", "g": "SOURCE", "from": "2026-11-04", "to": "2026-11-15"})).await;
+        assert_eq!(
+            series(&v),
+            [
+                (json!("GREENHOUSE"), vec![json!(2.0), json!(0.0)]),
+                (json!("SEEK"), vec![json!(1.0), json!(1.0)]),
+            ],
+            "{what} {v}"
+        );
+        assert_eq!(
+            v["jobStats"]["timeSeries"][0]["points"][0]["start"], "2026-11-02",
+            "{what}"
+        );
+
+        // Open at the end of each day: all five until the two closings on the 16th.
+        let v = data(&st, q, json!({"b": "DAY", "m": "OPEN_POSTINGS", "g": "NONE", "from": "2026-11-14", "to": "2026-11-17"})).await;
+        assert_eq!(
+            series(&v),
+            [(
+                Value::Null,
+                vec![json!(5.0), json!(5.0), json!(3.0), json!(3.0)]
+            )],
+            "{what} {v}"
+        );
+        // And before the Seek posting of the 10th was first seen.
+        let v = data(&st, q, json!({"b": "DAY", "m": "OPEN_POSTINGS", "g": "SOURCE", "from": "2026-11-09", "to": "2026-11-10"})).await;
+        let seek = series(&v).into_iter().find(|(k, _)| k == "SEEK").unwrap();
+        assert_eq!(seek.1, [json!(1.0), json!(2.0)], "{what} {v}");
+
+        // The median of November's AUD salaries (100k and 120k), per month; October's alone.
+        let v = data(&st, q, json!({"f": {"salaryCurrency": "AUD"}, "b": "MONTH", "m": "MEDIAN_ANNUAL_SALARY", "g": "NONE", "from": "2026-10-01", "to": "2026-12-31"})).await;
+        assert_eq!(
+            series(&v),
+            [(
+                Value::Null,
+                vec![json!(200_000.0), json!(110_000.0), Value::Null]
+            )],
+            "{what} {v}"
+        );
+
+        // A median across currencies is refused, as is a range of too many buckets.
+        let v = gql(
+            &st,
+            q,
+            json!({"b": "DAY", "m": "MEDIAN_ANNUAL_SALARY", "g": "NONE"}),
+        )
+        .await;
+        assert_eq!(code(&v), "BAD_USER_INPUT", "{v}");
+        assert!(v.to_string().contains("salaryCurrency"), "{v}");
+        let v = gql(&st, q, json!({"b": "DAY", "m": "NEW_POSTINGS", "g": "NONE", "from": "2020-01-01", "to": "2026-01-01"})).await;
+        assert_eq!(code(&v), "BAD_USER_INPUT", "{v}");
+    }
+}
+
 #[tokio::test]
 async fn job_stats_equal_hand_computed_values() {
     for db in testkit::databases("stats").await {
@@ -1520,6 +1637,7 @@ async fn each_posting_field_alone_reads_what_it_needs() {
     let select = |f: &str| match f {
         "salary" => "salary { text min max currency period annualMin annualMax source }".to_owned(),
         "firstRun" | "lastRun" => format!("{f} {{ id }}"),
+        "history" => "history(first: 2) { nodes { kind changes { field } } }".to_owned(),
         other => other.to_owned(),
     };
     let all = fields

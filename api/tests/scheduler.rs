@@ -710,11 +710,123 @@ async fn postings_not_seen_for_n_days_are_closed() {
                 ("4".into(), Some(now)),
             ]
         );
+        // Each closing is a `closed` history entry, written with it.
+        let history = entity::posting_history::Entity::find()
+            .order_by_asc(entity::posting_history::Column::PostingId)
+            .all(db)
+            .await
+            .unwrap();
+        assert_eq!(history.len(), 3);
+        for h in &history {
+            assert_eq!(h.kind, entity::PostingChangeKind::Closed);
+            assert_eq!(h.changed_at, now);
+            assert_eq!(h.run_id, None);
+        }
         // Already closed ones are not touched again.
         let again = housekeeping::housekeep_once(db, now + TimeDelta::days(1), r)
             .await
             .unwrap();
         assert_eq!(again.postings_closed, 0);
+        assert_eq!(
+            entity::posting_history::Entity::find()
+                .count(db)
+                .await
+                .unwrap(),
+            3
+        );
+    }
+}
+
+/// Posting history is bounded: entries older than the retention go, and a posting keeps only
+/// its newest N.
+#[tokio::test]
+async fn posting_history_is_capped_per_posting_and_by_age() {
+    for db in testkit::databases("sched_history").await {
+        let db = &db.conn;
+        let now = t("2026-09-01T00:00:00Z");
+        let backend = db.get_database_backend();
+        for i in 0..3 {
+            db.execute_raw(queue::statement(
+                backend,
+                "INSERT INTO job_postings (source, external_id, url, title, work_arrangement, \
+                 first_seen_at, last_seen_at, content_hash, created_at, updated_at) VALUES \
+                 ('lever', $1, 'u', 't', 'unknown', $2, $2, 'h', $2, $2)",
+                vec![i.to_string().into(), now.into()],
+            ))
+            .await
+            .unwrap();
+        }
+        let ids: Vec<i64> = entity::job_posting::Entity::find()
+            .order_by_asc(entity::job_posting::Column::ExternalId)
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        // Posting 0: 12 recent entries; posting 1: 3 recent + 4 older than the retention;
+        // posting 2: 2 recent.
+        let add = |posting_id: i64, age_days: i64| {
+            ingest::store::history::insert(
+                db,
+                vec![ingest::store::history::Entry {
+                    posting_id,
+                    kind: entity::PostingChangeKind::Changed,
+                    changes: vec![serde_json::json!({"field": "title", "from": "a", "to": "b"})],
+                }],
+                None,
+                now - TimeDelta::days(age_days),
+            )
+        };
+        for _ in 0..12 {
+            add(ids[0], 1).await.unwrap();
+        }
+        for _ in 0..4 {
+            add(ids[1], 400).await.unwrap();
+        }
+        for _ in 0..3 {
+            add(ids[1], 2).await.unwrap();
+        }
+        for _ in 0..2 {
+            add(ids[2], 3).await.unwrap();
+        }
+        let r = Retention {
+            history_days: 365,
+            history_per_posting: 5,
+            batch: 3,
+            ..Retention::default()
+        };
+        let report = housekeeping::housekeep_once(db, now, r).await.unwrap();
+        assert_eq!(report.history_deleted, 4 + 7);
+        let left = |posting_id: i64| async move {
+            entity::posting_history::Entity::find()
+                .filter(entity::posting_history::Column::PostingId.eq(posting_id))
+                .order_by_asc(entity::posting_history::Column::Id)
+                .all(db)
+                .await
+                .unwrap()
+        };
+        let zero = left(ids[0]).await;
+        assert_eq!(zero.len(), 5);
+        let newest_ids: Vec<i64> = zero.iter().map(|h| h.id).collect();
+        let max = *newest_ids.last().unwrap();
+        assert_eq!(
+            newest_ids,
+            (max - 4..=max).collect::<Vec<_>>(),
+            "the newest five kept"
+        );
+        let one = left(ids[1]).await;
+        assert_eq!(one.len(), 3);
+        assert!(one.iter().all(|h| h.changed_at == now - TimeDelta::days(2)));
+        assert_eq!(left(ids[2]).await.len(), 2);
+        // Idempotent.
+        assert_eq!(
+            housekeeping::housekeep_once(db, now, r)
+                .await
+                .unwrap()
+                .history_deleted,
+            0
+        );
     }
 }
 

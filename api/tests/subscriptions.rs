@@ -358,7 +358,7 @@ async fn protected_reads_need_the_token_in_connection_init() {
 
 const ADDED: &str =
     "subscription($f: JobPostingFilter) { jobPostingAdded(filter: $f) { title company source } }";
-const UPDATED: &str = "subscription($f: JobPostingFilter) { jobPostingUpdated(filter: $f) { title salary { min max currency } } }";
+const UPDATED: &str = "subscription($f: JobPostingFilter) { jobPostingUpdated(filter: $f) { title salary { min max currency } history(first: 1) { nodes { kind changes { field from to } run { databaseId } } } } }";
 
 async fn subscribe_vars(ws: &mut Ws, id: &str, query: &str, variables: Value) {
     futures_util::SinkExt::send(
@@ -449,6 +449,25 @@ async fn posting_subscriptions_deliver_matching_new_and_changed_postings() {
             v["payload"]["data"]["jobPostingUpdated"]["title"], "Accounts Payable Lead (Senior)",
             "{v}"
         );
+        // What changed comes with it: the newest history entry is this run's change.
+        let change = &v["payload"]["data"]["jobPostingUpdated"]["history"]["nodes"][0];
+        assert_eq!(change["kind"], "CHANGED", "{v}");
+        assert_eq!(change["run"]["databaseId"], report.run.id, "{v}");
+        assert_eq!(
+            change["changes"][0],
+            json!({"field": "title", "from": "Accounts Payable Lead", "to": "Accounts Payable Lead (Senior)"}),
+            "{v}"
+        );
+        // The history reads the same through a query, newest first, paged.
+        let h = srv
+            .gql(
+                r#"{ jobPostings(filter: {search: "accounts"}) { nodes { history(first: 1) {
+                       nodes { kind changes { field } } pageInfo { hasNextPage endCursor } } } } }"#,
+            )
+            .await;
+        let history = &h["data"]["jobPostings"]["nodes"][0]["history"];
+        assert_eq!(history["nodes"][0]["kind"], "CHANGED", "{h}");
+        assert_eq!(history["pageInfo"]["hasNextPage"], false, "{h}");
         assert!(
             next_json_within(&mut everything, Duration::from_millis(200))
                 .await

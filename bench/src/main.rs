@@ -10,7 +10,9 @@
 //! 4. repeats the whole measurement `--runs` times and prints the median of each figure.
 //!
 //! Scenarios: (a) newest 20 of one source, (b) one posting by id, (c) full-text search for a
-//! common word, newest 20, (d) `jobStats` over everything.
+//! common word, newest 20, (d) `jobStats` over everything, (t) `jobStats.timeSeries` (one of:
+//! new postings per day by source over 90 days, open postings per week over 26 weeks, median
+//! AUD salary per month by country).
 //!
 //! ```sh
 //! cargo build --release -p jobintel-api -p bench
@@ -33,8 +35,8 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DbBackend, EntityTrait, PaginatorTrait, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    PaginatorTrait, QuerySelect, TransactionTrait,
 };
 use serde_json::{Value, json};
 
@@ -62,7 +64,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Scenarios to run, e.g. `a,c`; `x` posts the body given with `--body`.
-    #[arg(long, default_value = "a,b,c,d")]
+    #[arg(long, default_value = "a,b,c,d,t")]
     scenarios: String,
     /// A GraphQL request body (JSON) for scenario `x`, to measure variants of a query.
     #[arg(long)]
@@ -102,6 +104,7 @@ enum Scenario {
     ById,
     Search,
     Stats,
+    TimeSeries,
     Custom,
 }
 
@@ -112,8 +115,9 @@ impl Scenario {
             "b" => Scenario::ById,
             "c" => Scenario::Search,
             "d" => Scenario::Stats,
+            "t" => Scenario::TimeSeries,
             "x" => Scenario::Custom,
-            other => bail!("unknown scenario `{other}` (a, b, c, d or x)"),
+            other => bail!("unknown scenario `{other}` (a, b, c, d, t or x)"),
         })
     }
 
@@ -123,6 +127,7 @@ impl Scenario {
             Scenario::ById => "(b) one posting by id",
             Scenario::Search => "(c) search \"engineer\", newest 20",
             Scenario::Stats => "(d) jobStats over everything",
+            Scenario::TimeSeries => "(t) jobStats.timeSeries",
             Scenario::Custom => "(x) --body",
         }
     }
@@ -142,6 +147,14 @@ const STATS_QUERY: &str = "query { jobStats { total open bySource { source count
     topLocations(limit: 10) { city region country count } \
     salary { currency count min max average p25 median p75 } \
     postingsPerDay { date count } } }";
+
+/// Scenario (t): trend charts, one of these per request.
+const TIME_SERIES_QUERIES: [&str; 3] = [
+    "query { jobStats { timeSeries(metric: NEW_POSTINGS, groupBy: SOURCE) { key points { start value } } } }",
+    "query { jobStats { timeSeries(bucket: WEEK, metric: OPEN_POSTINGS) { key points { start value } } } }",
+    "query { jobStats(filter: {salaryCurrency: \"AUD\"}) { timeSeries(bucket: MONTH, \
+     metric: MEDIAN_ANNUAL_SALARY, groupBy: COUNTRY) { key points { start value } } } }",
+];
 
 /// The body of scenario `x` (`--body`).
 static CUSTOM_BODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -182,8 +195,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("while reading {}", path.display()))?;
         let _ = CUSTOM_BODY.set(text);
     }
-    let url = database_url(&args.database).await?;
-    let db = connect(&url).await?;
+    let url = bench::database_url(&args.database, "jobintel_bench.db").await?;
+    let db = bench::connect(&url).await?;
     Migrator::up(&db, None).await.context("while migrating")?;
     let seeded = seed_if_needed(&db, args.rows, args.reseed).await?;
     let optimize = args.fts_optimize || (seeded && !args.no_fts_optimize);
@@ -226,62 +239,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 // ---------------------------------------------------------------------------------------------
 // Database
-
-/// `sqlite` → a file under target/bench; a PostgreSQL URL gets its database created if missing.
-async fn database_url(arg: &str) -> anyhow::Result<String> {
-    if arg == "sqlite" {
-        std::fs::create_dir_all("target/bench")?;
-        return Ok("sqlite://target/bench/jobintel_bench.db?mode=rwc".to_owned());
-    }
-    if arg.starts_with("sqlite:") {
-        return Ok(arg.to_owned());
-    }
-    let mut u = url::Url::parse(arg).context("while parsing --database")?;
-    let name = u.path().trim_start_matches('/').to_owned();
-    if name.is_empty() {
-        bail!(
-            "--database must name the database, e.g. postgres://postgres@127.0.0.1:5432/jobintel_bench"
-        );
-    }
-    let target = u.to_string();
-    u.set_path("/postgres");
-    let admin = Database::connect(quiet(u.as_str()))
-        .await
-        .context("while connecting to the postgres database to create the bench database")?;
-    let exists = admin
-        .query_one_raw(sea_orm::Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT 1 AS one FROM pg_database WHERE datname = $1",
-            [name.clone().into()],
-        ))
-        .await?
-        .is_some();
-    if !exists {
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .with_context(|| format!("while creating database {name}"))?;
-    }
-    admin.close().await?;
-    Ok(target)
-}
-
-fn quiet(url: &str) -> ConnectOptions {
-    let mut o = ConnectOptions::new(url.to_owned());
-    o.sqlx_logging(false).max_connections(4);
-    o
-}
-
-async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
-    Database::connect(quiet(url))
-        .await
-        .with_context(|| format!("while connecting to {}", redact(url)))
-}
-
-/// `url` as it may be printed ([`ingest::fetch::redact_url`]; unparseable text as it is).
-fn redact(url: &str) -> String {
-    url::Url::parse(url).map_or_else(|_| url.to_owned(), |u| ingest::fetch::redact_url(&u))
-}
 
 /// Whether it seeded.
 async fn seed_if_needed(
@@ -939,6 +896,9 @@ fn body(scenario: Scenario, rng: &mut StdRng, max_id: i64) -> String {
         }),
         Scenario::Search => json!({ "query": SEARCH_QUERY }),
         Scenario::Stats => json!({ "query": STATS_QUERY }),
+        Scenario::TimeSeries => json!({
+            "query": TIME_SERIES_QUERIES[rng.random_range(0..TIME_SERIES_QUERIES.len())],
+        }),
         Scenario::Custom => Value::Null,
     };
     v.to_string()
@@ -1038,7 +998,7 @@ async fn measure_all(
     for round in 1..=args.runs {
         let mut figures = Vec::new();
         for s in scenarios {
-            let conns = if *s == Scenario::Stats {
+            let conns = if matches!(*s, Scenario::Stats | Scenario::TimeSeries) {
                 args.stats_connections
             } else {
                 args.connections
@@ -1094,7 +1054,7 @@ fn report(args: &Args, url: &str, scenarios: &[Scenario], rounds: &[Vec<Figures>
         "median of {} runs, {} postings, {} ({}s per scenario)",
         rounds.len(),
         args.rows,
-        redact(url),
+        bench::redact(url),
         args.seconds
     );
     println!(
@@ -1102,7 +1062,7 @@ fn report(args: &Args, url: &str, scenarios: &[Scenario], rounds: &[Vec<Figures>
     );
     for (i, s) in scenarios.iter().enumerate() {
         let col = |f: fn(&Figures) -> f64| median(rounds.iter().map(|r| f(&r[i])).collect());
-        let conns = if *s == Scenario::Stats {
+        let conns = if matches!(*s, Scenario::Stats | Scenario::TimeSeries) {
             args.stats_connections
         } else {
             args.connections

@@ -192,6 +192,8 @@ string_enum! {
         Cli = "cli",
         /// `jobintel import`: postings from the old system or a python-jobspy CSV.
         Import = "import",
+        /// `retryIngestRun`: a new run with the parameters of a run that did not succeed.
+        Retry = "retry",
     }
 }
 
@@ -208,6 +210,19 @@ string_enum! {
     MisfirePolicy {
         Skip = "skip",
         FireOnce = "fire_once",
+    }
+}
+
+string_enum! {
+    /// What a `posting_history` entry records.
+    PostingChangeKind {
+        /// Tracked fields changed (title, company, location, salary, work type or
+        /// arrangement, description).
+        Changed = "changed",
+        /// Housekeeping closed it: not seen at its source for the close-after period.
+        Closed = "closed",
+        /// Seen again after it was closed.
+        Reopened = "reopened",
     }
 }
 

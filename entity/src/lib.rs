@@ -1,9 +1,12 @@
-//! SeaORM entities for jobintel's three tables, and the string enums stored in them.
+//! SeaORM entities for jobintel's tables, and the string enums stored in them.
 //!
 //! Layout:
 //! - [`job_posting`]: one row per posting, keyed by `(source, external_id)`.
 //! - [`ingest_run`]: one row per ingest run (manual, scheduled or from the CLI).
+//! - [`posting_history`]: what changed in a posting, when, and which run saw it.
 //! - [`schedule`]: cron schedules that the embedded scheduler turns into runs.
+//! - [`instance`]: one row per `jobintel serve` process sharing the database, with its
+//!   heartbeat (the console's Instances page).
 //! - [`enums`]: the closed vocabularies (sources, statuses, …) stored as short strings so that the
 //!   same schema works on SQLite and PostgreSQL without native enum types.
 //!
@@ -11,7 +14,9 @@
 
 pub mod enums;
 pub mod ingest_run;
+pub mod instance;
 pub mod job_posting;
+pub mod posting_history;
 pub mod schedule;
 
 pub use enums::*;

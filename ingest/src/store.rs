@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{NormalizedPosting, SearchParams};
 use crate::normalize::{content_hash, make_storable, needs_cleaning};
 
+pub mod history;
 mod import;
 pub use import::{ImportedPosting, upsert_imported};
 
@@ -445,11 +446,20 @@ pub async fn upsert_page_fenced(
         let mut fresh = Vec::new();
         let mut changed: Vec<(i64, &NormalizedPosting, &str)> = Vec::new();
         let mut unchanged_ids = Vec::new();
+        let mut reopened = Vec::new();
         for (external_id, p, hash) in &page {
             match existing.get(*external_id) {
                 None => fresh.push((*external_id, *p, hash.as_str())),
-                Some((id, old_hash)) if old_hash == hash => unchanged_ids.push(*id),
-                Some((id, _)) => changed.push((*id, *p, hash.as_str())),
+                Some(e) => {
+                    if e.closed {
+                        reopened.push(e.id);
+                    }
+                    if e.content_hash == *hash {
+                        unchanged_ids.push(e.id);
+                    } else {
+                        changed.push((e.id, *p, hash.as_str()));
+                    }
+                }
             }
         }
 
@@ -476,12 +486,13 @@ pub async fn upsert_page_fenced(
             for (external_id, p, hash) in conflicted {
                 match after.get(external_id) {
                     None => {}
-                    Some((id, stored_hash)) if stored_hash == hash => unchanged_ids.push(*id),
-                    Some((id, _)) => changed.push((*id, p, hash)),
+                    Some(e) if e.content_hash == hash => unchanged_ids.push(e.id),
+                    Some(e) => changed.push((e.id, p, hash)),
                 }
             }
         }
 
+        record_history(&txn, &reopened, &changed, run_id, now).await?;
         update_changed(&txn, &changed, run_id, now).await?;
         outcome.updated.extend(changed.iter().map(|(id, _, _)| *id));
         outcome.unchanged += unchanged_ids.len();
@@ -544,58 +555,79 @@ pub(crate) async fn begin_page(
     Ok(Some(txn))
 }
 
-/// `(id, content_hash)` of the stored postings of `source` among `ids` (ids as stored), by
-/// external id.
+/// A stored posting as the upsert sees it.
+#[derive(Debug, Clone)]
+struct Existing {
+    id: i64,
+    content_hash: String,
+    /// `closed_at` is set: seeing it again reopens it (a history entry).
+    closed: bool,
+}
+
+/// The stored postings of `source` among `ids` (ids as stored), by external id.
 async fn existing_rows(
     db: &impl ConnectionTrait,
     source: Source,
     ids: &[String],
-) -> Result<HashMap<String, (i64, String)>, DbErr> {
+) -> Result<HashMap<String, Existing>, DbErr> {
     let mut out = HashMap::new();
     let backend = db.get_database_backend();
     for chunk in ids.chunks(IN_CHUNK) {
-        let rows: Vec<(i64, String, String)> = if backend == DbBackend::Postgres {
-            // One statement text for every page size (the ids as one array parameter), probing
-            // the unique index once per id. Written as a LATERAL probe rather than
-            // `external_id = ANY(…)`: on a table without statistics yet the planner prices the
-            // ANY list above reading every row of the source through `idx_job_postings_facets`
-            // (30–50 ms a page at 10,000 rows). Callers plan it afresh (`plan_afresh`): the
-            // planner rightly prefers that index while the table is tiny, and such a plan must
-            // not stick.
-            let sql = "SELECT p.id, p.external_id, p.content_hash \
+        let rows: Vec<(i64, String, String, Option<DateTime<Utc>>)> =
+            if backend == DbBackend::Postgres {
+                // One statement text for every page size (the ids as one array parameter), probing
+                // the unique index once per id. Written as a LATERAL probe rather than
+                // `external_id = ANY(…)`: on a table without statistics yet the planner prices the
+                // ANY list above reading every row of the source through `idx_job_postings_facets`
+                // (30–50 ms a page at 10,000 rows). Callers plan it afresh (`plan_afresh`): the
+                // planner rightly prefers that index while the table is tiny, and such a plan must
+                // not stick.
+                let sql = "SELECT p.id, p.external_id, p.content_hash, p.closed_at \
                        FROM unnest(CAST($2 AS TEXT[])) AS k (external_id) \
-                       CROSS JOIN LATERAL (SELECT id, external_id, content_hash FROM job_postings \
+                       CROSS JOIN LATERAL (SELECT id, external_id, content_hash, closed_at \
+                       FROM job_postings \
                        WHERE source = $1 AND external_id = k.external_id LIMIT 1) AS p";
-            let stmt = Statement::from_sql_and_values(
-                backend,
-                sql,
-                [
-                    source.as_str().into(),
-                    pg_array(chunk.iter().map(String::as_str)).into(),
-                ],
-            );
-            let mut rows = Vec::with_capacity(chunk.len());
-            for r in db.query_all_raw(stmt).await? {
-                rows.push((
-                    r.try_get("", "id")?,
-                    r.try_get("", "external_id")?,
-                    r.try_get("", "content_hash")?,
-                ));
-            }
-            rows
-        } else {
-            job_posting::Entity::find()
-                .select_only()
-                .column(job_posting::Column::Id)
-                .column(job_posting::Column::ExternalId)
-                .column(job_posting::Column::ContentHash)
-                .filter(job_posting::Column::Source.eq(source))
-                .filter(job_posting::Column::ExternalId.is_in(chunk.iter().cloned()))
-                .into_tuple()
-                .all(db)
-                .await?
-        };
-        out.extend(rows.into_iter().map(|(id, ext, h)| (ext, (id, h))));
+                let stmt = Statement::from_sql_and_values(
+                    backend,
+                    sql,
+                    [
+                        source.as_str().into(),
+                        pg_array(chunk.iter().map(String::as_str)).into(),
+                    ],
+                );
+                let mut rows = Vec::with_capacity(chunk.len());
+                for r in db.query_all_raw(stmt).await? {
+                    rows.push((
+                        r.try_get("", "id")?,
+                        r.try_get("", "external_id")?,
+                        r.try_get("", "content_hash")?,
+                        r.try_get("", "closed_at")?,
+                    ));
+                }
+                rows
+            } else {
+                job_posting::Entity::find()
+                    .select_only()
+                    .column(job_posting::Column::Id)
+                    .column(job_posting::Column::ExternalId)
+                    .column(job_posting::Column::ContentHash)
+                    .column(job_posting::Column::ClosedAt)
+                    .filter(job_posting::Column::Source.eq(source))
+                    .filter(job_posting::Column::ExternalId.is_in(chunk.iter().cloned()))
+                    .into_tuple()
+                    .all(db)
+                    .await?
+            };
+        out.extend(rows.into_iter().map(|(id, ext, content_hash, closed_at)| {
+            (
+                ext,
+                Existing {
+                    id,
+                    content_hash,
+                    closed: closed_at.is_some(),
+                },
+            )
+        }));
     }
     Ok(out)
 }
@@ -630,6 +662,45 @@ async fn insert_fresh(
         }
     }
     Ok(inserted)
+}
+
+/// The history entries of a page: postings seen again after they were closed, and the tracked
+/// fields of changed postings that differ from what is stored (read before it is overwritten).
+async fn record_history(
+    db: &impl ConnectionTrait,
+    reopened: &[i64],
+    changed: &[(i64, &NormalizedPosting, &str)],
+    run_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut entries: Vec<history::Entry> = reopened
+        .iter()
+        .map(|id| history::Entry {
+            posting_id: *id,
+            kind: entity::PostingChangeKind::Reopened,
+            changes: Vec::new(),
+        })
+        .collect();
+    if !changed.is_empty() {
+        let ids: Vec<i64> = changed.iter().map(|(id, _, _)| *id).collect();
+        let old = history::stored(db, &ids).await?;
+        for (id, p, hash) in changed {
+            let Some(old) = old.get(id) else { continue };
+            let new = history::Tracked::of_content(*id, &content(p, hash));
+            let changes = history::diff(old, &new);
+            if !changes.is_empty() {
+                entries.push(history::Entry {
+                    posting_id: *id,
+                    kind: entity::PostingChangeKind::Changed,
+                    changes,
+                });
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Ok(());
+    }
+    history::insert(db, entries, Some(run_id), now).await
 }
 
 /// Store the new content of changed postings (id, posting, hash) with the bookkeeping of a
@@ -951,6 +1022,110 @@ pub(crate) mod tests {
         .await
         .unwrap()
         .id
+    }
+
+    async fn history_of(
+        db: &DatabaseConnection,
+        posting_id: i64,
+    ) -> Vec<entity::posting_history::Model> {
+        use sea_orm::QueryOrder;
+        entity::posting_history::Entity::find()
+            .filter(entity::posting_history::Column::PostingId.eq(posting_id))
+            .order_by_asc(entity::posting_history::Column::Id)
+            .all(db)
+            .await
+            .unwrap()
+    }
+
+    /// A change of a tracked field is an entry with the old and new values and the run, in
+    /// the page's transaction; an unchanged sighting or a change of an untracked field is
+    /// none; a closed posting seen again is `reopened`.
+    #[tokio::test]
+    async fn changes_of_tracked_fields_closing_and_reopening_are_history() {
+        for db in testkit::databases("store_history").await {
+            let what = format!("{:?}", db.backend);
+            let first = run(&db.conn).await;
+            let out = upsert_page(&db.conn, first, &[posting(1, "Cook")])
+                .await
+                .unwrap();
+            let id = out.new[0];
+            assert!(
+                history_of(&db.conn, id).await.is_empty(),
+                "{what}: new is no change"
+            );
+
+            // Unchanged: nothing.
+            let again = run(&db.conn).await;
+            upsert_page(&db.conn, again, &[posting(1, "Cook")])
+                .await
+                .unwrap();
+            assert!(history_of(&db.conn, id).await.is_empty(), "{what}");
+
+            // Untracked field only (the apply link): the posting is updated, no entry.
+            let mut p = posting(1, "Cook");
+            p.apply_url = Some("https://boards.example.com/apply/1".into());
+            let o = upsert_page(&db.conn, again, &[p]).await.unwrap();
+            assert_eq!(o.updated, [id], "{what}");
+            assert!(history_of(&db.conn, id).await.is_empty(), "{what}");
+
+            // Title, salary and description change.
+            let third = run(&db.conn).await;
+            let mut p = posting(1, "Head Chef");
+            p.apply_url = Some("https://boards.example.com/apply/1".into());
+            p.salary.min = Some(90_000.0);
+            p.salary.currency = Some("AUD".into());
+            p.salary.period = Some(entity::SalaryPeriod::Year);
+            upsert_page(&db.conn, third, &[p.clone()]).await.unwrap();
+            let h = history_of(&db.conn, id).await;
+            assert_eq!(h.len(), 1, "{what}");
+            assert_eq!(h[0].kind, entity::PostingChangeKind::Changed);
+            assert_eq!(h[0].run_id, Some(third));
+            let fields: Vec<&str> = h[0]
+                .changes
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["field"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                fields,
+                [
+                    "title",
+                    "salaryMin",
+                    "salaryCurrency",
+                    "salaryPeriod",
+                    "descriptionHash"
+                ],
+                "{what}"
+            );
+            let title = &h[0].changes[0];
+            assert_eq!(
+                (title["from"].as_str(), title["to"].as_str()),
+                (Some("Cook"), Some("Head Chef"))
+            );
+            assert_eq!(
+                h[0].changes[3]["to"], "YEAR",
+                "{what}: enum values as GraphQL spells them"
+            );
+
+            // Closed (as housekeeping does), then seen again unchanged: `reopened`.
+            entity::job_posting::Entity::update_many()
+                .col_expr(
+                    entity::job_posting::Column::ClosedAt,
+                    Expr::value(Utc::now()),
+                )
+                .filter(entity::job_posting::Column::Id.eq(id))
+                .exec(&db.conn)
+                .await
+                .unwrap();
+            let fourth = run(&db.conn).await;
+            upsert_page(&db.conn, fourth, &[p.clone()]).await.unwrap();
+            let h = history_of(&db.conn, id).await;
+            assert_eq!(h.len(), 2, "{what}");
+            assert_eq!(h[1].kind, entity::PostingChangeKind::Reopened);
+            assert_eq!(h[1].run_id, Some(fourth));
+            assert_eq!(h[1].changes, serde_json::json!([]));
+        }
     }
 
     /// Two runs storing the same new postings at the same time: each posting is stored once,

@@ -13,6 +13,9 @@ mod m20261130_000004_faster_upsert;
 mod m20261130_000005_sqlite_day_index;
 mod m20261130_000006_search_queue;
 mod m20261206_000007_descriptions_truncated;
+mod m20261206_000008_console;
+mod m20261206_000009_posting_history;
+mod m20261206_000010_trends;
 
 pub struct Migrator;
 
@@ -47,6 +50,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_sqlite_day_index::Migration),
             Box::new(m20261130_000006_search_queue::Migration),
             Box::new(m20261206_000007_descriptions_truncated::Migration),
+            Box::new(m20261206_000008_console::Migration),
+            Box::new(m20261206_000009_posting_history::Migration),
+            Box::new(m20261206_000010_trends::Migration),
         ]
     }
 }

@@ -84,6 +84,11 @@ impl AuthPolicy {
         self.token.as_ref().filter(|t| !t.expose().is_empty())
     }
 
+    /// Whether a token is configured (a blank one is none).
+    pub fn has_token(&self) -> bool {
+        self.token().is_some()
+    }
+
     /// Whether `caller` presented the configured token (compared in constant time).
     pub fn is_authenticated(&self, caller: &Caller) -> bool {
         match (self.token(), &caller.bearer) {
@@ -141,7 +146,8 @@ impl AuthPolicy {
     }
 }
 
-fn caller<'a>(ctx: &'a Context<'_>) -> std::borrow::Cow<'a, Caller> {
+/// The caller of the operation `ctx` belongs to (no HTTP request: an anonymous remote one).
+pub(crate) fn caller<'a>(ctx: &'a Context<'_>) -> std::borrow::Cow<'a, Caller> {
     match ctx.data_opt::<Caller>() {
         Some(c) => std::borrow::Cow::Borrowed(c),
         None => std::borrow::Cow::Owned(Caller::default()),

@@ -48,8 +48,8 @@ pub const LIST_BOUND: usize = 20;
 pub const LARGE_TEXT_COST: usize = 10;
 /// Fields whose values are large texts.
 const LARGE_TEXT_FIELDS: &[&str] = &["descriptionHtml", "descriptionText", "raw"];
-/// List fields whose length a date range sets (at most 367 days).
-const DAY_LIST_FIELDS: &[(&str, usize)] = &[("postingsPerDay", 367)];
+/// List fields whose length a date range sets (at most 367 days; `perHour`: 31 days of hours).
+const DAY_LIST_FIELDS: &[(&str, usize)] = &[("postingsPerDay", 367), ("perHour", 31 * 24)];
 
 /// How a field multiplies what is selected under it.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,9 @@
 //! The GraphQL schema: one `build_schema`, one way to print the SDL without a database.
 //!
 //! Layout, by domain (each merged once here):
-//! - [`query`]: health and job postings; [`runs`]: ingest runs.
+//! - [`query`]: health and job postings; [`runs`]: ingest runs and their counts;
+//!   [`schedules`]: schedules and `cronPreview`; [`instances`]: the processes sharing the
+//!   database; [`viewer`]: what the caller may do.
 //! - [`types`]: shared objects and enums; [`ids`]: global IDs and cursors.
 //! - [`auth`]: who is calling (bearer token) and the checks mutations and reads use.
 //! - [`executor`]: what runs around every operation (parse cache, persisted queries, limits,
@@ -17,7 +19,9 @@ pub mod document;
 pub mod documents;
 pub mod executor;
 pub mod filter;
+pub mod history;
 pub mod ids;
+pub mod instances;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
@@ -28,6 +32,7 @@ pub mod schedules;
 pub mod stats;
 pub mod subscription;
 pub mod types;
+pub mod viewer;
 
 use std::sync::Arc;
 
@@ -45,6 +50,8 @@ pub struct Query(
     query::PostingQuery,
     runs::RunQuery,
     schedules::ScheduleQuery,
+    instances::InstanceQuery,
+    viewer::ViewerQuery,
 );
 
 pub type Mutation = mutation::Mutation;
@@ -62,6 +69,8 @@ pub struct ApiContext {
     pub auth: auth::AuthPolicy,
     /// What subscriptions read: this instance's events and, on PostgreSQL, other instances'.
     pub fanout: crate::bus::Fanout,
+    /// This process's id in `instances` (its lease-owner name).
+    pub instance_id: String,
 }
 
 /// The schema without data (for printing the SDL with `jobintel schema`).

@@ -1,4 +1,4 @@
-//! Mutations: starting and cancelling ingest runs, and managing schedules.
+//! Mutations: starting, retrying and cancelling ingest runs, and managing schedules.
 //!
 //! Every mutation requires the writer role first ([`require_writer`]: the bearer token, or a
 //! loopback-only server without one). Input problems are `BAD_USER_INPUT` errors that say what
@@ -71,6 +71,16 @@ impl IngestMutation {
             trigger: RunTrigger::Manual,
         };
         Ok(IngestRun(api.runs.queue(start).await?))
+    }
+
+    /// A new run with the same source, parameters and schedule as run `id` (trigger RETRY,
+    /// status QUEUED). Allowed for FAILED, INTERRUPTED, BLOCKED and CANCELLED runs; otherwise
+    /// BAD_USER_INPUT.
+    async fn retry_ingest_run(&self, ctx: &Context<'_>, id: ID) -> Result<IngestRun> {
+        require_writer(ctx)?;
+        let api = ctx.data_unchecked::<ApiContext>();
+        let run_id = ids::decode("IngestRun", &id)?;
+        Ok(IngestRun(api.runs.retry(run_id).await?))
     }
 
     /// Cancel a run: a queued run is cancelled at once; a running run stops at its next page

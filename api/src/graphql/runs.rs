@@ -1,9 +1,10 @@
 //! Ingest runs: the `IngestRun` type, its postings, and the queries that read runs.
 
 use async_graphql::connection::PageInfo;
-use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::ingest_run;
+use tokio::sync::OnceCell;
 
 use super::auth::require_reader;
 use super::filter::{JobPostingFilter, JobPostingOrder};
@@ -11,8 +12,9 @@ use super::limits::{self, page_size};
 use super::query::posting_connection;
 use super::types::{JobPostingConnection, Source};
 use super::{ApiContext, cursor_for_id, id_from_cursor, ids};
+use crate::error::ApiError;
 use crate::service;
-use crate::service::runs::RunFilter;
+use crate::service::runs::{RunFilter, RunWindow};
 
 /// Lifecycle of an ingest run.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -48,6 +50,8 @@ pub enum RunTrigger {
     Cli,
     /// `jobintel import`: postings from the old system or a python-jobspy CSV.
     Import,
+    /// `retryIngestRun`: a new run with the parameters of a run that did not succeed.
+    Retry,
 }
 
 /// One ingest run, from queued to a terminal status, with its counters.
@@ -197,7 +201,7 @@ pub struct IngestRunFilter {
 }
 
 impl IngestRunFilter {
-    fn to_service(&self) -> Result<RunFilter, crate::error::ApiError> {
+    pub(crate) fn to_service(&self) -> Result<RunFilter, crate::error::ApiError> {
         use super::filter::MAX_FILTER_VALUES;
         for (name, n) in [
             ("statuses", self.statuses.as_ref().map_or(0, Vec::len)),
@@ -275,6 +279,100 @@ impl IngestRunEdge {
     }
 }
 
+/// How many runs are in one status.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct RunStatusCount {
+    /// The status.
+    pub status: RunStatus,
+    /// Runs in it.
+    pub count: u64,
+}
+
+/// Runs queued in one UTC hour, by how they ended.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct RunHourCount {
+    /// Start of the hour, UTC.
+    pub hour: DateTime<Utc>,
+    /// Runs that succeeded.
+    pub succeeded: u64,
+    /// Runs that failed.
+    pub failed: u64,
+    /// Runs stopped by a bot challenge.
+    pub blocked: u64,
+    /// Runs cancelled by a client.
+    pub cancelled: u64,
+    /// Runs whose process died or shut down before they finished.
+    pub interrupted: u64,
+    /// Runs still queued or running, and skipped fires.
+    pub other: u64,
+}
+
+/// Counts over the ingest runs matching a filter and queued in a window.
+pub struct IngestRunStats {
+    window: RunWindow,
+    /// `total` and `byStatus` come from one `GROUP BY status`, run once for both.
+    by_status: OnceCell<Vec<(entity::RunStatus, u64)>>,
+}
+
+impl IngestRunStats {
+    async fn by_status_counts(&self, ctx: &Context<'_>) -> Result<&[(entity::RunStatus, u64)]> {
+        let api = ctx.data_unchecked::<ApiContext>();
+        Ok(self
+            .by_status
+            .get_or_try_init(|| service::runs::count_by_status(&api.db, &self.window))
+            .await?)
+    }
+}
+
+/// Counts over the ingest runs matching a filter and queued in a window.
+#[Object]
+impl IngestRunStats {
+    /// Runs matching.
+    async fn total(&self, ctx: &Context<'_>) -> Result<u64> {
+        Ok(self
+            .by_status_counts(ctx)
+            .await?
+            .iter()
+            .map(|(_, n)| n)
+            .sum())
+    }
+    /// Runs per status: every status, zeros included, in the order of `RunStatus`.
+    async fn by_status(&self, ctx: &Context<'_>) -> Result<Vec<RunStatusCount>> {
+        Ok(self
+            .by_status_counts(ctx)
+            .await?
+            .iter()
+            .map(|(status, count)| RunStatusCount {
+                status: (*status).into(),
+                count: *count,
+            })
+            .collect())
+    }
+    /// Runs per UTC hour of queueing, every hour of `[from, to)` with zeros included; empty
+    /// unless both `from` and `to` were given. At most 31 days (`BAD_USER_INPUT` beyond).
+    async fn per_hour(&self, ctx: &Context<'_>) -> Result<Vec<RunHourCount>> {
+        let (Some(from), Some(to)) = (self.window.from, self.window.to) else {
+            return Ok(Vec::new());
+        };
+        let api = ctx.data_unchecked::<ApiContext>();
+        Ok(
+            service::runs::count_per_hour(&api.db, &self.window.filter, from, to)
+                .await?
+                .into_iter()
+                .map(|h| RunHourCount {
+                    hour: h.hour,
+                    succeeded: h.succeeded,
+                    failed: h.failed,
+                    blocked: h.blocked,
+                    cancelled: h.cancelled,
+                    interrupted: h.interrupted,
+                    other: h.other,
+                })
+                .collect(),
+        )
+    }
+}
+
 #[derive(Default)]
 pub struct RunQuery;
 
@@ -286,6 +384,34 @@ impl RunQuery {
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("IngestRun", &id)?;
         Ok(service::runs::get(&api.db, id).await?.map(IngestRun))
+    }
+
+    /// Counts over ingest runs matching `filter` and queued in [from, to) (defaults: all
+    /// time): per status, and per hour (only when both from and to are given, at most 31
+    /// days).
+    async fn ingest_run_stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which runs (all when omitted).")] filter: Option<IngestRunFilter>,
+        #[graphql(desc = "Runs queued at or after this instant.")] from: Option<DateTime<Utc>>,
+        #[graphql(desc = "Runs queued before this instant.")] to: Option<DateTime<Utc>>,
+    ) -> Result<IngestRunStats> {
+        require_reader(ctx)?;
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(
+                ApiError::bad_input(format!("`from` ({f}) must not be after `to` ({t})")).into(),
+            );
+        }
+        Ok(IngestRunStats {
+            window: RunWindow {
+                filter: filter.unwrap_or_default().to_service()?,
+                from,
+                to,
+            },
+            by_status: OnceCell::new(),
+        })
     }
 
     /// Ingest runs, newest first (a Relay connection).

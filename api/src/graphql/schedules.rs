@@ -4,7 +4,7 @@
 use async_graphql::connection::{
     Connection, ConnectionNameType, Edge, EdgeNameType, EmptyFields, EnableNodesField,
 };
-use async_graphql::{Context, Enum, ID, Object, OutputType, Result};
+use async_graphql::{Context, Enum, ID, Object, OutputType, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{ingest_run, schedule};
 
@@ -240,6 +240,19 @@ impl Schedule {
     }
 }
 
+/// A cron expression's plain-language description and next fires, before it is saved.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CronPreview {
+    /// The expression, as a schedule would store it (trimmed).
+    pub cron: String,
+    /// The IANA time zone it is evaluated in.
+    pub time_zone: String,
+    /// The cron in plain English.
+    pub description: String,
+    /// Its next fires after now.
+    pub fires: Vec<DateTime<Utc>>,
+}
+
 #[derive(Default)]
 pub struct ScheduleQuery;
 
@@ -283,6 +296,38 @@ impl ScheduleQuery {
             Edge::new(cursor_for_id(id), Schedule { model: m, last_run })
         }));
         Ok(conn)
+    }
+
+    /// Next `count` (1..=20, default 3) fires of a cron expression in `timeZone` (IANA,
+    /// default "UTC"), with its plain-language description. A bad cron / zone is a GraphQL
+    /// error with extensions.code BAD_USER_INPUT and the same message createSchedule gives.
+    async fn cron_preview(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Cron: 5 fields, or 6 with seconds first.")] cron: String,
+        #[graphql(desc = "IANA time zone (default \"UTC\").")] time_zone: Option<String>,
+        #[graphql(desc = "How many fires, 1 to 20 (default 3).")] count: Option<i32>,
+    ) -> Result<CronPreview> {
+        require_reader(ctx)?;
+        let api = ctx.data_unchecked::<ApiContext>();
+        let now = api
+            .runs
+            .clock()
+            .now(&api.db)
+            .await
+            .map_err(ApiError::from)?;
+        let p = service::schedules::preview(
+            &cron,
+            time_zone.as_deref().unwrap_or("UTC"),
+            count.unwrap_or(3),
+            now,
+        )?;
+        Ok(CronPreview {
+            cron: p.cron,
+            time_zone: p.timezone,
+            description: p.description,
+            fires: p.fires,
+        })
     }
 
     /// One schedule by its ID.

@@ -122,6 +122,63 @@ pub struct SalaryStats {
     pub p75: f64,
 }
 
+/// How long one point of a time series covers (UTC).
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum TimeSeriesBucket {
+    Day,
+    /// ISO weeks, Monday to Sunday.
+    Week,
+    Month,
+}
+
+/// What a time series measures per bucket.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum TimeSeriesMetric {
+    /// Postings first seen (by jobintel, or by the system they were imported from) in the
+    /// bucket.
+    NewPostings,
+    /// Postings open at the end of the bucket: first seen by then and not closed by then.
+    OpenPostings,
+    /// Median annual salary (each posting's annual midpoint) of the postings first seen in the
+    /// bucket; `null` for a bucket without one. Needs `filter.salaryCurrency`: a median across
+    /// currencies means nothing.
+    MedianAnnualSalary,
+}
+
+/// What splits a time series into several.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum TimeSeriesGroupBy {
+    /// One series.
+    None,
+    /// One series per source (`key`: the `Source` value).
+    Source,
+    /// One series per country (`key`: ISO code, `null` when unknown).
+    Country,
+    /// One series per work arrangement (`key`: the `WorkArrangement` value).
+    WorkArrangement,
+}
+
+/// One point of a time series.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct TimeSeriesPoint {
+    /// The first day of the bucket (UTC).
+    pub start: NaiveDate,
+    /// The metric's value (`null`: no median for this bucket).
+    pub value: Option<f64>,
+}
+
+/// One series: every bucket of the range, in order.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct TimeSeries {
+    /// The group's value (`null` without grouping, or for postings without that value).
+    pub key: Option<String>,
+    /// One point per bucket, zeros included.
+    pub points: Vec<TimeSeriesPoint>,
+}
+
+/// Most buckets one `timeSeries` covers.
+const MAX_BUCKETS: usize = 400;
+
 /// Postings on one day.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct DayCount {
@@ -292,5 +349,86 @@ impl JobStats {
             .into_iter()
             .map(|(date, count)| DayCount { date, count })
             .collect())
+    }
+
+    /// A metric per day, week or month for trend charts, optionally one series per source,
+    /// country or work arrangement (largest first). Every bucket from `from` to `to` is listed,
+    /// whole buckets (a week from its Monday, a month from its first day).
+    async fn time_series(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "TimeSeriesBucket::Day")] bucket: TimeSeriesBucket,
+        #[graphql(default_with = "TimeSeriesMetric::NewPostings")] metric: TimeSeriesMetric,
+        #[graphql(default_with = "TimeSeriesGroupBy::None")] group_by: TimeSeriesGroupBy,
+        #[graphql(desc = "First day (default: 90 days, 26 weeks or 12 months before `to`).")]
+        from: Option<NaiveDate>,
+        #[graphql(desc = "Last day (default: today, UTC). At most 400 buckets.")] to: Option<
+            NaiveDate,
+        >,
+    ) -> Result<Vec<TimeSeries>> {
+        let api = ctx.data_unchecked::<ApiContext>();
+        let bucket = match bucket {
+            TimeSeriesBucket::Day => stats::Bucket::Day,
+            TimeSeriesBucket::Week => stats::Bucket::Week,
+            TimeSeriesBucket::Month => stats::Bucket::Month,
+        };
+        let to = to.unwrap_or_else(|| Utc::now().date_naive());
+        let from = from.unwrap_or_else(|| {
+            let back = match bucket {
+                stats::Bucket::Day => to.checked_sub_days(Days::new(89)),
+                stats::Bucket::Week => to.checked_sub_days(Days::new(7 * 25)),
+                stats::Bucket::Month => to.checked_sub_months(chrono::Months::new(11)),
+            };
+            back.unwrap_or(to)
+        });
+        if from > to {
+            return Err(ApiError::bad_input("`from` must not be after `to`").into());
+        }
+        // Counted before anything is built: a century of days must not allocate first.
+        let span_days = (to - from).num_days() as usize;
+        let buckets = match bucket {
+            stats::Bucket::Day => span_days + 1,
+            stats::Bucket::Week => span_days / 7 + 2,
+            stats::Bucket::Month => span_days / 28 + 2,
+        };
+        if buckets > MAX_BUCKETS + 2 || bucket.starts(from, to).len() > MAX_BUCKETS {
+            return Err(ApiError::bad_input(format!(
+                "`timeSeries` covers at most {MAX_BUCKETS} buckets"
+            ))
+            .into());
+        }
+        let metric = match metric {
+            TimeSeriesMetric::NewPostings => stats::Metric::NewPostings,
+            TimeSeriesMetric::OpenPostings => stats::Metric::OpenPostings,
+            TimeSeriesMetric::MedianAnnualSalary => {
+                if self.filter.salary_currency.is_none() {
+                    return Err(ApiError::bad_input(
+                        "`MEDIAN_ANNUAL_SALARY` needs `filter.salaryCurrency` (a median across \
+                         currencies means nothing)",
+                    )
+                    .into());
+                }
+                stats::Metric::MedianAnnualSalary
+            }
+        };
+        let group = match group_by {
+            TimeSeriesGroupBy::None => stats::GroupBy::None,
+            TimeSeriesGroupBy::Source => stats::GroupBy::Source,
+            TimeSeriesGroupBy::Country => stats::GroupBy::Country,
+            TimeSeriesGroupBy::WorkArrangement => stats::GroupBy::WorkArrangement,
+        };
+        Ok(
+            stats::time_series(&api.db, &self.filter, bucket, metric, group, from, to)
+                .await?
+                .into_iter()
+                .map(|(key, points)| TimeSeries {
+                    key,
+                    points: points
+                        .into_iter()
+                        .map(|(start, value)| TimeSeriesPoint { start, value })
+                        .collect(),
+                })
+                .collect(),
+        )
     }
 }

@@ -283,6 +283,18 @@ impl JobPosting {
     async fn last_run(&self, ctx: &Context<'_>) -> Result<Option<IngestRun>> {
         load_run(ctx, self.0.last_run_id).await
     }
+    /// How it changed, newest first: tracked fields that changed (title, company, location,
+    /// salary, work type and arrangement, description), closing and reopening, each with the
+    /// run that saw it. In `jobPostingUpdated`, `history(first: 1)` is the change just stored.
+    /// Kept JOBINTEL_HISTORY_RETENTION_DAYS, at most JOBINTEL_HISTORY_PER_POSTING entries.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge of the previous page.")] after: Option<String>,
+    ) -> Result<super::history::PostingChangeConnection> {
+        super::history::page(ctx, self.0.id, first, after).await
+    }
 }
 
 async fn load_run(ctx: &Context<'_>, id: Option<i64>) -> Result<Option<IngestRun>> {

@@ -5,13 +5,24 @@
 //!   statement: no long lock, no giant transaction (pg_cron#416, Hangfire.PostgreSql#27/#194).
 //!   `idx_ingest_runs_finished` and `idx_ingest_runs_schedule` keep each batch an index scan.
 //! - Postings whose `last_seen_at` is older than the close-after period get `closed_at`, in
-//!   batches as well. A posting seen again is reopened by the ingest upsert.
+//!   batches as well, each with its `closed` history entry in the same transaction. A posting
+//!   seen again is reopened by the ingest upsert (which writes the `reopened` entry).
+//! - Posting history older than its retention is deleted, and beyond the newest N entries of a
+//!   posting (a posting whose salary flips every day must not grow without end).
 //! - SQLite: the full-text index is merged toward one segment, a bounded step at a time (see
 //!   [`merge_search_index`]). PostgreSQL's GIN pending list is autovacuum's job.
+//! - `instances` rows of processes that stopped heartbeating (killed, host lost) are dropped
+//!   once older than [`instances::STALE_AFTER`]. Live instances also do this at every
+//!   heartbeat ([`crate::presence`]), because housekeeping runs only hourly by default and
+//!   only where a scheduler runs.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr};
+use sea_orm::{
+    ConnectionTrait, DbBackend, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionSession, TransactionTrait,
+};
 
+use crate::service::instances;
 use crate::service::queue::statement;
 
 /// Retention settings.
@@ -23,6 +34,10 @@ pub struct Retention {
     pub keep_per_schedule: u32,
     /// Postings not seen for this many days are closed.
     pub close_after_days: u32,
+    /// Posting history entries older than this many days are deleted…
+    pub history_days: u32,
+    /// …and any beyond the newest this many of a posting.
+    pub history_per_posting: u32,
     /// Rows per statement.
     pub batch: u32,
 }
@@ -33,6 +48,8 @@ impl Default for Retention {
             run_days: 30,
             keep_per_schedule: 200,
             close_after_days: 14,
+            history_days: 365,
+            history_per_posting: 100,
             batch: 1000,
         }
     }
@@ -43,10 +60,13 @@ impl Default for Retention {
 pub struct HousekeepingReport {
     pub runs_deleted: u64,
     pub postings_closed: u64,
+    pub history_deleted: u64,
     /// Statements issued (each touching at most `batch` rows).
     pub statements: u64,
     /// FTS5 merge steps run (SQLite).
     pub search_merge_steps: u64,
+    /// Stale `instances` rows dropped.
+    pub instances_dropped: u64,
 }
 
 /// Leaf pages of FTS5 merge work per step (~4 MB): one short write transaction each.
@@ -56,7 +76,7 @@ const FTS_MERGE_MAX_STEPS: u64 = 64;
 
 /// Run every chore once.
 pub async fn housekeep_once(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     now: DateTime<Utc>,
     r: Retention,
 ) -> Result<HousekeepingReport, DbErr> {
@@ -67,7 +87,12 @@ pub async fn housekeep_once(
     let (closed, n) = close_stale_postings(db, now, r).await?;
     report.postings_closed = closed;
     report.statements += n;
+    let (deleted, n) = prune_history(db, now, r).await?;
+    report.history_deleted = deleted;
+    report.statements += n;
     report.search_merge_steps = merge_search_index(db).await?;
+    report.instances_dropped = instances::drop_stale(db, now).await?;
+    report.statements += 1;
     Ok(report)
 }
 
@@ -136,24 +161,85 @@ pub async fn purge_runs(
     batched(db, &sql, values, r.batch).await
 }
 
-/// Close postings not seen for `close_after_days`. Returns (rows closed, statements issued).
+/// Close postings not seen for `close_after_days`, each with its `closed` history entry (in
+/// the same transaction, a batch at a time). Returns (rows closed, statements issued).
 pub async fn close_stale_postings(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     now: DateTime<Utc>,
     r: Retention,
 ) -> Result<(u64, u64), DbErr> {
     let cutoff = now - TimeDelta::days(r.close_after_days.into());
+    let backend = db.get_database_backend();
     let sql = "UPDATE job_postings SET closed_at = $1 WHERE id IN ( \
                  SELECT id FROM job_postings \
                  WHERE closed_at IS NULL AND last_seen_at < $2 \
-                 ORDER BY id LIMIT $3)";
-    batched(
+                 ORDER BY id LIMIT $3) RETURNING id";
+    let values: Vec<sea_orm::Value> =
+        vec![now.into(), cutoff.into(), i64::from(r.batch.max(1)).into()];
+    let (mut total, mut statements) = (0, 0);
+    loop {
+        // IMMEDIATE on SQLite: take the write lock up front, as an ingest page does.
+        let txn = db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await?;
+        let rows = txn
+            .query_all_raw(statement(backend, sql, values.clone()))
+            .await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in rows {
+            ids.push(row.try_get::<i64>("", "id")?);
+        }
+        let n = ids.len() as u64;
+        let entries = ids
+            .into_iter()
+            .map(|posting_id| ingest::store::history::Entry {
+                posting_id,
+                kind: entity::PostingChangeKind::Closed,
+                changes: Vec::new(),
+            })
+            .collect();
+        ingest::store::history::insert(&txn, entries, None, now).await?;
+        txn.commit().await?;
+        total += n;
+        statements += 2;
+        if n < u64::from(r.batch.max(1)) {
+            return Ok((total, statements));
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Delete posting history older than `history_days`, then the entries of each posting beyond
+/// its newest `history_per_posting`. Returns (rows deleted, statements issued).
+///
+/// The cap numbers every entry (a window over `idx_posting_history_posting`): linear in the
+/// history's size, once an hour — a few hundred ms at a million entries.
+pub async fn prune_history(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    r: Retention,
+) -> Result<(u64, u64), DbErr> {
+    let cutoff = now - TimeDelta::days(r.history_days.into());
+    let batch = i64::from(r.batch.max(1));
+    let old = "DELETE FROM posting_history WHERE id IN ( \
+                 SELECT id FROM posting_history WHERE changed_at < $1 ORDER BY id LIMIT $2)";
+    let (aged, n1) = batched(db, old, vec![cutoff.into(), batch.into()], r.batch).await?;
+    let beyond = "DELETE FROM posting_history WHERE id IN ( \
+                    SELECT id FROM ( \
+                      SELECT id, ROW_NUMBER() OVER (PARTITION BY posting_id ORDER BY id DESC) AS n \
+                      FROM posting_history) h \
+                    WHERE h.n > $1 LIMIT $2)";
+    let (capped, n2) = batched(
         db,
-        sql,
-        vec![now.into(), cutoff.into(), i64::from(r.batch.max(1)).into()],
+        beyond,
+        vec![i64::from(r.history_per_posting).into(), batch.into()],
         r.batch,
     )
-    .await
+    .await?;
+    Ok((aged + capped, n1 + n2))
 }
 
 /// Repeat a bounded statement until it touches fewer rows than a full batch.

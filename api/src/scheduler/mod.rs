@@ -5,7 +5,8 @@
 //! - [`tick`]: `tick_once(db, now)` turns due schedules into runs (misfire, overlap, jitter).
 //! - [`worker`]: claims runs under a lease with a heartbeat and executes them.
 //! - [`reaper`]: interrupts and retries runs whose instance died.
-//! - [`housekeeping`]: run retention and closing postings not seen for a while.
+//! - [`housekeeping`]: run retention, closing postings not seen for a while, dropping stale
+//!   `instances` rows.
 //!
 //! [`Scheduler::start`] spawns five loops beside the HTTP server — tick, dispatcher, reaper,
 //! housekeeping and PostgreSQL's full-text indexer (`ingest::search_index`) — each doing one
@@ -52,6 +53,8 @@ impl SchedulerSettings {
             run_days: self.run_retention_days,
             keep_per_schedule: self.run_retention_keep,
             close_after_days: self.close_after_days,
+            history_days: self.history_retention_days,
+            history_per_posting: self.history_per_posting,
             batch: self.housekeeping_batch,
         }
     }
@@ -70,6 +73,32 @@ pub(crate) struct Shared {
     pub settings: SchedulerSettings,
     /// Lease owner name.
     pub owner: String,
+}
+
+/// How busy a scheduler's worker pool is (cheap to clone; reads the pool's semaphore).
+#[derive(Clone, Debug)]
+pub struct WorkerLoad {
+    slots: Arc<Semaphore>,
+    total: u32,
+}
+
+impl WorkerLoad {
+    /// The load of a pool of `total` workers whose free slots are `slots`' permits (the
+    /// scheduler's own comes from [`Scheduler::load`]; tests build one by hand).
+    pub fn new(slots: Arc<Semaphore>, total: u32) -> Self {
+        WorkerLoad { slots, total }
+    }
+
+    /// Runs executing now.
+    pub fn busy(&self) -> u32 {
+        let free = u32::try_from(self.slots.available_permits()).unwrap_or(u32::MAX);
+        self.total.saturating_sub(free)
+    }
+
+    /// `JOBINTEL_WORKERS`.
+    pub fn total(&self) -> u32 {
+        self.total
+    }
 }
 
 /// The running scheduler: stop it with [`Scheduler::stop`].
@@ -149,7 +178,15 @@ impl Scheduler {
 
     /// Runs this instance is executing now.
     pub fn in_flight(&self) -> usize {
-        self.shared.settings.workers.max(1) as usize - self.slots.available_permits()
+        self.load().busy() as usize
+    }
+
+    /// A handle on the worker pool's occupancy, for the instance heartbeat.
+    pub fn load(&self) -> WorkerLoad {
+        WorkerLoad {
+            slots: self.slots.clone(),
+            total: self.shared.settings.workers.max(1),
+        }
     }
 
     /// Stop: no new fires or claims, in-flight runs get `grace` to finish, then they are
@@ -289,11 +326,17 @@ async fn housekeeping_loop(shared: Arc<Shared>, stop: CancellationToken) {
         }
         .await;
         match step {
-            Ok(r) if r.runs_deleted > 0 || r.postings_closed > 0 || r.search_merge_steps > 0 => {
+            Ok(r)
+                if r.runs_deleted > 0
+                    || r.postings_closed > 0
+                    || r.search_merge_steps > 0
+                    || r.instances_dropped > 0 =>
+            {
                 tracing::info!(
                     runs_deleted = r.runs_deleted,
                     postings_closed = r.postings_closed,
                     search_merge_steps = r.search_merge_steps,
+                    instances_dropped = r.instances_dropped,
                     "housekeeping done"
                 )
             }

@@ -11,10 +11,13 @@
 //! - [`filter`]: the posting filter, as SQL and in memory; [`postings`]: pages, counts, one
 //!   posting; [`stats`]: `jobStats`; [`health`]; [`export`]: postings as CSV / JSON Lines,
 //!   streamed in keyset batches.
+//! - [`instances`]: the serving processes sharing the database (heartbeat rows).
 
 pub mod export;
 pub mod filter;
 pub mod health;
+pub mod history;
+pub mod instances;
 pub mod postings;
 pub mod queue;
 pub mod runs;

@@ -85,8 +85,7 @@ pub fn validate(
     }
     let params = validate_params(def.source, &def.params, engine)
         .map_err(|e| ApiError::bad_input(e.to_string()))?;
-    let spec = CronSchedule::parse(&def.cron, &def.timezone)
-        .map_err(|e| ApiError::bad_input(e.to_string()))?;
+    let spec = parse_cron(&def.cron, &def.timezone)?;
     in_range("jitterSeconds", def.jitter_seconds, 0, MAX_JITTER_SECONDS)?;
     in_range("maxAttempts", def.max_attempts, 1, MAX_ATTEMPTS)?;
     in_range(
@@ -96,6 +95,47 @@ pub fn validate(
         MAX_BACKOFF_SECONDS,
     )?;
     Ok((params, spec))
+}
+
+/// A cron expression in an IANA time zone, checked the way every schedule write checks it: a
+/// `BAD_USER_INPUT` error naming the field that is wrong or the unknown zone.
+pub fn parse_cron(cron: &str, timezone: &str) -> ApiResult<CronSchedule> {
+    CronSchedule::parse(cron, timezone).map_err(|e| ApiError::bad_input(e.to_string()))
+}
+
+/// Most fires [`preview`] computes.
+pub const MAX_PREVIEW_FIRES: i32 = 20;
+
+/// What a cron would do, before it is saved (`cronPreview`): the expression and zone as a
+/// schedule would store them, its description, and its next fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronPreview {
+    pub cron: String,
+    pub timezone: String,
+    pub description: String,
+    pub fires: Vec<DateTime<Utc>>,
+}
+
+/// The next `count` (1..=[`MAX_PREVIEW_FIRES`]) fires of `cron` in `timezone` after `now`,
+/// with the same validation and message as `createSchedule`.
+pub fn preview(
+    cron: &str,
+    timezone: &str,
+    count: i32,
+    now: DateTime<Utc>,
+) -> ApiResult<CronPreview> {
+    if !(1..=MAX_PREVIEW_FIRES).contains(&count) {
+        return Err(ApiError::bad_input(format!(
+            "`count` must be between 1 and {MAX_PREVIEW_FIRES}, got {count}"
+        )));
+    }
+    let spec = parse_cron(cron, timezone)?;
+    Ok(CronPreview {
+        cron: spec.expr().to_owned(),
+        timezone: spec.time_zone().name().to_owned(),
+        description: spec.describe(),
+        fires: spec.upcoming(now, count as usize),
+    })
 }
 
 fn in_range(field: &str, v: i32, lo: i32, hi: i32) -> ApiResult<()> {
@@ -301,8 +341,7 @@ pub async fn resume(
     if current.enabled {
         return Ok(current);
     }
-    let spec = CronSchedule::parse(&current.cron, &current.timezone)
-        .map_err(|e| ApiError::bad_input(e.to_string()))?;
+    let spec = parse_cron(&current.cron, &current.timezone)?;
     let mut am = current.into_active_model();
     am.enabled = Set(true);
     am.next_fire_at = Set(spec.next_after(now));

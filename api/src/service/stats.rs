@@ -299,3 +299,311 @@ pub async fn per_day(
         .map(|d| (d, counts.get(&d).copied().unwrap_or(0)))
         .collect())
 }
+
+/// How long one point of a time series covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Day,
+    /// ISO weeks, starting on Monday.
+    Week,
+    Month,
+}
+
+/// What a time series measures per bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Postings first seen in the bucket.
+    NewPostings,
+    /// Postings open at the end of the bucket: first seen before it ended and not closed by
+    /// then.
+    OpenPostings,
+    /// The median annual salary midpoint of the postings first seen in the bucket.
+    MedianAnnualSalary,
+}
+
+/// What splits a time series into several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    None,
+    Source,
+    Country,
+    WorkArrangement,
+}
+
+/// One series: its group key (`None` for `GroupBy::None` and for postings without a value) and
+/// a value per bucket start, every bucket from the first to the last listed.
+pub type Series = (Option<String>, Vec<(NaiveDate, Option<f64>)>);
+
+impl Bucket {
+    /// The start of the bucket holding `day`.
+    pub fn start(self, day: NaiveDate) -> NaiveDate {
+        use chrono::Datelike;
+        match self {
+            Bucket::Day => day,
+            Bucket::Week => day - Days::new(u64::from(day.weekday().num_days_from_monday())),
+            Bucket::Month => day.with_day(1).unwrap_or(day),
+        }
+    }
+
+    /// The start of the next bucket after the one starting at `start`.
+    pub fn next(self, start: NaiveDate) -> NaiveDate {
+        match self {
+            Bucket::Day => start + Days::new(1),
+            Bucket::Week => start + Days::new(7),
+            Bucket::Month => start
+                .checked_add_months(chrono::Months::new(1))
+                .unwrap_or(start),
+        }
+    }
+
+    /// The bucket starts covering `from` to `to` inclusive.
+    pub fn starts(self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+        let mut out = Vec::new();
+        let mut b = self.start(from);
+        while b <= to {
+            out.push(b);
+            b = self.next(b);
+        }
+        out
+    }
+
+    /// SQL for the bucket start (a date, SQLite: `YYYY-MM-DD` text) of timestamp `col`.
+    fn sql(self, pg: bool, col: &str) -> String {
+        match (pg, self) {
+            (true, Bucket::Day) => {
+                format!("CAST(date_trunc('day', {col} AT TIME ZONE 'UTC') AS DATE)")
+            }
+            (true, Bucket::Week) => {
+                format!("CAST(date_trunc('week', {col} AT TIME ZONE 'UTC') AS DATE)")
+            }
+            (true, Bucket::Month) => {
+                format!("CAST(date_trunc('month', {col} AT TIME ZONE 'UTC') AS DATE)")
+            }
+            // SQLite keeps timestamps as RFC 3339 text in UTC.
+            (false, Bucket::Day) => format!("substr({col}, 1, 10)"),
+            (false, Bucket::Week) => format!("date(substr({col}, 1, 10), '-6 days', 'weekday 1')"),
+            (false, Bucket::Month) => format!("(substr({col}, 1, 7) || '-01')"),
+        }
+    }
+}
+
+impl GroupBy {
+    fn sql(self) -> &'static str {
+        match self {
+            GroupBy::None => "NULL",
+            GroupBy::Source => "p.source",
+            GroupBy::Country => "p.country",
+            GroupBy::WorkArrangement => "p.work_arrangement",
+        }
+    }
+
+    /// The key as the API shows it: GraphQL's enum names for sources and arrangements.
+    fn key(self, raw: Option<String>) -> Option<String> {
+        match self {
+            GroupBy::Source | GroupBy::WorkArrangement => raw.map(|s| s.to_ascii_uppercase()),
+            _ => raw,
+        }
+    }
+}
+
+/// A bucket start as the database returns it.
+fn bucket_of(r: &sea_orm::QueryResult, pg: bool, col: &str) -> ApiResult<Option<NaiveDate>> {
+    Ok(if pg {
+        r.try_get::<Option<NaiveDate>>("", col)?
+    } else {
+        r.try_get::<Option<String>>("", col)?
+            .and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
+    })
+}
+
+/// `jobStats.timeSeries`: `metric` per `bucket` from `from` to `to` (inclusive, whole buckets),
+/// one series per `group` value, largest total first. One statement per call, a range scan of
+/// `idx_job_postings_trends` (or, for the median, `idx_job_postings_salary_mid`): counts per
+/// day in SQL, folded into weeks and months here (a date function per row cost more than the
+/// scan); the median on SQLite from the midpoints read in index order.
+pub async fn time_series(
+    db: &impl ConnectionTrait,
+    filter: &PostingFilter,
+    bucket: Bucket,
+    metric: Metric,
+    group: GroupBy,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> ApiResult<Vec<Series>> {
+    let backend = db.get_database_backend();
+    let pg = backend == DbBackend::Postgres;
+    let starts = bucket.starts(from, to);
+    let (Some(&first), Some(&last)) = (starts.first(), starts.last()) else {
+        return Ok(Vec::new());
+    };
+    let end = bucket.next(last);
+    let g = group.sql();
+    // Bounds written into the SQL (digits and `-` only) and compared with the column itself,
+    // so the range is an index scan: a UTC midnight on PostgreSQL, `YYYY-MM-DD` text on SQLite
+    // (RFC 3339 text in UTC sorts like the instant it names).
+    let lit = |d: NaiveDate| {
+        if pg {
+            format!("TIMESTAMPTZ '{} 00:00:00+00'", d.format("%Y-%m-%d"))
+        } else {
+            format!("'{}'", d.format("%Y-%m-%d"))
+        }
+    };
+    let day = |col: &str| {
+        if pg {
+            format!("CAST({col} AT TIME ZONE 'UTC' AS DATE)")
+        } else {
+            format!("substr({col}, 1, 10)")
+        }
+    };
+    let (f, e) = (lit(first), lit(end));
+    let seen_day = day("p.first_seen_at");
+    let mut values: HashMap<Option<String>, HashMap<NaiveDate, f64>> = HashMap::new();
+    let mut sql = Sql::new(backend);
+    match metric {
+        Metric::NewPostings => {
+            sql.push(&format!("SELECT {seen_day} AS d, {g} AS g, COUNT(*) AS n"));
+            push_from_where(&mut sql, filter);
+            sql.push(&format!(
+                " AND p.first_seen_at >= {f} AND p.first_seen_at < {e} GROUP BY 1, 2"
+            ));
+            for r in db.query_all_raw(sql.statement()).await? {
+                if let Some(d) = bucket_of(&r, pg, "d")? {
+                    let n: i64 = r.try_get("", "n")?;
+                    *values
+                        .entry(group.key(r.try_get("", "g")?))
+                        .or_default()
+                        .entry(bucket.start(d))
+                        .or_default() += n as f64;
+                }
+            }
+        }
+        Metric::OpenPostings => {
+            // One pass: each posting first seen before the range ends counts from the day it
+            // opened (`od`, NULL: before the range) until the day it closed (`cd`, NULL: still
+            // open at the end; a day before the range: closed before it); the open count is
+            // then a running sum over the buckets.
+            let closed_day = day("p.closed_at");
+            sql.push(&format!(
+                "SELECT {g} AS g, \
+                   CASE WHEN p.first_seen_at < {f} THEN NULL ELSE {seen_day} END AS od, \
+                   CASE WHEN p.closed_at IS NULL OR p.closed_at >= {e} THEN NULL \
+                        WHEN p.closed_at < {f} THEN {before} ELSE {closed_day} END AS cd, \
+                   COUNT(*) AS n",
+                before = if pg {
+                    "DATE '0001-01-01'"
+                } else {
+                    "'0001-01-01'"
+                },
+            ));
+            push_from_where(&mut sql, filter);
+            sql.push(&format!(" AND p.first_seen_at < {e} GROUP BY 1, 2, 3"));
+            let mut delta: HashMap<Option<String>, HashMap<NaiveDate, i64>> = HashMap::new();
+            let mut base: HashMap<Option<String>, i64> = HashMap::new();
+            for r in db.query_all_raw(sql.statement()).await? {
+                let key = group.key(r.try_get("", "g")?);
+                let n: i64 = r.try_get("", "n")?;
+                match bucket_of(&r, pg, "od")? {
+                    Some(d) => {
+                        *delta
+                            .entry(key.clone())
+                            .or_default()
+                            .entry(bucket.start(d))
+                            .or_default() += n
+                    }
+                    None => *base.entry(key.clone()).or_default() += n,
+                }
+                match bucket_of(&r, pg, "cd")? {
+                    Some(d) if d < first => *base.entry(key).or_default() -= n,
+                    Some(d) => {
+                        *delta
+                            .entry(key)
+                            .or_default()
+                            .entry(bucket.start(d))
+                            .or_default() -= n
+                    }
+                    None => {}
+                }
+            }
+            let keys: std::collections::HashSet<Option<String>> =
+                delta.keys().chain(base.keys()).cloned().collect();
+            for key in keys {
+                let mut open = base.get(&key).copied().unwrap_or(0);
+                let d = delta.remove(&key).unwrap_or_default();
+                let series = values.entry(key).or_default();
+                for &b in &starts {
+                    open += d.get(&b).copied().unwrap_or(0);
+                    series.insert(b, open as f64);
+                }
+            }
+        }
+        Metric::MedianAnnualSalary => {
+            let range = format!(
+                " AND {MIDPOINT} IS NOT NULL AND p.first_seen_at >= {f} AND p.first_seen_at < {e}"
+            );
+            if pg {
+                let b = bucket.sql(true, "p.first_seen_at");
+                sql.push(&format!(
+                    "SELECT {b} AS b, {g} AS g, \
+                     percentile_cont(0.5) WITHIN GROUP (ORDER BY {MIDPOINT}) AS v"
+                ));
+                push_from_where(&mut sql, filter);
+                sql.push(&range);
+                sql.push(" GROUP BY 1, 2");
+                for r in db.query_all_raw(sql.statement()).await? {
+                    if let Some(b) = bucket_of(&r, pg, "b")? {
+                        let v: f64 = r.try_get("", "v")?;
+                        values
+                            .entry(group.key(r.try_get("", "g")?))
+                            .or_default()
+                            .insert(b, v);
+                    }
+                }
+            } else {
+                // In midpoint order: the `(currency, midpoint, …)` index gives it without a
+                // sort, so each bucket's list arrives sorted.
+                sql.push(&format!(
+                    "SELECT {seen_day} AS d, {g} AS g, {MIDPOINT} AS v"
+                ));
+                push_from_where(&mut sql, filter);
+                sql.push(&range);
+                sql.push(&format!(" ORDER BY {MIDPOINT}"));
+                let mut runs: HashMap<(Option<String>, NaiveDate), Vec<f64>> = HashMap::new();
+                for r in db.query_all_raw(sql.statement()).await? {
+                    if let Some(d) = bucket_of(&r, pg, "d")? {
+                        runs.entry((group.key(r.try_get("", "g")?), bucket.start(d)))
+                            .or_default()
+                            .push(r.try_get("", "v")?);
+                    }
+                }
+                for ((key, b), v) in runs {
+                    // The median like percentile_cont(0.5).
+                    let n = v.len();
+                    let m = if n % 2 == 1 {
+                        v[n / 2]
+                    } else {
+                        (v[n / 2 - 1] + v[n / 2]) / 2.0
+                    };
+                    values.entry(key).or_default().insert(b, m);
+                }
+            }
+        }
+    }
+    if group == GroupBy::None {
+        // One series even when nothing matched: zeros (or no medians) for every bucket.
+        values.entry(None).or_default();
+    }
+    let zero = metric != Metric::MedianAnnualSalary;
+    let mut out: Vec<(f64, Series)> = values
+        .into_iter()
+        .map(|(key, per)| {
+            let total: f64 = per.values().sum();
+            let points = starts
+                .iter()
+                .map(|b| (*b, per.get(b).copied().or(zero.then_some(0.0))))
+                .collect();
+            (total, (key, points))
+        })
+        .collect();
+    out.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.0.cmp(&b.1.0)));
+    Ok(out.into_iter().map(|(_, s)| s).collect())
+}
