@@ -719,7 +719,7 @@ async fn first_load_of_the_console() {
     bytes.sort_by(f64::total_cmp);
     let (t, b) = (times[2], bytes[2]);
     println!(
-        "console first load, median of 5: {t:.0} ms to a rendered Overview, {:.1} KB transferred (uncompressed assets)",
+        "console first load, median of 5: {t:.0} ms to a rendered Overview, {:.1} KB transferred (gzipped where the browser accepts it)",
         b / 1024.0
     );
     assert!(b > 0.0, "the assets were fetched");
