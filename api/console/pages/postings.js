@@ -45,8 +45,30 @@ const DETAIL = `query Posting($id: ID!) {
     salary { text min max currency period annualMin annualMax source }
     descriptionHtml classification postedAt expiresAt firstSeenAt lastSeenAt closedAt isOpen
     firstRun { id databaseId status queuedAt } lastRun { id databaseId status queuedAt }
+    history(first: 10) { nodes { id kind at run { id databaseId } changes { field from to } } pageInfo { hasNextPage } }
   }
 }`;
+
+/** One field's change, as `JobPosting.history` gives it. */
+function changeText(c) {
+  const v = (x) => (x == null ? '—' : typeof x === 'number' ? fmtNum(x) : c.field === 'descriptionHash' ? String(x).slice(0, 8) : label(String(x)));
+  if (c.field === 'descriptionHash') return html`description reworded`;
+  return html`${c.field}: <del>${v(c.from)}</del> → <ins>${v(c.to)}</ins>`;
+}
+
+function History({ history }) {
+  const nodes = history ? history.nodes : [];
+  return html`<section data-testid="posting-history"><h3>Changes</h3>
+    ${nodes.length === 0
+      ? html`<p class="muted">No change seen since it was first found.</p>`
+      : html`<ol class="history">${nodes.map((h) => html`<li key=${h.id}>
+          <${Time} value=${h.at} short />${' '}
+          ${h.kind === 'CHANGED' ? html`${h.changes.map((c, i) => html`${i ? '; ' : ''}${changeText(c)}`)}` : h.kind === 'CLOSED' ? 'closed (not seen at its source)' : 'reopened (seen again)'}
+          ${h.run ? html` <span class="muted">(<a href=${link('runs', h.run.id)}>run #${h.run.databaseId}</a>)</span>` : ''}
+        </li>`)}</ol>
+        ${history.pageInfo.hasNextPage ? html`<p class="muted">Older changes: <code>jobPosting { history(after: …) }</code> in GraphiQL.</p>` : ''}`}
+  </section>`;
+}
 
 const EMPTY_FORM = {
   search: '', sources: [], companies: '', titleContains: '', locationContains: '', countries: '', workTypes: [],
@@ -280,6 +302,7 @@ function Detail({ id, back }) {
           <dt>Last seen by</dt><dd>${p.lastRun ? html`<a href=${link('runs', p.lastRun.id)}>run #${p.lastRun.databaseId}</a> <${Status} status=${p.lastRun.status} />` : '—'}</dd>
           <dt>External id</dt><dd><code>${p.externalId}</code></dd>
         </dl>
+        <${History} history=${p.history} />
         <section><h3>Description</h3>
           ${p.descriptionHtml
             ? html`<div class="description" dangerouslySetInnerHTML=${{ __html: p.descriptionHtml }}></div>`
