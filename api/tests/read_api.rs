@@ -1311,6 +1311,36 @@ async fn a_page_of_postings_with_their_runs_costs_a_constant_number_of_statement
     }
 }
 
+/// `totalCount` alone runs the count and nothing else; with a page it runs both.
+#[tokio::test]
+async fn total_count_alone_does_not_read_a_page() {
+    for db in testkit::databases("count_only").await {
+        filter_fixture(&db.conn).await;
+        let (conn, log) = counting(&db.conn);
+        let st = state(conn);
+        let all = data(&st, "{ jobPostings { totalCount } }", json!({})).await;
+        let statements = log.lock().unwrap().clone();
+        assert_eq!(statements.len(), 1, "{:?}: {statements:#?}", db.backend);
+        assert!(
+            statements[0].to_uppercase().contains("COUNT("),
+            "{statements:#?}"
+        );
+        log.lock().unwrap().clear();
+        let with_page = data(
+            &st,
+            "{ jobPostings(first: 2) { totalCount pageInfo { hasNextPage } } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            with_page["jobPostings"]["totalCount"],
+            all["jobPostings"]["totalCount"]
+        );
+        assert_eq!(with_page["jobPostings"]["pageInfo"]["hasNextPage"], true);
+        assert_eq!(log.lock().unwrap().len(), 2, "{:?}", db.backend);
+    }
+}
+
 #[tokio::test]
 async fn list_queries_read_only_the_columns_of_the_selected_fields() {
     for db in testkit::databases("columns").await {

@@ -96,7 +96,12 @@ pub async fn posting_connection(
     let columns = wanted_columns(&look.field("edges").field("node"))
         .union(wanted_columns(&look.field("nodes")));
 
-    let page = if limit == 0 {
+    // A request for `totalCount` alone (a badge, a tab's count) needs no page: the page query
+    // would cost as much as the count again.
+    let wants_page = look.field("edges").exists()
+        || look.field("nodes").exists()
+        || look.field("pageInfo").exists();
+    let page = if limit == 0 || !wants_page {
         service::postings::Page {
             rows: Vec::new(),
             has_more: false,
