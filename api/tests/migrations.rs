@@ -143,6 +143,17 @@ async fn the_indexes_the_api_and_scheduler_rely_on_exist_on_both_backends() {
             "{:?}",
             db.backend
         );
+        // Trend charts read covering indexes on both; substring filters use pg_trgm on
+        // PostgreSQL (the test server has it: it ships with PostgreSQL's contrib).
+        assert!(postings.contains("idx_job_postings_trends"), "{postings:?}");
+        if db.backend == testkit::Backend::Postgres {
+            for trgm in [
+                "idx_job_postings_title_trgm",
+                "idx_job_postings_location_trgm",
+            ] {
+                assert!(postings.contains(trgm), "{trgm}: {postings:?}");
+            }
+        }
     }
 }
 
