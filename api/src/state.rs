@@ -180,6 +180,7 @@ impl AppState {
     pub fn new(db: DatabaseConnection, settings: ServerSettings) -> Result<Self, FetchError> {
         crate::install_crypto_provider();
         let metrics = Arc::new(Metrics::default());
+        let allow_private_network = settings.fetch.allow_private_network;
         let engine = Engine::new(
             db.clone(),
             Fetcher::new(settings.fetch)?,
@@ -202,6 +203,7 @@ impl AppState {
             auth: settings.auth,
             fanout,
             instance_id: settings.instance_id,
+            allow_private_network,
         };
         let rate_limiter = RateLimiter::new(settings.rate_limit).map(Arc::new);
         if let Some(limiter) = rate_limiter.clone() {

@@ -16,6 +16,7 @@ mod m20261206_000007_descriptions_truncated;
 mod m20261206_000008_console;
 mod m20261206_000009_posting_history;
 mod m20261206_000010_trends;
+mod m20261206_000011_saved_searches;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_console::Migration),
             Box::new(m20261206_000009_posting_history::Migration),
             Box::new(m20261206_000010_trends::Migration),
+            Box::new(m20261206_000011_saved_searches::Migration),
         ]
     }
 }
