@@ -186,7 +186,9 @@ impl AppState {
             Fetcher::new(settings.fetch)?,
             EventBus::default(),
             settings.engine,
-        );
+        )
+        // Saved searches' webhook deliveries commit with the page that caused them.
+        .with_page_hook(Arc::new(crate::service::webhooks::OutboxHook));
         let shutdown = CancellationToken::new();
         let fanout = crate::bus::Fanout::new(settings.fanout_capacity);
         crate::bus::start(

@@ -226,3 +226,131 @@ async fn bad_saved_searches_are_refused_with_what_to_fix() {
         s.stop().await;
     }
 }
+
+async fn create(
+    s: &support::Server,
+    name: &str,
+    filter: Value,
+    events: Value,
+    digest: &str,
+) -> String {
+    let res = s
+        .gql_with(
+            CREATE,
+            json!({"input": {
+                "name": name,
+                "filter": filter,
+                "webhookUrl": "http://127.0.0.1:9/hook",
+                "secret": "0123456789abcdef-secret",
+                "events": events,
+                "digest": digest,
+            }}),
+            Some(TOKEN),
+        )
+        .await;
+    res["data"]["createSavedSearch"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{res}"))
+        .to_owned()
+}
+
+async fn deliveries(s: &support::Server, id: &str) -> Vec<Value> {
+    let res = s
+        .gql_with(
+            "query($id: ID!) { savedSearch(id: $id) { deliveries(first: 50) { edges { node {
+                deliveryId event status attempts payload } } } } }",
+            json!({"id": id}),
+            None,
+        )
+        .await;
+    res["data"]["savedSearch"]["deliveries"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{res}"))
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stored_page_writes_deliveries_for_matching_searches_only() {
+    let base = support::greenhouse_stub(support::GREENHOUSE_BOARD.to_owned()).await;
+    for db in testkit::databases("saved_outbox").await {
+        let mut settings = support::test_settings();
+        settings
+            .engine
+            .base_urls
+            .insert(entity::Source::Greenhouse, base.clone());
+        settings.auth = AuthPolicy {
+            token: Some(Secret::new(TOKEN)),
+            protect_reads: false,
+            loopback_only: false,
+        };
+        let s = support::start_with(&db.conn, settings).await;
+        let engineers = create(
+            &s,
+            "engineers",
+            json!({"titleContains": "engineer"}),
+            json!(["NEW"]),
+            "IMMEDIATE",
+        )
+        .await;
+        let nurses = create(
+            &s,
+            "nurses",
+            json!({"titleContains": "nurse"}),
+            json!(["NEW"]),
+            "IMMEDIATE",
+        )
+        .await;
+        let closed_only = create(
+            &s,
+            "closed only",
+            json!({"titleContains": "engineer"}),
+            json!(["CLOSED"]),
+            "IMMEDIATE",
+        )
+        .await;
+        let other_source = create(
+            &s,
+            "seek",
+            json!({"sources": ["SEEK"]}),
+            json!(["NEW"]),
+            "IMMEDIATE",
+        )
+        .await;
+        let digest = create(
+            &s,
+            "everything hourly",
+            json!({}),
+            json!(["NEW", "UPDATED"]),
+            "HOURLY",
+        )
+        .await;
+
+        let run = support::queue_greenhouse_run(&s.state).await;
+        let report = support::execute(&s.state, run).await.unwrap();
+        assert_eq!(report.counters.jobs_new, 2, "{report:?}");
+
+        let got = deliveries(&s, &engineers).await;
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0]["event"], "NEW");
+        assert_eq!(got[0]["status"], "PENDING");
+        assert_eq!(got[0]["attempts"], 0);
+        assert_eq!(got[0]["payload"]["event"], "NEW");
+        assert_eq!(got[0]["payload"]["deliveryId"], got[0]["deliveryId"]);
+        assert!(
+            got[0]["payload"]["posting"]["title"]
+                .as_str()
+                .unwrap()
+                .contains("Engineer"),
+            "{got:?}"
+        );
+        for none in [&nurses, &closed_only, &other_source] {
+            assert!(deliveries(&s, none).await.is_empty(), "{none}");
+        }
+        let queued = deliveries(&s, &digest).await;
+        assert_eq!(queued.len(), 2, "{queued:?}");
+        assert!(queued.iter().all(|d| d["status"] == "QUEUED"), "{queued:?}");
+        s.stop().await;
+    }
+}
