@@ -325,3 +325,96 @@ async fn a_private_webhook_is_refused_at_delivery_time_without_the_setting() {
         s.stop().await;
     }
 }
+
+/// Delivery latency from the page's commit (`PageStored.stored_at`) to the receiver, with 100
+/// saved searches matching both postings of the page (200 deliveries) and the worker loop as
+/// the scheduler starts it (default poll and batch). Prints p50/p99:
+/// `cargo test -p jobintel-api --test webhook_delivery latency -- --nocapture`.
+#[tokio::test]
+async fn delivery_latency_with_100_saved_searches() {
+    let base = support::greenhouse_stub(support::GREENHOUSE_BOARD.to_owned()).await;
+    for db in testkit::databases("hook_latency").await {
+        let received: Arc<Mutex<Vec<chrono::DateTime<Utc>>>> = Arc::default();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post({
+                let received = received.clone();
+                move || async move {
+                    received.lock().unwrap().push(Utc::now());
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let mut settings = support::test_settings();
+        settings
+            .engine
+            .base_urls
+            .insert(entity::Source::Greenhouse, base.clone());
+        settings.auth = AuthPolicy {
+            token: Some(Secret::new(TOKEN)),
+            protect_reads: false,
+            loopback_only: false,
+        };
+        let s = support::start_with(&db.conn, settings).await;
+        for i in 0..100 {
+            let res = s
+                .gql_with(
+                    "mutation($input: CreateSavedSearchInput!) { createSavedSearch(input: $input) { id } }",
+                    json!({"input": {"name": format!("s{i}"), "webhookUrl": url,
+                                      "secret": SECRET, "events": ["NEW"]}}),
+                    Some(TOKEN),
+                )
+                .await;
+            assert!(res["errors"].is_null(), "{res}");
+        }
+        let stop = tokio_util::sync::CancellationToken::new();
+        let worker = tokio::spawn(webhooks::run_worker(
+            s.state.db.clone(),
+            DeliveryConfig {
+                allow_private_network: true,
+                ..DeliveryConfig::default()
+            },
+            stop.clone(),
+        ));
+        let mut events = s.state.api.runs.engine().bus.subscribe();
+        let run = support::queue_greenhouse_run(&s.state).await;
+        support::execute(&s.state, run).await.unwrap();
+        let mut stored_at = None;
+        while let Ok(e) = events.try_recv() {
+            if let ingest::events::IngestEvent::PageStored { stored_at: at, .. } = e {
+                stored_at = Some(at);
+            }
+        }
+        let stored_at = stored_at.expect("a PageStored event");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while received.lock().unwrap().len() < 200 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not all delivered in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.cancel();
+        worker.await.unwrap();
+        let mut ms: Vec<i64> = received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| (*t - stored_at).num_milliseconds())
+            .collect();
+        ms.sort_unstable();
+        println!(
+            "delivery latency ({:?}, 100 saved searches, {} deliveries): p50 {} ms, p99 {} ms, max {} ms",
+            db.db_backend(),
+            ms.len(),
+            testkit::percentile(&ms, 0.50).unwrap(),
+            testkit::percentile(&ms, 0.99).unwrap(),
+            ms.last().unwrap()
+        );
+        s.stop().await;
+    }
+}
