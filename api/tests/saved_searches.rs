@@ -351,6 +351,38 @@ async fn a_stored_page_writes_deliveries_for_matching_searches_only() {
         let queued = deliveries(&s, &digest).await;
         assert_eq!(queued.len(), 2, "{queued:?}");
         assert!(queued.iter().all(|d| d["status"] == "QUEUED"), "{queued:?}");
+
+        // Housekeeping closes both postings: CLOSED goes, in the closing batch's transaction,
+        // to the search subscribed to it whose filter matches.
+        use sea_orm::ConnectionTrait as _;
+        let long_ago = chrono::Utc::now() - chrono::TimeDelta::days(400);
+        db.conn
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                db.conn.get_database_backend(),
+                match db.conn.get_database_backend() {
+                    sea_orm::DbBackend::Postgres => "UPDATE job_postings SET last_seen_at = $1",
+                    _ => "UPDATE job_postings SET last_seen_at = ?",
+                },
+                [long_ago.into()],
+            ))
+            .await
+            .unwrap();
+        let (closed, _) = jobintel::scheduler::housekeeping::close_stale_postings(
+            &db.conn,
+            chrono::Utc::now(),
+            jobintel::scheduler::housekeeping::Retention::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(closed, 2);
+        let got = deliveries(&s, &closed_only).await;
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0]["event"], "CLOSED");
+        assert!(
+            got[0]["payload"]["posting"]["closedAt"].is_string(),
+            "{got:?}"
+        );
+        assert_eq!(deliveries(&s, &engineers).await.len(), 1);
         s.stop().await;
     }
 }
