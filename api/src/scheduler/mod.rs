@@ -155,7 +155,16 @@ impl Scheduler {
             // Saved searches' webhook outbox (see `service::webhooks`).
             tokio::spawn(crate::service::webhooks::run_worker(
                 shared.runs.db().clone(),
-                crate::service::webhooks::DeliveryConfig::from_env(),
+                crate::service::webhooks::DeliveryConfig {
+                    // The setting as configured (flag or environment), the fetcher's own.
+                    allow_private_network: shared
+                        .runs
+                        .engine()
+                        .fetcher
+                        .config()
+                        .allow_private_network,
+                    ..crate::service::webhooks::DeliveryConfig::from_env()
+                },
                 stop.clone(),
             )),
             // PostgreSQL's full-text indexing of what the workers store (returns at once on

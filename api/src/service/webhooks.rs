@@ -238,7 +238,8 @@ impl Default for DeliveryConfig {
 
 impl DeliveryConfig {
     /// The defaults, with JOBINTEL_WEBHOOK_RETRY_BASE (`5s`, `500ms`, or seconds) and
-    /// JOBINTEL_ALLOW_PRIVATE_NETWORK from the environment.
+    /// JOBINTEL_ALLOW_PRIVATE_NETWORK from the environment. The scheduler overrides the latter
+    /// with the fetcher's configured value (which a `--allow-private-network` flag may set).
     pub fn from_env() -> Self {
         let mut c = DeliveryConfig::default();
         if let Some(d) = std::env::var(RETRY_BASE_ENV)
