@@ -216,6 +216,8 @@ pub struct DeliveryConfig {
     pub lease: std::time::Duration,
     /// Rows claimed per step.
     pub batch: u64,
+    /// POSTs in flight at once per worker.
+    pub concurrency: usize,
     /// How often the loop looks for due rows when the last step found none.
     pub poll: std::time::Duration,
     /// JOBINTEL_ALLOW_PRIVATE_NETWORK (checked again before every attempt: DNS may change).
@@ -230,6 +232,7 @@ impl Default for DeliveryConfig {
             timeout: std::time::Duration::from_secs(10),
             lease: std::time::Duration::from_secs(60),
             batch: 50,
+            concurrency: 8,
             poll: std::time::Duration::from_millis(250),
             allow_private_network: false,
         }
@@ -419,26 +422,32 @@ pub async fn deliver_once(
     now: DateTime<Utc>,
 ) -> Result<usize, DbErr> {
     build_digests(db, now).await?;
+    use futures_util::{StreamExt, TryStreamExt};
     let rows = claim(db, now, cfg.lease, cfg.batch).await?;
     let n = rows.len();
-    for row in rows {
-        let Some(search) = saved_search::Entity::find_by_id(row.saved_search_id)
-            .one(db)
-            .await?
-        else {
-            continue; // deleted meanwhile: its rows went with it
-        };
-        let outcome = if search.enabled {
-            post(client, cfg, &search, &row).await
-        } else {
-            // Paused: hold the row (not an attempt) until resumed.
-            Attempt::Failed {
-                status: None,
-                error: "saved search paused".into(),
-            }
-        };
-        record(db, cfg, &search, row, outcome, Utc::now()).await?;
-    }
+    // Several POSTs at once: one slow receiver must not hold up every other search's events.
+    futures_util::stream::iter(rows)
+        .map(|row| async move {
+            let Some(search) = saved_search::Entity::find_by_id(row.saved_search_id)
+                .one(db)
+                .await?
+            else {
+                return Ok(()); // deleted meanwhile: its rows went with it
+            };
+            let outcome = if search.enabled {
+                post(client, cfg, &search, &row).await
+            } else {
+                // Paused: hold the row (not an attempt) until resumed.
+                Attempt::Failed {
+                    status: None,
+                    error: "saved search paused".into(),
+                }
+            };
+            record(db, cfg, &search, row, outcome, Utc::now()).await
+        })
+        .buffer_unordered(cfg.concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
     Ok(n)
 }
 
