@@ -53,6 +53,16 @@ pub struct SavedSearchPatch {
 /// is refused too (it cannot be checked). Checked again before every delivery attempt, since
 /// DNS may change after the search was saved.
 pub async fn check_webhook_url(url: &str, allow_private_network: bool) -> ApiResult<Url> {
+    Ok(webhook_target(url, allow_private_network).await?.0)
+}
+
+/// [`check_webhook_url`], also returning the checked addresses of a host name (empty for a
+/// literal IP or when private networks are allowed), so the delivery connects to exactly
+/// what was checked: a second lookup could answer differently (DNS rebinding).
+pub async fn webhook_target(
+    url: &str,
+    allow_private_network: bool,
+) -> ApiResult<(Url, Vec<std::net::IpAddr>)> {
     let refuse = |why: String| ApiError::bad_input(format!("webhookUrl {why}"));
     if url.len() > MAX_URL_LEN {
         return Err(refuse(format!("is longer than {MAX_URL_LEN} characters")));
@@ -70,14 +80,14 @@ pub async fn check_webhook_url(url: &str, allow_private_network: bool) -> ApiRes
         ));
     }
     if allow_private_network {
-        return Ok(parsed);
+        return Ok((parsed, Vec::new()));
     }
     let hint = "; set JOBINTEL_ALLOW_PRIVATE_NETWORK=true to allow private network addresses";
-    let addrs: Vec<std::net::IpAddr> = match parsed.host() {
-        Some(Host::Ipv4(ip)) => vec![ip.into()],
-        Some(Host::Ipv6(ip)) => vec![ip.into()],
+    let (addrs, pin): (Vec<std::net::IpAddr>, bool) = match parsed.host() {
+        Some(Host::Ipv4(ip)) => (vec![ip.into()], false),
+        Some(Host::Ipv6(ip)) => (vec![ip.into()], false),
         Some(Host::Domain(name)) => match tokio::net::lookup_host((name, 0)).await {
-            Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+            Ok(addrs) => (addrs.map(|a| a.ip()).collect(), true),
             Err(e) => {
                 return Err(refuse(format!(
                     "host {name} cannot be resolved to check that it is public ({e})"
@@ -94,7 +104,7 @@ pub async fn check_webhook_url(url: &str, allow_private_network: bool) -> ApiRes
             "resolves to {ip}, which is not a public address{hint}"
         )));
     }
-    Ok(parsed)
+    Ok((parsed, if pin { addrs } else { Vec::new() }))
 }
 
 fn check_name(name: &str) -> ApiResult<String> {

@@ -367,19 +367,47 @@ async fn post(
     search: &saved_search::Model,
     row: &webhook_delivery::Model,
 ) -> Attempt {
-    let url = match super::saved_searches::check_webhook_url(
-        &search.webhook_url,
-        cfg.allow_private_network,
-    )
-    .await
-    {
-        Ok(u) => u,
-        Err(e) => {
-            return Attempt::Failed {
-                status: None,
-                error: e.message(),
-            };
+    let (url, pinned) =
+        match super::saved_searches::webhook_target(&search.webhook_url, cfg.allow_private_network)
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                return Attempt::Failed {
+                    status: None,
+                    error: e.message(),
+                };
+            }
+        };
+    // A checked host name is connected to at the addresses checked (a one-off client pinned
+    // to them), never re-resolved: that lookup could answer with a private address.
+    let pinned_client;
+    let client = match url.host_str() {
+        Some(host) if !pinned.is_empty() => {
+            let addrs: Vec<std::net::SocketAddr> = pinned
+                .iter()
+                .map(|ip| std::net::SocketAddr::new(*ip, 0))
+                .collect();
+            match reqwest::Client::builder()
+                .timeout(cfg.timeout)
+                .connect_timeout(cfg.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .resolve_to_addrs(host, &addrs)
+                .build()
+            {
+                Ok(c) => {
+                    pinned_client = c;
+                    &pinned_client
+                }
+                Err(e) => {
+                    return Attempt::Failed {
+                        status: None,
+                        error: format!("cannot build the HTTP client: {e}"),
+                    };
+                }
+            }
         }
+        _ => client,
     };
     let body = serde_json::to_vec(&row.payload).unwrap_or_default();
     let sent = client
