@@ -425,7 +425,8 @@ async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
     let fetcher = ingest::fetch::Fetcher::new(config.ingest.fetch_config())
         .context("cannot build the HTTP client")?;
     let bus = EventBus::default();
-    let engine = Engine::new(conn.clone(), fetcher, bus.clone(), engine_config);
+    let engine = Engine::new(conn.clone(), fetcher, bus.clone(), engine_config)
+        .with_page_hook(std::sync::Arc::new(crate::service::webhooks::OutboxHook));
     let runs = Runs::new(conn.clone(), engine, Wakeups::default(), Clock::Database);
 
     let run = runs

@@ -180,12 +180,15 @@ impl AppState {
     pub fn new(db: DatabaseConnection, settings: ServerSettings) -> Result<Self, FetchError> {
         crate::install_crypto_provider();
         let metrics = Arc::new(Metrics::default());
+        let allow_private_network = settings.fetch.allow_private_network;
         let engine = Engine::new(
             db.clone(),
             Fetcher::new(settings.fetch)?,
             EventBus::default(),
             settings.engine,
-        );
+        )
+        // Saved searches' webhook deliveries commit with the page that caused them.
+        .with_page_hook(Arc::new(crate::service::webhooks::OutboxHook));
         let shutdown = CancellationToken::new();
         let fanout = crate::bus::Fanout::new(settings.fanout_capacity);
         crate::bus::start(
@@ -202,6 +205,7 @@ impl AppState {
             auth: settings.auth,
             fanout,
             instance_id: settings.instance_id,
+            allow_private_network,
         };
         let rate_limiter = RateLimiter::new(settings.rate_limit).map(Arc::new);
         if let Some(limiter) = rate_limiter.clone() {

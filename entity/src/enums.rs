@@ -226,6 +226,48 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// What happened to a posting that a saved search's webhook is told about.
+    WebhookEvent {
+        /// First stored by an ingest page.
+        New = "new",
+        /// Its content changed (a `changed` history entry).
+        Updated = "updated",
+        /// Housekeeping closed it.
+        Closed = "closed",
+        /// A HOURLY/DAILY digest bundling several events.
+        Digest = "digest",
+    }
+}
+
+string_enum! {
+    /// When a saved search's webhook is called.
+    DigestMode {
+        /// One delivery per event, as soon as the worker sees it.
+        Immediate = "immediate",
+        /// One delivery per hour with that hour's events.
+        Hourly = "hourly",
+        /// One delivery per day with that day's events.
+        Daily = "daily",
+    }
+}
+
+string_enum! {
+    /// Where a `webhook_deliveries` row is in its life.
+    DeliveryStatus {
+        /// To send (again): the worker picks it up once `next_attempt_at` has passed.
+        Pending = "pending",
+        /// The receiver answered 2xx.
+        Delivered = "delivered",
+        /// Still failing after the max age; the saved search was paused.
+        Failed = "failed",
+        /// An event of a digest search waiting for its period's batch.
+        Queued = "queued",
+        /// An event sent as part of a digest delivery.
+        Bundled = "bundled",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

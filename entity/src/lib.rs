@@ -4,6 +4,7 @@
 //! - [`job_posting`]: one row per posting, keyed by `(source, external_id)`.
 //! - [`ingest_run`]: one row per ingest run (manual, scheduled or from the CLI).
 //! - [`posting_history`]: what changed in a posting, when, and which run saw it.
+//! - [`saved_search`]: stored filters with a webhook; [`webhook_delivery`]: their outbox.
 //! - [`schedule`]: cron schedules that the embedded scheduler turns into runs.
 //! - [`instance`]: one row per `jobintel serve` process sharing the database, with its
 //!   heartbeat (the console's Instances page).
@@ -17,6 +18,8 @@ pub mod ingest_run;
 pub mod instance;
 pub mod job_posting;
 pub mod posting_history;
+pub mod saved_search;
 pub mod schedule;
+pub mod webhook_delivery;
 
 pub use enums::*;

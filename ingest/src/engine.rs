@@ -157,6 +157,8 @@ pub struct Engine {
     pub config: EngineConfig,
     /// Parses running on the blocking pool at once, shared by the clones: one per CPU.
     parse_slots: Arc<Semaphore>,
+    /// Extra writes in every page's transaction (the API's webhook outbox); none by default.
+    page_hook: Option<Arc<dyn store::PageHook>>,
 }
 
 impl Engine {
@@ -173,7 +175,14 @@ impl Engine {
             bus,
             config,
             parse_slots: Arc::new(Semaphore::new(cpus)),
+            page_hook: None,
         }
+    }
+
+    /// Run `hook` inside every page's transaction (see [`store::PageHook`]).
+    pub fn with_page_hook(mut self, hook: Arc<dyn store::PageHook>) -> Self {
+        self.page_hook = Some(hook);
+        self
     }
 
     /// Execute an already-claimed run (status `running`) to a terminal status, store it, and
@@ -402,9 +411,14 @@ impl RunCtx<'_> {
     /// Store one page, update counters, publish events.
     async fn store(&mut self, postings: Vec<NormalizedPosting>) -> Result<(), RunError> {
         self.page += 1;
-        let Some(outcome) =
-            store::upsert_page_fenced(&self.engine.db, self.run_id, &postings, Some(&self.claim))
-                .await?
+        let Some(outcome) = store::upsert_page_hooked(
+            &self.engine.db,
+            self.run_id,
+            &postings,
+            Some(&self.claim),
+            self.engine.page_hook.as_deref(),
+        )
+        .await?
         else {
             // Reaped or cancelled before this page: it is not stored, and the run stops.
             return Err(RunError::Lost);

@@ -396,6 +396,32 @@ pub async fn upsert_page_fenced(
     postings: &[NormalizedPosting],
     claim: Option<&RunClaim>,
 ) -> Result<Option<PageOutcome>, DbErr> {
+    upsert_page_hooked(db, run_id, postings, claim, None).await
+}
+
+/// Writes that must commit or roll back with a stored page, made by a crate this one cannot
+/// depend on (the API's saved searches write their webhook outbox rows here, so an event is
+/// never committed without its delivery). Called once per page, inside the page's
+/// transaction, after its postings are written; an error rolls the whole page back.
+pub trait PageHook: Send + Sync {
+    /// `new_ids`: postings first stored by this page; `updated_ids`: postings whose content
+    /// changed. Either may be empty (the hook is not called when both are).
+    fn on_page<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        new_ids: &'a [i64],
+        updated_ids: &'a [i64],
+    ) -> futures_util::future::BoxFuture<'a, Result<(), DbErr>>;
+}
+
+/// [`upsert_page_fenced`], with `hook` run inside the page's transaction before it commits.
+pub async fn upsert_page_hooked(
+    db: &DatabaseConnection,
+    run_id: i64,
+    postings: &[NormalizedPosting],
+    claim: Option<&RunClaim>,
+    hook: Option<&dyn PageHook>,
+) -> Result<Option<PageOutcome>, DbErr> {
     let mut outcome = PageOutcome::default();
     if postings.is_empty() {
         return Ok(Some(outcome));
@@ -497,6 +523,11 @@ pub async fn upsert_page_fenced(
         outcome.updated.extend(changed.iter().map(|(id, _, _)| *id));
         outcome.unchanged += unchanged_ids.len();
         mark_seen(&txn, &unchanged_ids, run_id, now).await?;
+    }
+    if let Some(hook) = hook
+        && (!outcome.new.is_empty() || !outcome.updated.is_empty())
+    {
+        hook.on_page(&txn, &outcome.new, &outcome.updated).await?;
     }
     txn.commit().await?;
     Ok(Some(outcome))

@@ -2,7 +2,8 @@
 //!
 //! Layout, by domain (each merged once here):
 //! - [`query`]: health and job postings; [`runs`]: ingest runs and their counts;
-//!   [`schedules`]: schedules and `cronPreview`; [`instances`]: the processes sharing the
+//!   [`schedules`]: schedules and `cronPreview`; [`saved_searches`]: saved searches with
+//!   webhooks; [`instances`]: the processes sharing the
 //!   database; [`viewer`]: what the caller may do.
 //! - [`types`]: shared objects and enums; [`ids`]: global IDs and cursors.
 //! - [`auth`]: who is calling (bearer token) and the checks mutations and reads use.
@@ -28,6 +29,7 @@ pub mod mutation;
 pub mod node;
 pub mod query;
 pub mod runs;
+pub mod saved_searches;
 pub mod schedules;
 pub mod stats;
 pub mod subscription;
@@ -50,6 +52,7 @@ pub struct Query(
     query::PostingQuery,
     runs::RunQuery,
     schedules::ScheduleQuery,
+    saved_searches::SavedSearchQuery,
     instances::InstanceQuery,
     viewer::ViewerQuery,
 );
@@ -71,6 +74,9 @@ pub struct ApiContext {
     pub fanout: crate::bus::Fanout,
     /// This process's id in `instances` (its lease-owner name).
     pub instance_id: String,
+    /// JOBINTEL_ALLOW_PRIVATE_NETWORK: saved searches' webhooks may point at private and
+    /// loopback addresses (the fetcher's rule, applied to webhooks too).
+    pub allow_private_network: bool,
 }
 
 /// The schema without data (for printing the SDL with `jobintel schema`).

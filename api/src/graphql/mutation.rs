@@ -20,7 +20,11 @@ use crate::service::schedules::{self as svc, ScheduleDef, SchedulePatch};
 
 /// All mutations, merged from the domains.
 #[derive(MergedObject, Default)]
-pub struct Mutation(IngestMutation, ScheduleMutation);
+pub struct Mutation(
+    IngestMutation,
+    ScheduleMutation,
+    super::saved_searches::SavedSearchMutation,
+);
 
 fn max_pages(n: Option<i32>) -> Result<Option<u32>, ApiError> {
     match n {

@@ -193,6 +193,9 @@ pub async fn close_stale_postings(
             ids.push(row.try_get::<i64>("", "id")?);
         }
         let n = ids.len() as u64;
+        // Saved searches subscribed to CLOSED hear of it in the same transaction.
+        crate::service::webhooks::enqueue(&txn, &[(entity::WebhookEvent::Closed, &ids)], now)
+            .await?;
         let entries = ids
             .into_iter()
             .map(|posting_id| ingest::store::history::Entry {

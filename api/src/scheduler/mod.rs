@@ -8,9 +8,9 @@
 //! - [`housekeeping`]: run retention, closing postings not seen for a while, dropping stale
 //!   `instances` rows.
 //!
-//! [`Scheduler::start`] spawns five loops beside the HTTP server — tick, dispatcher, reaper,
-//! housekeeping and PostgreSQL's full-text indexer (`ingest::search_index`) — each doing one
-//! step (callable alone from tests) then sleeping; a failed step is logged and the loop goes on. One cancellation token stops them all.
+//! [`Scheduler::start`] spawns its loops beside the HTTP server — tick, dispatcher, reaper,
+//! housekeeping, PostgreSQL's full-text indexer (`ingest::search_index`) and the webhook
+//! delivery worker (`service::webhooks`) — each doing one step (callable alone from tests) then sleeping; a failed step is logged and the loop goes on. One cancellation token stops them all.
 //!
 //! Idle cost: the tick sleeps until the earliest `next_fire_at` (one indexed `MIN` query) or
 //! the poll interval, whichever comes first, so 10,000 idle schedules cost one small query per
@@ -152,6 +152,21 @@ impl Scheduler {
             )),
             tokio::spawn(reaper_loop(shared.clone(), stop.clone())),
             tokio::spawn(housekeeping_loop(shared.clone(), stop.clone())),
+            // Saved searches' webhook outbox (see `service::webhooks`).
+            tokio::spawn(crate::service::webhooks::run_worker(
+                shared.runs.db().clone(),
+                crate::service::webhooks::DeliveryConfig {
+                    // The setting as configured (flag or environment), the fetcher's own.
+                    allow_private_network: shared
+                        .runs
+                        .engine()
+                        .fetcher
+                        .config()
+                        .allow_private_network,
+                    ..crate::service::webhooks::DeliveryConfig::from_env()
+                },
+                stop.clone(),
+            )),
             // PostgreSQL's full-text indexing of what the workers store (returns at once on
             // SQLite).
             tokio::spawn(ingest::search_index::run(

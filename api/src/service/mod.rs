@@ -11,6 +11,8 @@
 //! - [`filter`]: the posting filter, as SQL and in memory; [`postings`]: pages, counts, one
 //!   posting; [`stats`]: `jobStats`; [`health`]; [`export`]: postings as CSV / JSON Lines,
 //!   streamed in keyset batches.
+//! - [`saved_searches`]: saved searches and the webhook URL check; [`webhooks`]: their
+//!   outbox, written in the page's transaction.
 //! - [`instances`]: the serving processes sharing the database (heartbeat rows).
 
 pub mod export;
@@ -21,7 +23,9 @@ pub mod instances;
 pub mod postings;
 pub mod queue;
 pub mod runs;
+pub mod saved_searches;
 pub mod schedules;
 pub(crate) mod sql;
 pub mod stats;
 pub mod wake;
+pub mod webhooks;
