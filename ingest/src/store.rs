@@ -523,6 +523,7 @@ pub async fn upsert_page_hooked(
         outcome.updated.extend(changed.iter().map(|(id, _, _)| *id));
         outcome.unchanged += unchanged_ids.len();
         mark_seen(&txn, &unchanged_ids, run_id, now).await?;
+        reopen(&txn, &reopened).await?;
     }
     if let Some(hook) = hook
         && (!outcome.new.is_empty() || !outcome.updated.is_empty())
@@ -881,7 +882,9 @@ fn push_placeholder(sql: &mut String, backend: DbBackend, n: usize) {
     }
 }
 
-/// Record that unchanged postings were seen again by this run (and are open again).
+/// Record that unchanged postings were seen again by this run. `closed_at` is left alone (see
+/// [`reopen`]): setting it, even to the NULL it already holds, rewrote the entries of every
+/// index holding it (facets, trends, open postings) for every posting seen again.
 async fn mark_seen(
     db: &impl ConnectionTrait,
     ids: &[i64],
@@ -892,8 +895,8 @@ async fn mark_seen(
     for chunk in ids.chunks(IN_CHUNK) {
         if backend == DbBackend::Postgres {
             // An array parameter, for the same reason as in `existing_rows`.
-            let sql = "UPDATE job_postings SET last_seen_at = $1, last_run_id = $2, \
-                       closed_at = NULL WHERE id = ANY(CAST($3 AS BIGINT[]))";
+            let sql = "UPDATE job_postings SET last_seen_at = $1, last_run_id = $2 \
+                       WHERE id = ANY(CAST($3 AS BIGINT[]))";
             let ids: Vec<String> = chunk.iter().map(i64::to_string).collect();
             let values: [Value; 3] = [
                 now.into(),
@@ -906,14 +909,26 @@ async fn mark_seen(
             job_posting::Entity::update_many()
                 .col_expr(job_posting::Column::LastSeenAt, Expr::value(now))
                 .col_expr(job_posting::Column::LastRunId, Expr::value(run_id))
-                .col_expr(
-                    job_posting::Column::ClosedAt,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                )
                 .filter(job_posting::Column::Id.is_in(chunk.iter().copied()))
                 .exec(db)
                 .await?;
         }
+    }
+    Ok(())
+}
+
+/// Open again the closed postings this page saw (their `reopened` history entries are written
+/// by [`record_history`]).
+async fn reopen(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+    for chunk in ids.chunks(IN_CHUNK) {
+        job_posting::Entity::update_many()
+            .col_expr(
+                job_posting::Column::ClosedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(job_posting::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
     }
     Ok(())
 }
@@ -1156,6 +1171,13 @@ pub(crate) mod tests {
             assert_eq!(h[1].kind, entity::PostingChangeKind::Reopened);
             assert_eq!(h[1].run_id, Some(fourth));
             assert_eq!(h[1].changes, serde_json::json!([]));
+            let row = entity::job_posting::Entity::find_by_id(id)
+                .one(&db.conn)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.closed_at, None, "{what}: seen again, open again");
+            assert_eq!(row.last_run_id, Some(fourth));
         }
     }
 

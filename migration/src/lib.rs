@@ -17,7 +17,6 @@ mod m20261206_000008_console;
 mod m20261206_000009_posting_history;
 mod m20261206_000010_trends;
 mod m20261206_000011_saved_searches;
-mod m20261206_000012_trigram;
 
 pub struct Migrator;
 
@@ -56,7 +55,6 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_posting_history::Migration),
             Box::new(m20261206_000010_trends::Migration),
             Box::new(m20261206_000011_saved_searches::Migration),
-            Box::new(m20261206_000012_trigram::Migration),
         ]
     }
 }
