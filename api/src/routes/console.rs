@@ -218,14 +218,20 @@ fn matches(req: &HeaderMap, etag: &HeaderValue) -> bool {
         .any(|tag| tag == "*" || tag.trim_start_matches("W/").as_bytes() == etag)
 }
 
-/// The console's security headers (`X-Content-Type-Options: nosniff` too, though the router
-/// adds it to every response, so these responses are safe wherever they are mounted).
+/// The console's security headers.
 fn protect(h: &mut HeaderMap) {
+    page_headers(h, CSP);
+}
+
+/// The headers of a page served to browsers (the console, GraphiQL): its Content-Security-
+/// Policy, never framed (`X-Frame-Options` for browsers that predate `frame-ancestors`), no
+/// referrer, and `nosniff` (the router adds it to every response too, so these are safe
+/// wherever they are mounted).
+pub fn page_headers(h: &mut HeaderMap, csp: &'static str) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(csp),
     );
-    // For browsers that predate `frame-ancestors`.
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,

@@ -367,23 +367,15 @@ impl Bucket {
         out
     }
 
-    /// SQL for the bucket start (a date, SQLite: `YYYY-MM-DD` text) of timestamp `col`.
-    fn sql(self, pg: bool, col: &str) -> String {
-        match (pg, self) {
-            (true, Bucket::Day) => {
-                format!("CAST(date_trunc('day', {col} AT TIME ZONE 'UTC') AS DATE)")
-            }
-            (true, Bucket::Week) => {
-                format!("CAST(date_trunc('week', {col} AT TIME ZONE 'UTC') AS DATE)")
-            }
-            (true, Bucket::Month) => {
-                format!("CAST(date_trunc('month', {col} AT TIME ZONE 'UTC') AS DATE)")
-            }
-            // SQLite keeps timestamps as RFC 3339 text in UTC.
-            (false, Bucket::Day) => format!("substr({col}, 1, 10)"),
-            (false, Bucket::Week) => format!("date(substr({col}, 1, 10), '-6 days', 'weekday 1')"),
-            (false, Bucket::Month) => format!("(substr({col}, 1, 7) || '-01')"),
-        }
+    /// PostgreSQL: the bucket start (a date) of timestamp `col`. Only the median groups by
+    /// bucket in SQL (`percentile_cont` needs it); counts group by day and fold here.
+    fn pg_sql(self, col: &str) -> String {
+        let unit = match self {
+            Bucket::Day => "day",
+            Bucket::Week => "week",
+            Bucket::Month => "month",
+        };
+        format!("CAST(date_trunc('{unit}', {col} AT TIME ZONE 'UTC') AS DATE)")
     }
 }
 
@@ -541,7 +533,7 @@ pub async fn time_series(
                 " AND {MIDPOINT} IS NOT NULL AND p.first_seen_at >= {f} AND p.first_seen_at < {e}"
             );
             if pg {
-                let b = bucket.sql(true, "p.first_seen_at");
+                let b = bucket.pg_sql("p.first_seen_at");
                 sql.push(&format!(
                     "SELECT {b} AS b, {g} AS g, \
                      percentile_cont(0.5) WITHIN GROUP (ORDER BY {MIDPOINT}) AS v"
