@@ -24,7 +24,7 @@ const SECRET: &str = "a-secret-of-at-least-16";
 type Seen = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
 
 /// A webhook receiver answering each request with the next status of `script` (200 once it
-/// runs out).
+/// runs out; 0 = never answer, as a receiver that hangs).
 async fn receiver(script: Vec<u16>) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let script = Arc::new(Mutex::new(script.into_iter()));
@@ -35,6 +35,9 @@ async fn receiver(script: Vec<u16>) -> (String, Seen) {
             move |headers: HeaderMap, body: axum::body::Bytes| async move {
                 seen.lock().unwrap().push((headers, body.to_vec()));
                 let code = script.lock().unwrap().next().unwrap_or(200);
+                if code == 0 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
                 StatusCode::from_u16(code).unwrap()
             }
         }),
@@ -68,6 +71,7 @@ fn cfg() -> DeliveryConfig {
 }
 
 fn client() -> reqwest::Client {
+    jobintel::install_crypto_provider();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -417,4 +421,172 @@ async fn delivery_latency_with_100_saved_searches() {
         );
         s.stop().await;
     }
+}
+
+/// The real binary, SIGKILLed while its POST is in flight, then started again on the same
+/// database: the delivery arrives, with the same delivery id and a valid signature, and is
+/// recorded as delivered. Nothing in this process touches the outbox: only the two servers.
+#[tokio::test]
+async fn kill_9_mid_delivery_then_restart_delivers_with_the_same_id() {
+    use std::process::{Command, Stdio};
+    let board = support::greenhouse_stub(support::GREENHOUSE_BOARD.to_owned()).await;
+    for db in testkit::databases("hook_kill9").await {
+        // The first POST hangs (the process dies while waiting); later ones get 200.
+        let (hook, seen) = receiver(vec![0]).await;
+        let dir = std::env::temp_dir().join(format!(
+            "jobintel-kill9-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        // The test's database, reached by the server processes (a SQLite file or a PostgreSQL
+        // database of its own).
+        let database = db.url.clone();
+        let spawn = || {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new(env!("CARGO_BIN_EXE_jobintel"))
+                .arg("serve")
+                .env_clear()
+                .env("DATABASE_URL", &database)
+                .env("JOBINTEL_BIND", format!("127.0.0.1:{port}"))
+                .env("JOBINTEL_API_TOKEN", TOKEN)
+                .env("JOBINTEL_GREENHOUSE_BASE_URL", board.as_str())
+                .env("JOBINTEL_ALLOW_PRIVATE_NETWORK", "true")
+                .env("JOBINTEL_WEBHOOK_RETRY_BASE", "100ms")
+                .env("JOBINTEL_WEBHOOK_LEASE", "1s")
+                .env("RUST_LOG", "warn")
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap();
+            (child, format!("http://127.0.0.1:{port}"))
+        };
+        let http = client();
+        let gql = |base: String, query: &'static str, variables: Value| {
+            let http = http.clone();
+            async move {
+                http.post(format!("{base}/graphql"))
+                    .bearer_auth(TOKEN)
+                    .json(&json!({"query": query, "variables": variables}))
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status())
+                    .ok()?
+                    .json::<Value>()
+                    .await
+                    .ok()
+            }
+        };
+        let wait_up = |base: String| {
+            let http = http.clone();
+            async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                loop {
+                    if let Ok(r) = http.get(format!("{base}/health")).send().await
+                        && r.status() == 200
+                    {
+                        return;
+                    }
+                    assert!(tokio::time::Instant::now() < deadline, "server did not start");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+
+        let (mut first, base) = spawn();
+        wait_up(base.clone()).await;
+        let created = gql(
+            base.clone(),
+            "mutation($input: CreateSavedSearchInput!) { createSavedSearch(input: $input) { id } }",
+            json!({"input": {"name": "kill", "filter": {"titleContains": "engineer"},
+                             "webhookUrl": hook, "secret": SECRET, "events": ["NEW"],
+                             "digest": "IMMEDIATE"}}),
+        )
+        .await
+        .expect("createSavedSearch");
+        let search_id = created["data"]["createSavedSearch"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{created}"))
+            .to_owned();
+        let started = gql(
+            base.clone(),
+            "mutation { startIngest(input: {source: GREENHOUSE, target: \"acme\"}) { id } }",
+            json!({}),
+        )
+        .await
+        .expect("startIngest");
+        assert!(started["errors"].is_null(), "{started}");
+
+        // Wait for the POST to arrive (and hang), then kill -9 the server.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while seen.lock().unwrap().is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "no delivery attempt");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        first.kill().unwrap(); // SIGKILL on Unix: no shutdown code runs
+        first.wait().unwrap();
+        let first_id = seen.lock().unwrap()[0].0["x-jobintel-delivery"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+
+        // The killed process left the row pending and leased, its attempt counted.
+        let pending = webhook_delivery_row(&db.conn).await;
+        assert_eq!(pending.delivery_id, first_id);
+        assert_eq!(pending.status, entity::DeliveryStatus::Pending);
+        assert_eq!(pending.attempts, 1);
+
+        let (mut second, base) = spawn();
+        wait_up(base.clone()).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        let status = loop {
+            let v = gql(
+                base.clone(),
+                "query($id: ID!) { savedSearch(id: $id) { deliveries(first: 5) {
+                    edges { node { deliveryId status attempts lastStatus } } } } }",
+                json!({"id": search_id}),
+            )
+            .await
+            .expect("savedSearch");
+            let d = &v["data"]["savedSearch"]["deliveries"]["edges"][0]["node"];
+            if d["status"] == "DELIVERED" {
+                break d.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not redelivered after the restart: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let _ = second.kill();
+        let _ = second.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+
+        assert_eq!(status["deliveryId"], first_id.as_str());
+        assert_eq!(status["attempts"], 2);
+        assert_eq!(status["lastStatus"], 200);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "exactly one redelivery");
+        for (headers, body) in &seen {
+            assert_eq!(headers["x-jobintel-delivery"].to_str().unwrap(), first_id);
+            assert_eq!(
+                headers["x-jobintel-signature"].to_str().unwrap(),
+                expected_signature(SECRET, body)
+            );
+        }
+        assert_eq!(seen[0].1, seen[1].1, "the same body both times");
+    }
+}
+
+/// The one outbox row, read straight from the database.
+async fn webhook_delivery_row(db: &sea_orm::DatabaseConnection) -> entity::webhook_delivery::Model {
+    use sea_orm::EntityTrait;
+    let rows = entity::webhook_delivery::Entity::find().all(db).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    rows.into_iter().next().unwrap()
 }

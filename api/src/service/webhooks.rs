@@ -199,6 +199,8 @@ pub async fn enqueue(
 
 /// The environment variable of [`DeliveryConfig::retry_base`].
 pub const RETRY_BASE_ENV: &str = "JOBINTEL_WEBHOOK_RETRY_BASE";
+/// The environment variable of [`DeliveryConfig::lease`].
+pub const LEASE_ENV: &str = "JOBINTEL_WEBHOOK_LEASE";
 
 /// How the delivery worker behaves.
 #[derive(Debug, Clone)]
@@ -240,7 +242,8 @@ impl Default for DeliveryConfig {
 }
 
 impl DeliveryConfig {
-    /// The defaults, with JOBINTEL_WEBHOOK_RETRY_BASE (`5s`, `500ms`, or seconds) and
+    /// The defaults, with JOBINTEL_WEBHOOK_RETRY_BASE (`5s`, `500ms`, or seconds),
+    /// JOBINTEL_WEBHOOK_LEASE (how long a claimed row waits for a worker that died, 60 s) and
     /// JOBINTEL_ALLOW_PRIVATE_NETWORK from the environment. The scheduler overrides the latter
     /// with the fetcher's configured value (which a `--allow-private-network` flag may set).
     pub fn from_env() -> Self {
@@ -250,6 +253,11 @@ impl DeliveryConfig {
             .and_then(|v| parse_duration(&v))
         {
             c.retry_base = d;
+        }
+        // Never shorter than one attempt's timeout: a live worker's row must not be claimed
+        // again while its POST may still be answered.
+        if let Some(d) = std::env::var(LEASE_ENV).ok().and_then(|v| parse_duration(&v)) {
+            c.lease = d.max(c.timeout + std::time::Duration::from_secs(1));
         }
         c.allow_private_network = std::env::var(ingest::fetch::ALLOW_PRIVATE_NETWORK_ENV)
             .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes"));
