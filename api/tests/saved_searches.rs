@@ -386,3 +386,68 @@ async fn a_stored_page_writes_deliveries_for_matching_searches_only() {
         s.stop().await;
     }
 }
+
+/// Every stored page is matched against every enabled search in its transaction: their number
+/// is capped, and the refusal says what to do.
+#[tokio::test]
+async fn saved_searches_are_capped_per_server() {
+    use jobintel::service::saved_searches::MAX_SAVED_SEARCHES;
+    use sea_orm::EntityTrait;
+    use sea_orm::Set;
+    for db in testkit::databases("saved_cap").await {
+        let s = server(&db, true).await;
+        let now = chrono::Utc::now();
+        let rows: Vec<_> = (1..MAX_SAVED_SEARCHES)
+            .map(|i| entity::saved_search::ActiveModel {
+                name: Set(format!("search {i}")),
+                filter: Set(json!({})),
+                webhook_url: Set("http://127.0.0.1:9/hook".into()),
+                secret: Set("0123456789abcdef-secret".into()),
+                events: Set(json!(["NEW"])),
+                digest: Set(entity::DigestMode::Immediate),
+                enabled: Set(true),
+                paused_reason: Set(None),
+                last_digest_at: Set(Some(now)),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            })
+            .collect();
+        for chunk in rows.chunks(100) {
+            entity::saved_search::Entity::insert_many(chunk.to_vec())
+                .exec(&db.conn)
+                .await
+                .unwrap();
+        }
+        // The last one allowed…
+        let last = s
+            .gql_with(
+                CREATE,
+                json!({"input": input("http://127.0.0.1:9/hook")}),
+                Some(TOKEN),
+            )
+            .await;
+        assert!(last["errors"].is_null(), "{last}");
+        // …and the next is refused, saying why and what to do.
+        let over = s
+            .gql_with(
+                CREATE,
+                json!({"input": input("http://127.0.0.1:9/hook")}),
+                Some(TOKEN),
+            )
+            .await;
+        assert_eq!(code(&over), "BAD_USER_INPUT", "{over}");
+        assert!(
+            message(&over).contains(&format!("at most {MAX_SAVED_SEARCHES}"))
+                && message(&over).contains("delete one first"),
+            "{over}"
+        );
+        let count = entity::saved_search::Entity::find()
+            .all(&db.conn)
+            .await
+            .unwrap()
+            .len() as u64;
+        assert_eq!(count, MAX_SAVED_SEARCHES);
+        s.stop().await;
+    }
+}

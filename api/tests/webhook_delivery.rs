@@ -492,7 +492,10 @@ async fn kill_9_mid_delivery_then_restart_delivers_with_the_same_id() {
                     {
                         return;
                     }
-                    assert!(tokio::time::Instant::now() < deadline, "server did not start");
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "server did not start"
+                    );
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
@@ -525,7 +528,10 @@ async fn kill_9_mid_delivery_then_restart_delivers_with_the_same_id() {
         // Wait for the POST to arrive (and hang), then kill -9 the server.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while seen.lock().unwrap().is_empty() {
-            assert!(tokio::time::Instant::now() < deadline, "no delivery attempt");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no delivery attempt"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         first.kill().unwrap(); // SIGKILL on Unix: no shutdown code runs
@@ -586,7 +592,10 @@ async fn kill_9_mid_delivery_then_restart_delivers_with_the_same_id() {
 /// The one outbox row, read straight from the database.
 async fn webhook_delivery_row(db: &sea_orm::DatabaseConnection) -> entity::webhook_delivery::Model {
     use sea_orm::EntityTrait;
-    let rows = entity::webhook_delivery::Entity::find().all(db).await.unwrap();
+    let rows = entity::webhook_delivery::Entity::find()
+        .all(db)
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     rows.into_iter().next().unwrap()
 }

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use entity::{DigestMode, WebhookEvent, saved_search, webhook_delivery};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use url::{Host, Url};
 
@@ -160,6 +160,10 @@ pub fn events_of(m: &saved_search::Model) -> Vec<WebhookEvent> {
 }
 
 /// Create a saved search (enabled).
+/// Most saved searches one database holds: every stored page is matched against each enabled
+/// one inside its transaction, so their number bounds what a page's upsert costs.
+pub const MAX_SAVED_SEARCHES: u64 = 1000;
+
 pub async fn create(
     db: &impl ConnectionTrait,
     def: SavedSearchDef,
@@ -170,6 +174,12 @@ pub async fn create(
     check_secret(&def.secret)?;
     let events = events_json(&def.events)?;
     let url = check_webhook_url(&def.webhook_url, allow_private_network).await?;
+    let existing = saved_search::Entity::find().count(db).await?;
+    if existing >= MAX_SAVED_SEARCHES {
+        return Err(ApiError::bad_input(format!(
+            "this server already holds {existing} saved searches (at most {MAX_SAVED_SEARCHES}): delete one first"
+        )));
+    }
     let am = saved_search::ActiveModel {
         id: NotSet,
         name: Set(name),

@@ -256,7 +256,10 @@ impl DeliveryConfig {
         }
         // Never shorter than one attempt's timeout: a live worker's row must not be claimed
         // again while its POST may still be answered.
-        if let Some(d) = std::env::var(LEASE_ENV).ok().and_then(|v| parse_duration(&v)) {
+        if let Some(d) = std::env::var(LEASE_ENV)
+            .ok()
+            .and_then(|v| parse_duration(&v))
+        {
             c.lease = d.max(c.timeout + std::time::Duration::from_secs(1));
         }
         c.allow_private_network = std::env::var(ingest::fetch::ALLOW_PRIVATE_NETWORK_ENV)
