@@ -1,0 +1,3 @@
+-- (c) full-text search "engineer", newest 20: the search-queue probe, then the page.
+SELECT EXISTS (SELECT 1 FROM job_posting_search_queue ORDER BY posting_id LIMIT 1) AS queued;
+SELECT p.id, p.title, p.company, p.city, p.country, p.work_type, p.work_arrangement, p.salary_text, p.salary_min, p.salary_max, p.salary_currency, p.salary_period, p.salary_annual_min, p.salary_annual_max, p.salary_source, p.posted_at, COALESCE(p.posted_at, TIMESTAMPTZ '0001-01-01 00:00:00+00') AS sort_key FROM job_postings p JOIN job_posting_search s ON s.posting_id = p.id WHERE 1 = 1 AND s.document @@ plainto_tsquery('english', 'engineer') ORDER BY sort_key DESC, p.id DESC LIMIT 21;
