@@ -18,7 +18,11 @@ use entity::{
 };
 use ingest::store::PageHook;
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, Iterable, QueryFilter,
+    QuerySelect,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -136,8 +140,20 @@ pub async fn enqueue(
     if ids.is_empty() {
         return Ok(0);
     }
-    let postings: HashMap<i64, job_posting::Model> = job_posting::Entity::find()
+    // Every column but the large ones (descriptions, the source's raw JSON), which neither
+    // the filters nor the bodies read: this runs inside every stored page's transaction.
+    let mut select = job_posting::Entity::find().select_only();
+    for column in job_posting::Column::iter() {
+        select = match column {
+            job_posting::Column::DescriptionHtml
+            | job_posting::Column::DescriptionText
+            | job_posting::Column::Raw => select.column_as(Expr::cust("NULL"), column),
+            column => select.column(column),
+        };
+    }
+    let postings: HashMap<i64, job_posting::Model> = select
         .filter(job_posting::Column::Id.is_in(ids))
+        .into_model::<job_posting::Model>()
         .all(db)
         .await?
         .into_iter()
