@@ -9,9 +9,9 @@
 #![cfg(target_os = "linux")]
 
 mod browser;
+mod process;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -107,72 +107,22 @@ async fn board() -> (String, Board) {
 // ---------------------------------------------------------------------------------------------
 // The server
 
-struct Server {
-    child: Child,
-    base: String,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// `jobintel serve` (`$JOBINTEL_BIN`, e.g. a release build, or the test build) on `database`
 /// (`None`: a fresh SQLite file) with the board as SEEK's and Greenhouse's base URL.
-async fn serve(database: Option<&str>, board: &str, env: &[(&str, &str)]) -> Server {
-    let dir = std::env::temp_dir().join(format!(
-        "jobintel-console-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let db = database
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("sqlite://{}/console.db?mode=rwc", dir.display()));
-    let bin =
-        std::env::var("JOBINTEL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_jobintel").into());
-    let mut cmd = Command::new(bin);
-    cmd.arg("serve")
-        .env_clear()
-        .env("DATABASE_URL", db)
-        .env("JOBINTEL_BIND", format!("127.0.0.1:{port}"))
+async fn serve(database: Option<&str>, board: &str, env: &[(&str, &str)]) -> process::Process {
+    let mut serve = process::Serve::new("console")
         .env("JOBINTEL_SEEK_BASE_URL", board)
         .env("JOBINTEL_GREENHOUSE_BASE_URL", board)
         .env("JOBINTEL_ALLOW_PRIVATE_NETWORK", "true")
         .env("JOBINTEL_HTML_RATE", "50")
-        .env("JOBINTEL_JSON_RATE", "50")
-        .env("RUST_LOG", "warn")
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .env("JOBINTEL_JSON_RATE", "50");
+    if let Some(url) = database {
+        serve = serve.database(url);
+    }
     for (k, v) in env {
-        cmd.env(k, v);
+        serve = serve.env(k, v);
     }
-    let child = cmd.spawn().unwrap();
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{}/health", server.base)).await
-            && r.status() == 200
-        {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    serve.start().await
 }
 
 fn screenshot_dir() -> PathBuf {

@@ -3,76 +3,17 @@
 
 #![cfg(target_os = "linux")]
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod process;
 
-const BIN: &str = env!("CARGO_BIN_EXE_jobintel");
+use std::time::Duration;
+
 const TOKEN: &str = "memory-test-token";
 
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempdir::Dir,
-}
-
-mod tempdir {
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start() -> Server {
-    let dir = std::env::temp_dir().join(format!(
-        "jobintel-memory-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(BIN)
-        .arg("serve")
-        .env_clear()
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/m.db?mode=rwc", dir.display()),
-        )
-        .env("JOBINTEL_BIND", format!("127.0.0.1:{port}"))
+async fn start() -> process::Process {
+    process::Serve::new("memory")
         .env("JOBINTEL_API_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        _dir: tempdir::Dir(dir),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{}/health", server.base)).await
-            && r.status() == 200
-        {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        .start()
+        .await
 }
 
 /// Anonymous memory of `pid` in KiB (what the process itself holds, not its shared code).
@@ -95,7 +36,7 @@ fn anonymous_kib(pid: u32) -> u64 {
 async fn ten_thousand_one_off_mutations_do_not_stay_in_memory() {
     jobintel::install_crypto_provider();
     let server = start().await;
-    let pid = server.child.id();
+    let pid = server.pid();
     let before = anonymous_kib(pid);
     let client = reqwest::Client::new();
     let (n, aliases, batch) = (10_000, 30, 10);

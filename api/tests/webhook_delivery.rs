@@ -4,6 +4,7 @@
 //! acknowledgement, digests, giving up (the search is paused, with the reason) and the
 //! private-network guard at delivery time.
 
+mod process;
 mod support;
 
 use std::sync::{Arc, Mutex};
@@ -428,43 +429,20 @@ async fn delivery_latency_with_100_saved_searches() {
 /// recorded as delivered. Nothing in this process touches the outbox: only the two servers.
 #[tokio::test]
 async fn kill_9_mid_delivery_then_restart_delivers_with_the_same_id() {
-    use std::process::{Command, Stdio};
     let board = support::greenhouse_stub(support::GREENHOUSE_BOARD.to_owned()).await;
     for db in testkit::databases("hook_kill9").await {
         // The first POST hangs (the process dies while waiting); later ones get 200.
         let (hook, seen) = receiver(vec![0]).await;
-        let dir = std::env::temp_dir().join(format!(
-            "jobintel-kill9-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        // The test's database, reached by the server processes (a SQLite file or a PostgreSQL
-        // database of its own).
-        let database = db.url.clone();
+        // Both servers on the test's database (a SQLite file or a PostgreSQL database of its own).
         let spawn = || {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let child = Command::new(env!("CARGO_BIN_EXE_jobintel"))
-                .arg("serve")
-                .env_clear()
-                .env("DATABASE_URL", &database)
-                .env("JOBINTEL_BIND", format!("127.0.0.1:{port}"))
+            process::Serve::new("kill9")
+                .database(&db.url)
                 .env("JOBINTEL_API_TOKEN", TOKEN)
                 .env("JOBINTEL_GREENHOUSE_BASE_URL", board.as_str())
                 .env("JOBINTEL_ALLOW_PRIVATE_NETWORK", "true")
                 .env("JOBINTEL_WEBHOOK_RETRY_BASE", "100ms")
                 .env("JOBINTEL_WEBHOOK_LEASE", "1s")
-                .env("RUST_LOG", "warn")
-                .current_dir(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .unwrap();
-            (child, format!("http://127.0.0.1:{port}"))
+                .start()
         };
         let http = client();
         let gql = |base: String, query: &'static str, variables: Value| {
@@ -482,27 +460,9 @@ async fn kill_9_mid_delivery_then_restart_delivers_with_the_same_id() {
                     .ok()
             }
         };
-        let wait_up = |base: String| {
-            let http = http.clone();
-            async move {
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-                loop {
-                    if let Ok(r) = http.get(format!("{base}/health")).send().await
-                        && r.status() == 200
-                    {
-                        return;
-                    }
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "server did not start"
-                    );
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        };
 
-        let (mut first, base) = spawn();
-        wait_up(base.clone()).await;
+        let mut first = spawn().await;
+        let base = first.base.clone();
         let created = gql(
             base.clone(),
             "mutation($input: CreateSavedSearchInput!) { createSavedSearch(input: $input) { id } }",
@@ -534,8 +494,7 @@ async fn kill_9_mid_delivery_then_restart_delivers_with_the_same_id() {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        first.kill().unwrap(); // SIGKILL on Unix: no shutdown code runs
-        first.wait().unwrap();
+        first.kill_9();
         let first_id = seen.lock().unwrap()[0].0["x-jobintel-delivery"]
             .to_str()
             .unwrap()
@@ -547,8 +506,8 @@ async fn kill_9_mid_delivery_then_restart_delivers_with_the_same_id() {
         assert_eq!(pending.status, entity::DeliveryStatus::Pending);
         assert_eq!(pending.attempts, 1);
 
-        let (mut second, base) = spawn();
-        wait_up(base.clone()).await;
+        let second = spawn().await;
+        let base = second.base.clone();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
         let status = loop {
             let v = gql(
@@ -569,9 +528,7 @@ async fn kill_9_mid_delivery_then_restart_delivers_with_the_same_id() {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        let _ = second.kill();
-        let _ = second.wait();
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(second);
 
         assert_eq!(status["deliveryId"], first_id.as_str());
         assert_eq!(status["attempts"], 2);
