@@ -118,6 +118,7 @@ fn active(s: &Seed) -> job_posting::ActiveModel {
         last_run_id: Set(s.last_run),
         created_at: Set(s.first_seen_at),
         updated_at: Set(s.last_seen_at),
+        ..Default::default()
     }
 }
 

@@ -659,54 +659,53 @@ async fn existing_rows(
     let mut out = HashMap::new();
     let backend = db.get_database_backend();
     for chunk in ids.chunks(IN_CHUNK) {
-        let rows: Vec<ExistingRow> =
-            if backend == DbBackend::Postgres {
-                // One statement text for every page size (the ids as one array parameter), probing
-                // the unique index once per id. Written as a LATERAL probe rather than
-                // `external_id = ANY(…)`: on a table without statistics yet the planner prices the
-                // ANY list above reading every row of the source through `idx_job_postings_facets`
-                // (30–50 ms a page at 10,000 rows). Callers plan it afresh (`plan_afresh`): the
-                // planner rightly prefers that index while the table is tiny, and such a plan must
-                // not stick.
-                let sql = "SELECT p.id, p.external_id, p.content_hash, p.closed_at, p.cluster_id \
+        let rows: Vec<ExistingRow> = if backend == DbBackend::Postgres {
+            // One statement text for every page size (the ids as one array parameter), probing
+            // the unique index once per id. Written as a LATERAL probe rather than
+            // `external_id = ANY(…)`: on a table without statistics yet the planner prices the
+            // ANY list above reading every row of the source through `idx_job_postings_facets`
+            // (30–50 ms a page at 10,000 rows). Callers plan it afresh (`plan_afresh`): the
+            // planner rightly prefers that index while the table is tiny, and such a plan must
+            // not stick.
+            let sql = "SELECT p.id, p.external_id, p.content_hash, p.closed_at, p.cluster_id \
                        FROM unnest(CAST($2 AS TEXT[])) AS k (external_id) \
                        CROSS JOIN LATERAL (SELECT id, external_id, content_hash, closed_at, \
                        cluster_id \
                        FROM job_postings \
                        WHERE source = $1 AND external_id = k.external_id LIMIT 1) AS p";
-                let stmt = Statement::from_sql_and_values(
-                    backend,
-                    sql,
-                    [
-                        source.as_str().into(),
-                        pg_array(chunk.iter().map(String::as_str)).into(),
-                    ],
-                );
-                let mut rows = Vec::with_capacity(chunk.len());
-                for r in db.query_all_raw(stmt).await? {
-                    rows.push((
-                        r.try_get("", "id")?,
-                        r.try_get("", "external_id")?,
-                        r.try_get("", "content_hash")?,
-                        r.try_get("", "closed_at")?,
-                        r.try_get("", "cluster_id")?,
-                    ));
-                }
-                rows
-            } else {
-                job_posting::Entity::find()
-                    .select_only()
-                    .column(job_posting::Column::Id)
-                    .column(job_posting::Column::ExternalId)
-                    .column(job_posting::Column::ContentHash)
-                    .column(job_posting::Column::ClosedAt)
-                    .column(job_posting::Column::ClusterId)
-                    .filter(job_posting::Column::Source.eq(source))
-                    .filter(job_posting::Column::ExternalId.is_in(chunk.iter().cloned()))
-                    .into_tuple()
-                    .all(db)
-                    .await?
-            };
+            let stmt = Statement::from_sql_and_values(
+                backend,
+                sql,
+                [
+                    source.as_str().into(),
+                    pg_array(chunk.iter().map(String::as_str)).into(),
+                ],
+            );
+            let mut rows = Vec::with_capacity(chunk.len());
+            for r in db.query_all_raw(stmt).await? {
+                rows.push((
+                    r.try_get("", "id")?,
+                    r.try_get("", "external_id")?,
+                    r.try_get("", "content_hash")?,
+                    r.try_get("", "closed_at")?,
+                    r.try_get("", "cluster_id")?,
+                ));
+            }
+            rows
+        } else {
+            job_posting::Entity::find()
+                .select_only()
+                .column(job_posting::Column::Id)
+                .column(job_posting::Column::ExternalId)
+                .column(job_posting::Column::ContentHash)
+                .column(job_posting::Column::ClosedAt)
+                .column(job_posting::Column::ClusterId)
+                .filter(job_posting::Column::Source.eq(source))
+                .filter(job_posting::Column::ExternalId.is_in(chunk.iter().cloned()))
+                .into_tuple()
+                .all(db)
+                .await?
+        };
         out.extend(
             rows.into_iter()
                 .map(|(id, ext, content_hash, closed_at, cluster_id)| {
