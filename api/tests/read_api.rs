@@ -1669,6 +1669,7 @@ async fn each_posting_field_alone_reads_what_it_needs() {
         "salary" => "salary { text min max currency period annualMin annualMax source }".to_owned(),
         "firstRun" | "lastRun" => format!("{f} {{ id }}"),
         "history" => "history(first: 2) { nodes { kind changes { field } } }".to_owned(),
+        "cluster" => "cluster { id size postings { id source url } }".to_owned(),
         other => other.to_owned(),
     };
     let all = fields
