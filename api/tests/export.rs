@@ -55,6 +55,7 @@ fn posting(n: usize, source: Source, title: &str) -> job_posting::ActiveModel {
         last_run_id: Set(None),
         created_at: Set(t("2026-11-20T04:00:00Z")),
         updated_at: Set(t("2026-12-01T04:00:00Z")),
+        ..Default::default()
     }
 }
 

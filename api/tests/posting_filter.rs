@@ -203,6 +203,9 @@ fn random_posting(rng: &mut StdRng, n: usize, runs: &[i64]) -> job_posting::Acti
         last_run_id: Set(run(rng)),
         created_at: Set(first_seen),
         updated_at: Set(last_seen),
+        // A third joined another posting's cluster (`distinct` leaves them out).
+        cluster_id: Set(rng.random_bool(0.3).then_some(1)),
+        ..Default::default()
     }
 }
 
@@ -312,6 +315,9 @@ fn random_filter(rng: &mut StdRng, stored: &[job_posting::Model], runs: &[i64]) 
     }
     if rng.random_bool(0.2) {
         f.open = Some(rng.random_bool(0.5));
+    }
+    if rng.random_bool(0.2) {
+        f.distinct = true;
     }
     if rng.random_bool(0.15) {
         let missing = runs.iter().max().unwrap() + 100;

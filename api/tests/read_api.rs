@@ -118,6 +118,7 @@ fn active(s: &Seed) -> job_posting::ActiveModel {
         last_run_id: Set(s.last_run),
         created_at: Set(s.first_seen_at),
         updated_at: Set(s.last_seen_at),
+        ..Default::default()
     }
 }
 
@@ -1668,6 +1669,7 @@ async fn each_posting_field_alone_reads_what_it_needs() {
         "salary" => "salary { text min max currency period annualMin annualMax source }".to_owned(),
         "firstRun" | "lastRun" => format!("{f} {{ id }}"),
         "history" => "history(first: 2) { nodes { kind changes { field } } }".to_owned(),
+        "cluster" => "cluster { id size postings { id source url } }".to_owned(),
         other => other.to_owned(),
     };
     let all = fields

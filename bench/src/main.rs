@@ -817,6 +817,8 @@ fn posting(n: usize, rows: usize, runs: i64, now: DateTime<Utc>) -> job_posting:
         last_run_id: Set(Some(1 + ((n as i64 + 7) % runs))),
         created_at: Set(first_seen),
         updated_at: Set(last_seen),
+        // The cluster columns (migration 000012) stay NULL: each posting its own cluster.
+        ..Default::default()
     }
 }
 

@@ -48,6 +48,17 @@ pub struct Model {
     pub last_run_id: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The company as a cluster key (`normalize::cluster_keys`); `None` for an unknown company
+    /// (never clustered) and for rows stored before clusters that were not stored again since.
+    pub company_key: Option<String>,
+    /// The title as a cluster key.
+    pub title_key: Option<String>,
+    /// SimHash of the description's word shingles (the `u64` stored as `i64`); `None` for a
+    /// description too short to decide.
+    pub simhash: Option<i64>,
+    /// The cluster this posting belongs to, as the id of its first-stored member; `None` when
+    /// the posting is that member (or alone). A cluster's id is `cluster_id.unwrap_or(id)`.
+    pub cluster_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

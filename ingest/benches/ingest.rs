@@ -1667,7 +1667,7 @@ enum Backend {
 
 /// A fresh, migrated database (dropped with the `TestDb`) and the connection to time.
 async fn fresh_database(backend: Backend) -> (testkit::TestDb, DatabaseConnection) {
-    match backend {
+    let (db, conn) = match backend {
         Backend::Sqlite => {
             let db = testkit::sqlite("bench_upsert").await;
             let conn = sqlite_like_the_binary(&db.url).await;
@@ -1678,7 +1678,17 @@ async fn fresh_database(backend: Backend) -> (testkit::TestDb, DatabaseConnectio
             let conn = db.conn.clone();
             (db, conn)
         }
+    };
+    // A/B runs of a schema change without editing a migration: `INGEST_BENCH_SQL` holds
+    // statements separated by `;`, run on every fresh database after the migrations.
+    if let Ok(extra) = std::env::var("INGEST_BENCH_SQL") {
+        for sql in extra.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            conn.execute_unprepared(sql)
+                .await
+                .unwrap_or_else(|e| panic!("INGEST_BENCH_SQL `{sql}`: {e}"));
+        }
     }
+    (db, conn)
 }
 
 async fn count_rows(conn: &DatabaseConnection, sql: &str) -> i64 {
@@ -1773,6 +1783,19 @@ async fn upsert_phase(targets: &mut Vec<TargetCheck>) {
     let mut backends = vec![Backend::Sqlite];
     if testkit::postgres_admin_url().is_some() {
         backends.push(Backend::Postgres);
+    }
+    // `INGEST_BENCH_BACKENDS=postgres` (or `sqlite`): one database only, for A/B runs.
+    if let Ok(only) = std::env::var("INGEST_BENCH_BACKENDS") {
+        backends.retain(|b| match b {
+            Backend::Sqlite => only.contains("sqlite"),
+            Backend::Postgres => only.contains("postgres"),
+        });
+    }
+    if let Some(sql) = std::env::var("INGEST_BENCH_SQL")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        println!("  INGEST_BENCH_SQL (run on each fresh database): {sql}");
     }
     for backend in backends {
         let mut runs: Vec<[PassResult; 3]> = Vec::new();

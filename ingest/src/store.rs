@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{NormalizedPosting, SearchParams};
 use crate::normalize::{content_hash, make_storable, needs_cleaning};
 
+pub mod cluster;
 pub mod history;
 mod import;
 pub use import::{ImportedPosting, upsert_imported};
@@ -471,6 +472,7 @@ pub async fn upsert_page_hooked(
 
         let mut fresh = Vec::new();
         let mut changed: Vec<(i64, &NormalizedPosting, &str)> = Vec::new();
+        let mut stored_cluster: HashMap<i64, Option<i64>> = HashMap::new();
         let mut unchanged_ids = Vec::new();
         let mut reopened = Vec::new();
         for (external_id, p, hash) in &page {
@@ -483,15 +485,57 @@ pub async fn upsert_page_hooked(
                     if e.content_hash == *hash {
                         unchanged_ids.push(e.id);
                     } else {
+                        stored_cluster.insert(e.id, e.cluster_id);
                         changed.push((e.id, *p, hash.as_str()));
                     }
                 }
             }
         }
 
+        // Clusters: the keys of new and changed postings, their candidates in one lookup.
+        let fresh_keys: Vec<cluster::Keys> = fresh
+            .iter()
+            .map(|(_, p, _)| cluster::Keys::of(p, now))
+            .collect();
+        let changed_keys: Vec<cluster::Keys> = changed
+            .iter()
+            .map(|(_, p, _)| cluster::Keys::of(p, now))
+            .collect();
+        let candidates = cluster::candidates(&txn, fresh_keys.iter().chain(&changed_keys)).await?;
+        let fresh_refs: Vec<&cluster::Keys> = fresh_keys.iter().collect();
+        let plan = cluster::plan_fresh(&fresh_refs, &candidates);
+        let clusters = ClusterPlan {
+            keys: fresh
+                .iter()
+                .zip(&fresh_keys)
+                .map(|((id, _, _), k)| (*id, k))
+                .collect(),
+            joins: fresh
+                .iter()
+                .zip(&plan)
+                .filter_map(|((id, _, _), j)| match j {
+                    cluster::Join::Stored(root) => Some((*id, *root)),
+                    _ => None,
+                })
+                .collect(),
+        };
+
         let seen = Seen::now(now);
         let fresh_seen: Vec<_> = fresh.iter().map(|(id, p, h)| (*id, *p, *h, seen)).collect();
-        let inserted = insert_fresh(&txn, &fresh_seen, run_id, now).await?;
+        let inserted = insert_fresh(&txn, &fresh_seen, run_id, now, &clusters).await?;
+        // New postings that joined a cluster an earlier posting of this page started.
+        let mut in_page: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (i, join) in plan.iter().enumerate() {
+            if let cluster::Join::Fresh(j) = join
+                && let (Some(id), Some(root)) =
+                    (inserted.get(fresh[i].0), inserted.get(fresh[*j].0))
+            {
+                in_page.entry(*root).or_default().push(*id);
+            }
+        }
+        for (root, ids) in in_page {
+            cluster::set_cluster(&txn, &ids, Some(root)).await?;
+        }
         // Rows another run inserted between our SELECT and INSERT were skipped by ON CONFLICT
         // (and are missing from RETURNING): those are not ours to count as new. Look them up
         // again (READ COMMITTED: the statement sees the other run's committed row) and treat
@@ -519,7 +563,13 @@ pub async fn upsert_page_hooked(
         }
 
         record_history(&txn, &reopened, &changed, run_id, now).await?;
-        update_changed(&txn, &changed, run_id, now).await?;
+        let changed_clusters: Vec<(i64, Option<i64>, &cluster::Keys)> = changed
+            .iter()
+            .zip(&changed_keys)
+            .filter_map(|((id, _, _), k)| Some((*id, *stored_cluster.get(id)?, k)))
+            .collect();
+        let moved = cluster::maintain_changed(&txn, &changed_clusters, &candidates).await?;
+        update_changed(&txn, &changed, &moved, run_id, now).await?;
         outcome.updated.extend(changed.iter().map(|(id, _, _)| *id));
         outcome.unchanged += unchanged_ids.len();
         mark_seen(&txn, &unchanged_ids, run_id, now).await?;
@@ -594,7 +644,11 @@ struct Existing {
     content_hash: String,
     /// `closed_at` is set: seeing it again reopens it (a history entry).
     closed: bool,
+    cluster_id: Option<i64>,
 }
+
+/// `(id, external_id, content_hash, closed_at, cluster_id)`.
+type ExistingRow = (i64, String, String, Option<DateTime<Utc>>, Option<i64>);
 
 /// The stored postings of `source` among `ids` (ids as stored), by external id.
 async fn existing_rows(
@@ -605,61 +659,67 @@ async fn existing_rows(
     let mut out = HashMap::new();
     let backend = db.get_database_backend();
     for chunk in ids.chunks(IN_CHUNK) {
-        let rows: Vec<(i64, String, String, Option<DateTime<Utc>>)> =
-            if backend == DbBackend::Postgres {
-                // One statement text for every page size (the ids as one array parameter), probing
-                // the unique index once per id. Written as a LATERAL probe rather than
-                // `external_id = ANY(…)`: on a table without statistics yet the planner prices the
-                // ANY list above reading every row of the source through `idx_job_postings_facets`
-                // (30–50 ms a page at 10,000 rows). Callers plan it afresh (`plan_afresh`): the
-                // planner rightly prefers that index while the table is tiny, and such a plan must
-                // not stick.
-                let sql = "SELECT p.id, p.external_id, p.content_hash, p.closed_at \
+        let rows: Vec<ExistingRow> = if backend == DbBackend::Postgres {
+            // One statement text for every page size (the ids as one array parameter), probing
+            // the unique index once per id. Written as a LATERAL probe rather than
+            // `external_id = ANY(…)`: on a table without statistics yet the planner prices the
+            // ANY list above reading every row of the source through `idx_job_postings_facets`
+            // (30–50 ms a page at 10,000 rows). Callers plan it afresh (`plan_afresh`): the
+            // planner rightly prefers that index while the table is tiny, and such a plan must
+            // not stick.
+            let sql = "SELECT p.id, p.external_id, p.content_hash, p.closed_at, p.cluster_id \
                        FROM unnest(CAST($2 AS TEXT[])) AS k (external_id) \
-                       CROSS JOIN LATERAL (SELECT id, external_id, content_hash, closed_at \
+                       CROSS JOIN LATERAL (SELECT id, external_id, content_hash, closed_at, \
+                       cluster_id \
                        FROM job_postings \
                        WHERE source = $1 AND external_id = k.external_id LIMIT 1) AS p";
-                let stmt = Statement::from_sql_and_values(
-                    backend,
-                    sql,
-                    [
-                        source.as_str().into(),
-                        pg_array(chunk.iter().map(String::as_str)).into(),
-                    ],
-                );
-                let mut rows = Vec::with_capacity(chunk.len());
-                for r in db.query_all_raw(stmt).await? {
-                    rows.push((
-                        r.try_get("", "id")?,
-                        r.try_get("", "external_id")?,
-                        r.try_get("", "content_hash")?,
-                        r.try_get("", "closed_at")?,
-                    ));
-                }
-                rows
-            } else {
-                job_posting::Entity::find()
-                    .select_only()
-                    .column(job_posting::Column::Id)
-                    .column(job_posting::Column::ExternalId)
-                    .column(job_posting::Column::ContentHash)
-                    .column(job_posting::Column::ClosedAt)
-                    .filter(job_posting::Column::Source.eq(source))
-                    .filter(job_posting::Column::ExternalId.is_in(chunk.iter().cloned()))
-                    .into_tuple()
-                    .all(db)
-                    .await?
-            };
-        out.extend(rows.into_iter().map(|(id, ext, content_hash, closed_at)| {
-            (
-                ext,
-                Existing {
-                    id,
-                    content_hash,
-                    closed: closed_at.is_some(),
-                },
-            )
-        }));
+            let stmt = Statement::from_sql_and_values(
+                backend,
+                sql,
+                [
+                    source.as_str().into(),
+                    pg_array(chunk.iter().map(String::as_str)).into(),
+                ],
+            );
+            let mut rows = Vec::with_capacity(chunk.len());
+            for r in db.query_all_raw(stmt).await? {
+                rows.push((
+                    r.try_get("", "id")?,
+                    r.try_get("", "external_id")?,
+                    r.try_get("", "content_hash")?,
+                    r.try_get("", "closed_at")?,
+                    r.try_get("", "cluster_id")?,
+                ));
+            }
+            rows
+        } else {
+            job_posting::Entity::find()
+                .select_only()
+                .column(job_posting::Column::Id)
+                .column(job_posting::Column::ExternalId)
+                .column(job_posting::Column::ContentHash)
+                .column(job_posting::Column::ClosedAt)
+                .column(job_posting::Column::ClusterId)
+                .filter(job_posting::Column::Source.eq(source))
+                .filter(job_posting::Column::ExternalId.is_in(chunk.iter().cloned()))
+                .into_tuple()
+                .all(db)
+                .await?
+        };
+        out.extend(
+            rows.into_iter()
+                .map(|(id, ext, content_hash, closed_at, cluster_id)| {
+                    (
+                        ext,
+                        Existing {
+                            id,
+                            content_hash,
+                            closed: closed_at.is_some(),
+                            cluster_id,
+                        },
+                    )
+                }),
+        );
     }
     Ok(out)
 }
@@ -671,12 +731,19 @@ async fn insert_fresh(
     fresh: &[(&str, &NormalizedPosting, &str, Seen)],
     run_id: i64,
     now: DateTime<Utc>,
+    clusters: &ClusterPlan<'_>,
 ) -> Result<HashMap<String, i64>, DbErr> {
     let mut inserted = HashMap::with_capacity(fresh.len());
     for chunk in fresh.chunks(INSERT_CHUNK) {
-        let models = chunk
-            .iter()
-            .map(|(_, p, hash, seen)| new_posting(p, hash, run_id, now, *seen));
+        let models = chunk.iter().map(|(id, p, hash, seen)| {
+            let mut m = new_posting(p, hash, run_id, now, *seen);
+            match clusters.keys.get(id) {
+                Some(k) => set_cluster_keys(&mut m, k),
+                None => set_cluster_keys(&mut m, &cluster::Keys::of(p, seen.first)),
+            }
+            m.cluster_id = Set(clusters.joins.get(id).copied());
+            m
+        });
         // RETURNING lists exactly the rows this statement inserted (not those ON CONFLICT
         // skipped), so no second lookup is needed to tell ours from a concurrent run's.
         let mut insert = job_posting::Entity::insert_many(models)
@@ -740,6 +807,7 @@ async fn record_history(
 async fn update_changed(
     db: &impl ConnectionTrait,
     changed: &[(i64, &NormalizedPosting, &str)],
+    clusters: &HashMap<i64, Option<i64>>,
     run_id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
@@ -749,10 +817,21 @@ async fn update_changed(
         m.closed_at = Set(None);
         m.last_run_id = Set(Some(run_id));
         m.updated_at = Set(now);
+        set_cluster_keys(&mut m, &cluster::Keys::of(p, now));
+        // A posting changed by a concurrent run after our lookup keeps its cluster.
+        m.cluster_id = clusters.get(id).map_or(NotSet, |c| Set(*c));
         (*id, m)
     });
-    let columns = [CONTENT_COLUMNS.as_slice(), &SIGHTING_COLUMNS].concat();
-    update_rows(db, rows.collect(), &columns).await
+    let columns = [
+        CONTENT_COLUMNS.as_slice(),
+        &SIGHTING_COLUMNS,
+        &CLUSTER_KEY_COLUMNS,
+    ]
+    .concat();
+    let (with_cluster, without): (Vec<_>, Vec<_>) = rows.partition(|(_, m)| m.cluster_id.is_set());
+    update_rows(db, without, &columns).await?;
+    let columns = [columns.as_slice(), &[job_posting::Column::ClusterId]].concat();
+    update_rows(db, with_cluster, &columns).await
 }
 
 /// Write `columns` of each `(id, model)`: one
@@ -862,6 +941,28 @@ pub(crate) const CONTENT_COLUMNS: [job_posting::Column; 26] = {
         C::Raw,
     ]
 };
+
+/// The cluster keys a changed posting's UPDATE writes (its `cluster_id` too, when decided).
+const CLUSTER_KEY_COLUMNS: [job_posting::Column; 3] = [
+    job_posting::Column::CompanyKey,
+    job_posting::Column::TitleKey,
+    job_posting::Column::Simhash,
+];
+
+fn set_cluster_keys(m: &mut job_posting::ActiveModel, k: &cluster::Keys) {
+    m.company_key = Set(k.company_key.clone());
+    m.title_key = Set(Some(k.title_key.clone()));
+    m.simhash = Set(k.stored_simhash());
+}
+
+/// The clusters of a page's new postings: their keys (computed once, for matching) and the
+/// stored cluster each joins, by external id as stored. Empty for imports: their postings get
+/// keys (so later postings find them) but join nothing when stored.
+#[derive(Debug, Default)]
+pub(crate) struct ClusterPlan<'a> {
+    pub keys: HashMap<&'a str, &'a cluster::Keys>,
+    pub joins: HashMap<&'a str, i64>,
+}
 
 /// What a sighting by a run updates beside the content.
 const SIGHTING_COLUMNS: [job_posting::Column; 4] = [

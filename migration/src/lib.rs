@@ -17,6 +17,7 @@ mod m20261206_000008_console;
 mod m20261206_000009_posting_history;
 mod m20261206_000010_trends;
 mod m20261206_000011_saved_searches;
+mod m20261206_000012_clusters;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_posting_history::Migration),
             Box::new(m20261206_000010_trends::Migration),
             Box::new(m20261206_000011_saved_searches::Migration),
+            Box::new(m20261206_000012_clusters::Migration),
         ]
     }
 }

@@ -52,6 +52,10 @@ pub struct JobPostingFilter {
     pub open: Option<bool>,
     /// First or last seen by this ingest run (an `IngestRun` ID).
     pub ingest_run_id: Option<ID>,
+    /// `true`: one posting per cluster — the same job on several boards counts once, as its
+    /// earliest-stored posting (the others are `cluster.postings` away). In `jobStats`, counts
+    /// jobs rather than rows.
+    pub distinct: Option<bool>,
 }
 
 /// What postings can be sorted by. Missing values (no posting date, no salary) sort last in
@@ -186,6 +190,7 @@ impl JobPostingFilter {
             seen_after: self.seen_after,
             open: self.open,
             run_ids,
+            distinct: self.distinct.unwrap_or(false),
         })
     }
 }

@@ -32,14 +32,34 @@ impl Loader<i64> for RunLoader {
     }
 }
 
+/// Posting clusters by cluster id: `JobPosting.cluster` on a page of 100 postings is one query.
+pub struct ClusterLoader {
+    db: DatabaseConnection,
+}
+
+impl Loader<i64> for ClusterLoader {
+    type Value = service::clusters::Cluster;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        Ok(service::clusters::get_many(&self.db, keys).await?)
+    }
+}
+
 /// Every loader of one request, as request data.
 pub struct Loaders {
     pub runs: DataLoader<RunLoader, HashMapCache>,
+    pub clusters: DataLoader<ClusterLoader, HashMapCache>,
 }
 
 impl Loaders {
     pub fn new(db: DatabaseConnection) -> Self {
         Loaders {
+            clusters: DataLoader::with_cache(
+                ClusterLoader { db: db.clone() },
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
             runs: DataLoader::with_cache(RunLoader { db }, tokio::spawn, HashMapCache::default()),
         }
     }

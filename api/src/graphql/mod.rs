@@ -16,6 +16,7 @@
 //!   measure a document against them (each fragment once).
 
 pub mod auth;
+pub mod clusters;
 pub mod document;
 pub mod documents;
 pub mod executor;

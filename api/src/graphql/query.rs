@@ -66,6 +66,7 @@ pub fn wanted_columns(posting: &Lookahead<'_>) -> Columns {
                 "updatedAt" => &[C::UpdatedAt],
                 "firstRun" => &[C::FirstRunId],
                 "lastRun" => &[C::LastRunId],
+                "cluster" => &[C::ClusterId],
                 _ => return Columns::ALL,
             };
             for c in add {

@@ -226,6 +226,7 @@ fn posting_stream(
     ctx: &Context<'_>,
     filter: Option<JobPostingFilter>,
     kind: ChangeKind,
+    new_clusters_only: bool,
 ) -> Result<impl Stream<Item = Result<JobPosting>> + use<>> {
     require_reader(ctx)?;
     // Validated once, here: a malformed filter is an error now rather than silently matching
@@ -241,6 +242,7 @@ fn posting_stream(
         rx: tokio::sync::broadcast::Receiver<PostingChange>,
         filter: Option<PostingFilter>,
         kind: ChangeKind,
+        new_clusters_only: bool,
         done: bool,
         _guard: BudgetGuard,
     }
@@ -248,6 +250,7 @@ fn posting_stream(
         rx,
         filter,
         kind,
+        new_clusters_only,
         done: false,
         _guard: guard,
     };
@@ -259,6 +262,11 @@ fn posting_stream(
             match st.rx.recv().await {
                 Ok(change) => {
                     if change.kind != st.kind {
+                        continue;
+                    }
+                    // A new posting that joined a cluster is another board's copy of a job
+                    // already announced; one that starts its own has no `cluster_id`.
+                    if st.new_clusters_only && change.posting.cluster_id.is_some() {
                         continue;
                     }
                     if let Some(f) = &st.filter
@@ -284,12 +292,24 @@ impl Subscription {
     /// Each new posting matching `filter` (the same filter type as `jobPostings`), as soon as
     /// its page is stored. `search` here matches words in the title and company only (the
     /// full-text index is not consulted per event).
+    ///
+    /// With `newClustersOnly: true`, only postings of a job not seen before: a posting that
+    /// joined the cluster of one already stored (the same job on another board) is skipped.
     async fn job_posting_added(
         &self,
         ctx: &Context<'_>,
         filter: Option<JobPostingFilter>,
+        #[graphql(
+            desc = "Only postings that start a new cluster (a job not seen on another board)."
+        )]
+        new_clusters_only: Option<bool>,
     ) -> Result<impl Stream<Item = Result<JobPosting>> + use<>> {
-        posting_stream(ctx, filter, ChangeKind::Added)
+        posting_stream(
+            ctx,
+            filter,
+            ChangeKind::Added,
+            new_clusters_only.unwrap_or(false),
+        )
     }
 
     /// Each posting whose content changed (a new salary, title, description, …) that matches
@@ -299,7 +319,7 @@ impl Subscription {
         ctx: &Context<'_>,
         filter: Option<JobPostingFilter>,
     ) -> Result<impl Stream<Item = Result<JobPosting>> + use<>> {
-        posting_stream(ctx, filter, ChangeKind::Updated)
+        posting_stream(ctx, filter, ChangeKind::Updated, false)
     }
 
     /// Every event of matching runs: queued, started, page stored (page number and running

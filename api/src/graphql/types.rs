@@ -295,6 +295,11 @@ impl JobPosting {
     ) -> Result<super::history::PostingChangeConnection> {
         super::history::page(ctx, self.0.id, first, after).await
     }
+    /// The same job on other boards: this posting's cluster (size 1 when it is alone). A page of
+    /// postings loads every cluster it needs in one query.
+    async fn cluster(&self, ctx: &Context<'_>) -> Result<super::clusters::PostingCluster> {
+        super::clusters::load(ctx, self.0.id, self.0.cluster_id).await
+    }
 }
 
 async fn load_run(ctx: &Context<'_>, id: Option<i64>) -> Result<Option<IngestRun>> {

@@ -92,6 +92,9 @@ pub struct PostingFilter {
     pub open: Option<bool>,
     /// First or last seen by each of these runs.
     pub run_ids: Vec<i64>,
+    /// One posting per cluster (the same job on several boards): its first-stored member,
+    /// whose `cluster_id` is NULL (see `ingest::store::cluster`).
+    pub distinct: bool,
 }
 
 /// `%text%` for LIKE with `\` as the escape character.
@@ -234,6 +237,9 @@ pub(crate) fn push_from_where_with(sql: &mut Sql, filter: &PostingFilter, plan: 
         }
         None => {}
     }
+    if filter.distinct {
+        sql.push(" AND p.cluster_id IS NULL");
+    }
     for run in &filter.run_ids {
         sql.push(" AND (p.first_run_id = ")
             .bind(*run)
@@ -333,6 +339,9 @@ pub fn matches(filter: &PostingFilter, posting: &job_posting::Model) -> bool {
     {
         return false;
     }
+    if f.distinct && p.cluster_id.is_some() {
+        return false;
+    }
     f.run_ids
         .iter()
         .all(|r| p.first_run_id == Some(*r) || p.last_run_id == Some(*r))
@@ -399,6 +408,10 @@ mod tests {
             last_run_id: Some(5),
             created_at: t,
             updated_at: t,
+            company_key: Some("acme".into()),
+            title_key: Some("engineer rust senior".into()),
+            simhash: None,
+            cluster_id: None,
         }
     }
 
@@ -453,6 +466,15 @@ mod tests {
             run_ids: vec![4],
             ..Default::default()
         }));
+        // `distinct`: only a cluster's first-stored posting (the one without a `cluster_id`).
+        let distinct = PostingFilter {
+            distinct: true,
+            ..Default::default()
+        };
+        assert!(t(distinct.clone()));
+        let mut joined = posting();
+        joined.cluster_id = Some(7);
+        assert!(!matches(&distinct, &joined));
         let day = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
         assert!(t(PostingFilter {
             posted_after: Some(day),

@@ -13,8 +13,10 @@
 //!   streamed in keyset batches.
 //! - [`saved_searches`]: saved searches and the webhook URL check; [`webhooks`]: their
 //!   outbox, written in the page's transaction.
+//! - [`clusters`]: the same job on several boards (`JobPosting.cluster`).
 //! - [`instances`]: the serving processes sharing the database (heartbeat rows).
 
+pub mod clusters;
 pub mod export;
 pub mod filter;
 pub mod health;

@@ -387,6 +387,10 @@ pub(crate) fn model_from_row(
         last_run_id: get(r, k, Column::LastRunId)?,
         created_at: time(Column::CreatedAt)?,
         updated_at: time(Column::UpdatedAt)?,
+        company_key: get(r, k, Column::CompanyKey)?,
+        title_key: get(r, k, Column::TitleKey)?,
+        simhash: get(r, k, Column::Simhash)?,
+        cluster_id: get(r, k, Column::ClusterId)?,
     })
 }
 

@@ -11,6 +11,7 @@
 //! Every function is total: bad input gives `None`/`Unknown`/empty values, never a panic, so a
 //! parser can call them on whatever a site sent.
 
+pub mod cluster_keys;
 mod html;
 mod links;
 mod location;

@@ -201,7 +201,7 @@ pub async fn upsert_imported(
                 ),
             }
         }
-        let inserted = insert_fresh(&txn, &fresh, run_id, now).await?;
+        let inserted = insert_fresh(&txn, &fresh, run_id, now, &Default::default()).await?;
         // Rows a concurrent writer inserted between our lookup and INSERT were skipped by ON
         // CONFLICT: look them up again and treat them like rows that were there before.
         let conflicted: Vec<_> = fresh

@@ -1,0 +1,286 @@
+//! The keys that group postings of one job across boards (issue #15, "clusters").
+//!
+//! - [`company_key`]: the company without case, punctuation or legal suffixes (Pty Ltd, Ltd,
+//!   Inc, GmbH, LLC, …); `None` for an unknown company ("Private Advertiser", "Confidential"),
+//!   which is therefore never clustered on its company.
+//! - [`title_key`]: the title's words without case, punctuation, gender tags ("(m/w/d)") or
+//!   bracketed asides ("(Re-advertised)"), common abbreviations spelled out, sorted — so "Sr.
+//!   Engineer, Backend" and "Backend Senior Engineer" share a key.
+//! - [`simhash`]: a 64-bit SimHash over word 3-shingles of the description's text; two
+//!   descriptions of the same job differ in few bits whatever their HTML, bullet order or
+//!   footer. [`SIMHASH_MAX_DISTANCE`] is the threshold, measured on the labelled set
+//!   (`ingest/tests/clusters.rs`, see the README).
+//!
+//! All three are pure functions of the posting; the store keeps them in columns so finding a
+//! posting's candidates is one indexed lookup.
+
+/// Longest key kept (the columns are `VARCHAR(255)`; a longer title is cut on a word).
+const KEY_MAX: usize = 200;
+/// Words of a description read for its SimHash: bounds the work per hostile posting.
+const SIMHASH_MAX_WORDS: usize = 4_000;
+/// A description with fewer words than this has too few shingles to tell jobs apart: such a
+/// posting gets no SimHash and joins no cluster (precision over recall).
+pub const SIMHASH_MIN_WORDS: usize = 12;
+/// Two descriptions whose SimHashes differ in at most this many of 64 bits are the same job.
+/// Measured on the labelled set (`cargo test -p ingest --test clusters -- --nocapture` prints
+/// both distributions): variants of one job (reformatted HTML, shuffled bullets, another
+/// board) differ in 0–15 bits — the most for short descriptions, where each moved bullet is a
+/// large share of the shingles — and different jobs with the same company and title in 24–39.
+/// 18 sits in that gap; two unrelated 64-bit hashes come this close with p ≈ 0.0004.
+pub const SIMHASH_MAX_DISTANCE: u32 = 18;
+
+/// Words that mean "we do not say who": never a key.
+const UNKNOWN_COMPANIES: &[&str] = &[
+    "private advertiser",
+    "private",
+    "confidential",
+    "anonymous",
+    "undisclosed",
+    "company confidential",
+    "confidential company",
+    "not disclosed",
+    "unknown",
+];
+
+/// Legal-form words dropped wherever they trail the name ("Acme Pty Ltd", "Acme GmbH & Co KG").
+const LEGAL_SUFFIXES: &[&str] = &[
+    "pty",
+    "ltd",
+    "limited",
+    "inc",
+    "incorporated",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "llc",
+    "llp",
+    "lp",
+    "plc",
+    "gmbh",
+    "ag",
+    "kg",
+    "se",
+    "sa",
+    "sas",
+    "sarl",
+    "srl",
+    "spa",
+    "bv",
+    "nv",
+    "ab",
+    "as",
+    "oy",
+    "pte",
+    "pvt",
+    "private",
+    "nz",
+    "au",
+    "australia",
+    "group",
+    "holdings",
+    "the",
+];
+
+/// Lower-case words of `s` (letters and digits; everything else separates), `&` read as "and".
+fn words(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split(|c: char| !(c.is_alphanumeric() || c == '&'))
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            if w == "&" {
+                "and".to_owned()
+            } else {
+                w.replace('&', "").to_lowercase()
+            }
+        })
+        .filter(|w| !w.is_empty())
+}
+
+/// The company as a key, or `None` when it is unknown.
+pub fn company_key(company: Option<&str>) -> Option<String> {
+    let company = company?;
+    // "Acme Pty. Ltd." → "acme pty ltd"; dots inside initialisms ("A.B.C.") go too.
+    let folded = company.replace('.', "");
+    let mut w: Vec<String> = words(&folded).collect();
+    if UNKNOWN_COMPANIES.contains(&w.join(" ").as_str()) {
+        return None;
+    }
+    if w.first().is_some_and(|f| f == "the") && w.len() > 1 {
+        w.remove(0);
+    }
+    // Trailing legal forms ("gmbh and co kg" included), but never the whole name.
+    while w.len() > 1
+        && w.last()
+            .is_some_and(|l| l == "and" || LEGAL_SUFFIXES.contains(&l.as_str()))
+    {
+        w.pop();
+    }
+    let key = cut(w.join(" "));
+    (!key.is_empty()).then_some(key)
+}
+
+/// The title as a key (never empty for a non-empty title).
+pub fn title_key(title: &str) -> String {
+    // Bracketed asides: "(Re-advertised)", "[Remote]", "(m/w/d)".
+    let mut plain = String::with_capacity(title.len());
+    let mut depth = 0usize;
+    for c in title.chars() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let mut w: Vec<String> = words(&plain)
+        .map(|w| match w.as_str() {
+            "sr" | "snr" => "senior".to_owned(),
+            "jr" | "jnr" => "junior".to_owned(),
+            "mgr" => "manager".to_owned(),
+            "eng" | "engr" => "engineer".to_owned(),
+            "dev" => "developer".to_owned(),
+            "asst" => "assistant".to_owned(),
+            _ => w,
+        })
+        // Gender tags written without brackets ("Engineer m/w/d" → "m", "w", "d").
+        .filter(|w| !matches!(w.as_str(), "m" | "w" | "d" | "f" | "h" | "x" | "div"))
+        .collect();
+    if w.is_empty() {
+        // A title of nothing but an aside: keep its words rather than an empty key.
+        w = words(title).collect();
+    }
+    w.sort();
+    w.dedup();
+    cut(w.join(" "))
+}
+
+/// Cut a key to [`KEY_MAX`] bytes on a character boundary.
+fn cut(mut s: String) -> String {
+    if s.len() > KEY_MAX {
+        let mut end = KEY_MAX;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// 64-bit FNV-1a: stable across releases and platforms (stored hashes must stay comparable).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A second mixing step: FNV's low bits are weak for short inputs.
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h
+}
+
+/// SimHash of the description's word 3-shingles, or `None` when it has fewer than
+/// [`SIMHASH_MIN_WORDS`] words (or is absent).
+pub fn simhash(text: Option<&str>) -> Option<u64> {
+    let w: Vec<String> = words(text?).take(SIMHASH_MAX_WORDS).collect();
+    if w.len() < SIMHASH_MIN_WORDS {
+        return None;
+    }
+    let mut counts = [0i32; 64];
+    let mut buf = String::new();
+    for shingle in w.windows(3) {
+        buf.clear();
+        for (i, word) in shingle.iter().enumerate() {
+            if i > 0 {
+                buf.push(' ');
+            }
+            buf.push_str(word);
+        }
+        let h = mix(fnv1a(buf.as_bytes()));
+        for (bit, c) in counts.iter_mut().enumerate() {
+            if h >> bit & 1 == 1 {
+                *c += 1;
+            } else {
+                *c -= 1;
+            }
+        }
+    }
+    let mut out = 0u64;
+    for (bit, c) in counts.iter().enumerate() {
+        if *c > 0 {
+            out |= 1 << bit;
+        }
+    }
+    Some(out)
+}
+
+/// Bits in which two SimHashes differ.
+pub fn hamming(a: u64, b: u64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legal_suffixes_case_and_punctuation_do_not_change_the_company_key() {
+        let k = company_key(Some("Acme"));
+        assert_eq!(k.as_deref(), Some("acme"));
+        for c in [
+            "ACME Pty Ltd",
+            "Acme Pty. Ltd.",
+            "Acme, Inc.",
+            "acme gmbh",
+            "Acme LLC",
+            "The Acme Company",
+            "Acme GmbH & Co. KG",
+        ] {
+            assert_eq!(company_key(Some(c)), k, "{c}");
+        }
+        assert_ne!(company_key(Some("Acme Health")), k);
+    }
+
+    #[test]
+    fn an_unknown_company_has_no_key() {
+        for c in [
+            "Private Advertiser",
+            "private advertiser",
+            "Confidential",
+            "  ",
+        ] {
+            assert_eq!(company_key(Some(c)), None, "{c}");
+        }
+        assert_eq!(company_key(None), None);
+    }
+
+    #[test]
+    fn title_keys_ignore_order_asides_and_abbreviations() {
+        let k = title_key("Senior Backend Engineer");
+        assert_eq!(title_key("Sr. Engineer, Backend"), k);
+        assert_eq!(title_key("Senior Backend Engineer (Re-advertised)"), k);
+        assert_eq!(title_key("Senior Backend Engineer (m/w/d)"), k);
+        assert_eq!(title_key("SENIOR BACKEND ENGINEER m/w/d"), k);
+        assert_ne!(title_key("Senior Frontend Engineer"), k);
+        assert_eq!(title_key("(Remote)"), "remote");
+    }
+
+    #[test]
+    fn simhash_needs_enough_words_and_is_stable() {
+        assert_eq!(simhash(Some("too short")), None);
+        let text = "We are hiring a backend engineer to build and run the services that \
+                    store millions of job postings every day across many boards.";
+        let a = simhash(Some(text)).unwrap();
+        assert_eq!(simhash(Some(text)), Some(a));
+        // Case and punctuation do not count.
+        let b = simhash(Some(&text.to_uppercase().replace('.', " !"))).unwrap();
+        assert_eq!(hamming(a, b), 0);
+    }
+}

@@ -1,0 +1,531 @@
+//! Cluster maintenance: which stored postings are the same job on several boards.
+//!
+//! Runs inside the page's transaction ([`super::upsert_page_hooked`]), for the page's new and
+//! changed postings only (an unchanged sighting costs nothing):
+//! 1. one indexed lookup of the candidates of every new or changed posting — stored postings
+//!    with the same `(company_key, title_key)` ([`candidates`], at most
+//!    [`CANDIDATES_PER_KEY`] newest per key, so a hostile flood of one title stays bounded);
+//! 2. in memory, a posting joins the cluster of its closest candidate that [`similar`] accepts
+//!    (compatible location and date, SimHash within `SIMHASH_MAX_DISTANCE`);
+//! 3. a changed posting that is no longer similar to any other member of its cluster leaves it
+//!    (a split) and may join another; if it was the cluster's root the others are re-rooted on
+//!    their lowest id.
+//!
+//! A new posting's cluster is written by its own INSERT; a changed one's by its batched
+//! UPDATE. Extra statements only for in-page joins, splits and re-roots.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use entity::job_posting;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+
+use super::{IN_CHUNK, pg_array};
+use crate::model::NormalizedPosting;
+use crate::normalize::cluster_keys::{
+    SIMHASH_MAX_DISTANCE, company_key, hamming, simhash, title_key,
+};
+
+/// Newest stored postings read per `(company_key, title_key)`.
+pub const CANDIDATES_PER_KEY: usize = 50;
+/// Postings whose dates (posted, or first seen) are further apart are different openings.
+pub const MAX_DAYS_APART: i64 = 60;
+/// Members of one cluster read when a changed posting's place in it is checked.
+const MEMBERS_MAX: usize = 500;
+
+/// What clustering compares of a posting, new or stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keys {
+    pub company_key: Option<String>,
+    pub title_key: String,
+    pub simhash: Option<u64>,
+    /// Lower-case words of the city.
+    pub city: Option<String>,
+    pub country: Option<String>,
+    /// Posted, or else first seen.
+    pub date: DateTime<Utc>,
+}
+
+impl Keys {
+    /// The keys of `p`, first seen `seen` (used when it has no posting date).
+    pub fn of(p: &NormalizedPosting, seen: DateTime<Utc>) -> Keys {
+        Keys {
+            company_key: company_key(p.company.as_deref()),
+            title_key: title_key(&p.title),
+            simhash: simhash(p.description_text.as_deref()),
+            city: p.location.city.as_deref().map(city_key),
+            country: p
+                .location
+                .country
+                .as_deref()
+                .filter(|c| c.len() == 2)
+                .map(str::to_ascii_uppercase),
+            date: p.posted_at.unwrap_or(seen),
+        }
+    }
+
+    /// Whether this posting can be clustered at all (a known company and a long enough
+    /// description).
+    pub fn clusterable(&self) -> bool {
+        self.company_key.is_some() && self.simhash.is_some()
+    }
+
+    /// The simhash as stored (`BIGINT`: the same 64 bits).
+    pub fn stored_simhash(&self) -> Option<i64> {
+        self.simhash.map(|h| h as i64)
+    }
+}
+
+fn city_key(city: &str) -> String {
+    city.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Cities are compatible when either is unknown or the words of one are all in the other
+/// ("Sydney" and "Sydney CBD"; not "Sydney" and "Melbourne").
+fn cities_compatible(a: Option<&str>, b: Option<&str>) -> bool {
+    let (Some(a), Some(b)) = (a, b) else {
+        return true;
+    };
+    let wa: HashSet<&str> = a.split(' ').collect();
+    let wb: HashSet<&str> = b.split(' ').collect();
+    wa.is_subset(&wb) || wb.is_subset(&wa)
+}
+
+/// The SimHash distance of `a` and `b` when they are the same job, `None` when not: the same
+/// known company and title keys, compatible countries and cities, dates at most
+/// [`MAX_DAYS_APART`] apart, and descriptions within `SIMHASH_MAX_DISTANCE` bits.
+pub fn similar(a: &Keys, b: &Keys) -> Option<u32> {
+    if a.company_key.is_none() || a.company_key != b.company_key || a.title_key != b.title_key {
+        return None;
+    }
+    if let (Some(x), Some(y)) = (&a.country, &b.country)
+        && x != y
+    {
+        return None;
+    }
+    if !cities_compatible(a.city.as_deref(), b.city.as_deref()) {
+        return None;
+    }
+    if (a.date - b.date).abs() > Duration::days(MAX_DAYS_APART) {
+        return None;
+    }
+    let d = hamming(a.simhash?, b.simhash?);
+    (d <= SIMHASH_MAX_DISTANCE).then_some(d)
+}
+
+/// A stored posting as clustering sees it.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub id: i64,
+    pub cluster_id: Option<i64>,
+    pub keys: Keys,
+}
+
+impl Stored {
+    /// The id of its cluster.
+    pub fn root(&self) -> i64 {
+        self.cluster_id.unwrap_or(self.id)
+    }
+}
+
+const STORED_COLUMNS: &str =
+    "id, cluster_id, company_key, title_key, simhash, city, country, posted_at, first_seen_at";
+
+fn stored_from_row(r: &sea_orm::QueryResult) -> Result<Stored, DbErr> {
+    let posted: Option<DateTime<Utc>> = r.try_get("", "posted_at")?;
+    let first: DateTime<Utc> = r.try_get("", "first_seen_at")?;
+    let simhash: Option<i64> = r.try_get("", "simhash")?;
+    Ok(Stored {
+        id: r.try_get("", "id")?,
+        cluster_id: r.try_get("", "cluster_id")?,
+        keys: Keys {
+            company_key: r.try_get("", "company_key")?,
+            title_key: r
+                .try_get::<Option<String>>("", "title_key")?
+                .unwrap_or_default(),
+            simhash: simhash.map(|h| h as u64),
+            city: r
+                .try_get::<Option<String>>("", "city")?
+                .as_deref()
+                .map(city_key),
+            country: r.try_get("", "country")?,
+            date: posted.unwrap_or(first),
+        },
+    })
+}
+
+/// Stored postings sharing `(company_key, title_key)` with any of `keys` (the newest
+/// [`CANDIDATES_PER_KEY`] per key), one statement per 100 keys.
+pub async fn candidates<'a>(
+    db: &impl ConnectionTrait,
+    keys: impl IntoIterator<Item = &'a Keys>,
+) -> Result<Vec<Stored>, DbErr> {
+    let mut pairs: Vec<(&str, &str)> = keys
+        .into_iter()
+        .filter(|k| k.clusterable())
+        .filter_map(|k| Some((k.company_key.as_deref()?, k.title_key.as_str())))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let backend = db.get_database_backend();
+    let mut out = Vec::new();
+    for chunk in pairs.chunks(100) {
+        let stmt = if backend == DbBackend::Postgres {
+            // One statement text for any number of keys; one probe of
+            // idx_job_postings_cluster_candidates per key (as `existing_rows` does).
+            let sql = format!(
+                "SELECT c.* FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[])) AS k (ck, tk) \
+                 CROSS JOIN LATERAL (SELECT {STORED_COLUMNS} FROM job_postings \
+                 WHERE company_key = k.ck AND title_key = k.tk \
+                 ORDER BY id DESC LIMIT {CANDIDATES_PER_KEY}) AS c"
+            );
+            Statement::from_sql_and_values(
+                backend,
+                sql,
+                [
+                    pg_array(chunk.iter().map(|p| p.0)).into(),
+                    pg_array(chunk.iter().map(|p| p.1)).into(),
+                ],
+            )
+        } else {
+            let one = format!(
+                "SELECT * FROM (SELECT {STORED_COLUMNS} FROM job_postings \
+                 WHERE company_key = ? AND title_key = ? ORDER BY id DESC \
+                 LIMIT {CANDIDATES_PER_KEY})"
+            );
+            let sql = vec![one; chunk.len()].join(" UNION ALL ");
+            let values: Vec<Value> = chunk
+                .iter()
+                .flat_map(|(c, t)| [(*c).into(), (*t).into()])
+                .collect();
+            Statement::from_sql_and_values(backend, sql, values)
+        };
+        for r in db.query_all_raw(stmt).await? {
+            out.push(stored_from_row(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The stored members of the clusters `roots` (roots included), at most [`MEMBERS_MAX`].
+async fn members(db: &impl ConnectionTrait, roots: &[i64]) -> Result<Vec<Stored>, DbErr> {
+    let mut out = Vec::new();
+    let backend = db.get_database_backend();
+    for chunk in roots.chunks(IN_CHUNK) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Integers only: safe to inline, and both halves use an index (primary key, the
+        // partial cluster index).
+        let sql = format!(
+            "SELECT {STORED_COLUMNS} FROM job_postings WHERE id IN ({list}) \
+             UNION SELECT {STORED_COLUMNS} FROM job_postings WHERE cluster_id IN ({list}) \
+             LIMIT {MEMBERS_MAX}"
+        );
+        for r in db
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await?
+        {
+            out.push(stored_from_row(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The closest of `candidates` that is the same job as `keys`, skipping `skip`.
+fn best<'a>(
+    keys: &Keys,
+    candidates: impl IntoIterator<Item = &'a Stored>,
+    skip: impl Fn(&Stored) -> bool,
+) -> Option<&'a Stored> {
+    candidates
+        .into_iter()
+        .filter(|c| !skip(c))
+        .filter_map(|c| similar(keys, &c.keys).map(|d| (d, c)))
+        // Closest first; on a tie the oldest (the lowest id).
+        .min_by_key(|(d, c)| (*d, c.id))
+        .map(|(_, c)| c)
+}
+
+/// Where each new posting of a page goes: `joins[i]` is the cluster (root id) the `i`-th new
+/// posting joins, or `Joins::Fresh(j)` when it joins the cluster the `j`-th new posting of the
+/// same page starts (its id is known only after the INSERT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    Alone,
+    Stored(i64),
+    Fresh(usize),
+}
+
+/// Decide the clusters of a page's new postings against the `stored` candidates and each
+/// other (in page order).
+pub fn plan_fresh(fresh: &[&Keys], stored: &[Stored]) -> Vec<Join> {
+    let mut out: Vec<Join> = Vec::with_capacity(fresh.len());
+    for (i, k) in fresh.iter().enumerate() {
+        if !k.clusterable() {
+            out.push(Join::Alone);
+            continue;
+        }
+        let db_best = best(k, stored, |_| false).map(|c| {
+            (
+                similar(k, &c.keys).unwrap_or(u32::MAX),
+                Join::Stored(c.root()),
+            )
+        });
+        let page_best = (0..i)
+            .filter_map(|j| similar(k, fresh[j]).map(|d| (d, j)))
+            .min()
+            .map(|(d, j)| {
+                // Join what the earlier one joined, or the cluster it starts.
+                let join = match out[j] {
+                    Join::Alone => Join::Fresh(j),
+                    other => other,
+                };
+                (d, join)
+            });
+        out.push(match (db_best, page_best) {
+            (Some(a), Some(b)) => {
+                if a.0 <= b.0 {
+                    a.1
+                } else {
+                    b.1
+                }
+            }
+            (Some(a), None) => a.1,
+            (None, Some(b)) => b.1,
+            (None, None) => Join::Alone,
+        });
+    }
+    out
+}
+
+/// Rewrites of other rows' `cluster_id` a page's changed postings cause.
+#[derive(Debug, Default)]
+struct Rewrites {
+    /// `(row id, new cluster_id)`.
+    rows: Vec<(i64, Option<i64>)>,
+}
+
+/// Decide the cluster of each changed posting `(id, new keys)`; returns each one's new
+/// `cluster_id`, having rewritten the other rows a split or re-root moves.
+pub async fn maintain_changed(
+    db: &impl ConnectionTrait,
+    changed: &[(i64, Option<i64>, &Keys)],
+    stored: &[Stored],
+) -> Result<HashMap<i64, Option<i64>>, DbErr> {
+    let mut out = HashMap::with_capacity(changed.len());
+    if changed.is_empty() {
+        return Ok(out);
+    }
+    let roots: Vec<i64> = {
+        let mut r: Vec<i64> = changed
+            .iter()
+            .map(|(id, cluster, _)| cluster.unwrap_or(*id))
+            .collect();
+        r.sort_unstable();
+        r.dedup();
+        r
+    };
+    let all_members = members(db, &roots).await?;
+    let mut rewrites = Rewrites::default();
+    for (id, cluster, keys) in changed {
+        let root = cluster.unwrap_or(*id);
+        let others: Vec<&Stored> = all_members
+            .iter()
+            .filter(|m| m.root() == root && m.id != *id)
+            .collect();
+        let stays = others.iter().any(|m| similar(keys, &m.keys).is_some());
+        if stays {
+            out.insert(*id, *cluster);
+            continue;
+        }
+        // It leaves (or was alone). A root leaving hands the cluster to its lowest member.
+        if *id == root
+            && let Some(new_root) = others.iter().map(|m| m.id).min()
+        {
+            for m in &others {
+                rewrites
+                    .rows
+                    .push((m.id, (m.id != new_root).then_some(new_root)));
+            }
+        }
+        let old_member = |c: &Stored| c.root() == root || c.id == *id;
+        let joined = best(keys, stored, old_member).map(|c| c.root());
+        match joined {
+            // Joining a cluster founded after this posting: this posting becomes its root
+            // (the representative is always the first-stored member).
+            Some(r) if r > *id => {
+                for m in stored.iter().filter(|m| m.root() == r) {
+                    rewrites.rows.push((m.id, Some(*id)));
+                }
+                let later = cluster_members_ids(db, r).await?;
+                for m in later {
+                    rewrites.rows.push((m, Some(*id)));
+                }
+                out.insert(*id, None);
+            }
+            Some(r) => {
+                out.insert(*id, Some(r));
+            }
+            None => {
+                out.insert(*id, None);
+            }
+        }
+    }
+    rewrite(db, rewrites).await?;
+    Ok(out)
+}
+
+/// Ids of every row in cluster `root` (root included).
+async fn cluster_members_ids(db: &impl ConnectionTrait, root: i64) -> Result<Vec<i64>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "SELECT id FROM job_postings WHERE id = {root} UNION \
+         SELECT id FROM job_postings WHERE cluster_id = {root} LIMIT {MEMBERS_MAX}"
+    );
+    let mut out = Vec::new();
+    for r in db
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await?
+    {
+        out.push(r.try_get("", "id")?);
+    }
+    Ok(out)
+}
+
+/// Write the rewritten `cluster_id`s (rare: splits and re-roots), grouped by value.
+async fn rewrite(db: &impl ConnectionTrait, rw: Rewrites) -> Result<(), DbErr> {
+    let mut by_value: HashMap<Option<i64>, Vec<i64>> = HashMap::new();
+    let mut seen = HashSet::new();
+    // The last decision about a row wins.
+    for (id, v) in rw.rows.into_iter().rev() {
+        if seen.insert(id) {
+            by_value.entry(v).or_default().push(id);
+        }
+    }
+    for (value, ids) in by_value {
+        set_cluster(db, &ids, value).await?;
+    }
+    Ok(())
+}
+
+/// `UPDATE job_postings SET cluster_id = value WHERE id IN ids`.
+pub async fn set_cluster(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    value: Option<i64>,
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let v = value.map_or_else(|| "NULL".to_owned(), |v| v.to_string());
+        db.execute_raw(Statement::from_string(
+            backend,
+            format!("UPDATE job_postings SET cluster_id = {v} WHERE id IN ({list})"),
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Fill the keys of up to `limit` rows stored before clusters existed (simhash and keys NULL
+/// with a description), without clustering them: from then on new postings find them as
+/// candidates. Returns how many rows it filled; housekeeping calls it until 0.
+pub async fn backfill(db: &impl ConnectionTrait, limit: u64) -> Result<u64, DbErr> {
+    use job_posting::Column as C;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    let rows: Vec<(i64, String, Option<String>, Option<String>)> = job_posting::Entity::find()
+        .select_only()
+        .columns([C::Id, C::Title, C::Company, C::DescriptionText])
+        .filter(C::TitleKey.is_null())
+        .order_by_asc(C::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let n = rows.len() as u64;
+    for (id, title, company, text) in rows {
+        job_posting::Entity::update_many()
+            .col_expr(
+                C::CompanyKey,
+                sea_orm::sea_query::Expr::value(company_key(company.as_deref())),
+            )
+            .col_expr(
+                C::TitleKey,
+                sea_orm::sea_query::Expr::value(title_key(&title)),
+            )
+            .col_expr(
+                C::Simhash,
+                sea_orm::sea_query::Expr::value(simhash(text.as_deref()).map(|h| h as i64)),
+            )
+            .filter(C::Id.eq(id))
+            .exec(db)
+            .await?;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(company: &str, title: &str, hash: u64) -> Keys {
+        Keys {
+            company_key: company_key(Some(company)),
+            title_key: title_key(title),
+            simhash: Some(hash),
+            city: Some("sydney".into()),
+            country: Some("AU".into()),
+            date: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn same_job_needs_company_title_place_date_and_description() {
+        let a = keys("Acme Pty Ltd", "Engineer", 0);
+        assert_eq!(similar(&a, &keys("ACME", "engineer", 0b111)), Some(3));
+        assert_eq!(similar(&a, &keys("Other", "Engineer", 0)), None);
+        assert_eq!(similar(&a, &keys("Acme", "Designer", 0)), None);
+        assert_eq!(similar(&a, &keys("Acme", "Engineer", u64::MAX)), None);
+        let mut far = keys("Acme", "Engineer", 0);
+        far.date += Duration::days(MAX_DAYS_APART + 1);
+        assert_eq!(similar(&a, &far), None);
+        let mut elsewhere = keys("Acme", "Engineer", 0);
+        elsewhere.city = Some("melbourne".into());
+        assert_eq!(similar(&a, &elsewhere), None);
+        elsewhere.city = Some("sydney cbd".into());
+        assert_eq!(similar(&a, &elsewhere), Some(0));
+        let mut unknown = keys("Private Advertiser", "Engineer", 0);
+        assert_eq!(similar(&unknown, &unknown.clone()), None);
+        unknown.company_key = None;
+        assert!(!unknown.clusterable());
+    }
+
+    #[test]
+    fn a_page_joins_stored_clusters_and_its_own_earlier_postings() {
+        let stored = vec![Stored {
+            id: 7,
+            cluster_id: Some(3),
+            keys: keys("Acme", "Engineer", 0),
+        }];
+        let a = keys("Acme", "Engineer", 1);
+        let b = keys("Beta", "Engineer", 0);
+        let c = keys("Beta", "Engineer", 2);
+        let d = keys("Beta", "Engineer", 3);
+        let plan = plan_fresh(&[&a, &b, &c, &d], &stored);
+        assert_eq!(
+            plan,
+            [Join::Stored(3), Join::Alone, Join::Fresh(1), Join::Fresh(1)]
+        );
+    }
+}
