@@ -140,7 +140,7 @@ impl Metrics {
             ("hits", "Queries answered from the response cache.", c.hits),
             (
                 "misses",
-                "Cacheable-looking queries the response cache could not answer.",
+                "Cacheable queries the response cache could not answer (computed, then stored if no write overlapped).",
                 c.misses,
             ),
             (

@@ -232,6 +232,9 @@ impl GraphqlExecutor {
         let deadline = tokio::time::Instant::now() + self.inner.request_timeout;
         let prepared = self.prepare(request, read_only).await;
         let cacheable = prepared.as_ref().is_ok_and(|p| p.cacheable);
+        if cacheable {
+            cache.record_miss();
+        }
         let response = self.run_prepared(prepared, deadline).await;
         let storable = cacheable
             && response.errors.is_empty()

@@ -341,8 +341,8 @@ impl ResponseCache {
         self.generation.snapshot()
     }
 
-    /// The answer stored under `key` for the generation the read began under. An entry of an
-    /// older generation is dropped (it can never be served again).
+    /// The answer stored under `key` for the generation the read began under (counted as a
+    /// hit). An entry of an older generation is dropped (it can never be served again).
     pub fn get(&self, key: &Key, at: Snapshot) -> Option<Bytes> {
         let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let found = match e.lru.get(key) {
@@ -356,11 +356,16 @@ impl ResponseCache {
             None => None,
         };
         drop(e);
-        match &found {
-            Some(_) => self.hits.fetch_add(1, Relaxed),
-            None => self.misses.fetch_add(1, Relaxed),
-        };
+        if found.is_some() {
+            self.hits.fetch_add(1, Relaxed);
+        }
         found
+    }
+
+    /// A cacheable query was not answered from the cache (counted once its document is
+    /// known to be cacheable: mutations and live queries are not misses).
+    pub fn record_miss(&self) {
+        self.misses.fetch_add(1, Relaxed);
     }
 
     /// Store the answer of a read that began at `at`, if it may be (see the module docs).
