@@ -10,6 +10,12 @@
 //! every `jobPostingAdded`/`jobPostingUpdated` subscriber filters the same `Arc`, so 500
 //! subscribers cost one query, not 500.
 //!
+//! The same channel tells other instances that this one wrote ([`announce_writes`]: an
+//! envelope with no events once a write's transaction has ended), so their response caches
+//! stop serving answers computed before it: any envelope from another instance bumps the data
+//! [`Generation`], and so does re-establishing LISTEN (notifications may have been missed
+//! while it was down; meanwhile nothing is cached, see [`Generation::outage`]).
+//!
 //! Every channel is a bounded `broadcast`: publishing never waits for a subscriber, and a
 //! subscriber that falls behind is told (`Lagged`) rather than growing memory.
 
@@ -18,6 +24,7 @@ use std::time::Duration;
 
 use entity::job_posting;
 use ingest::events::{EventBus, IngestEvent};
+use ingest::generation::Generation;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
     Statement,
@@ -92,13 +99,15 @@ struct Envelope {
     events: Vec<IngestEvent>,
 }
 
-/// Start the forwarding tasks; they stop when `shutdown` is cancelled.
+/// Start the forwarding tasks; they stop when `shutdown` is cancelled. `generation` is bumped
+/// by other instances' notifications, and this instance's writes to it are announced.
 pub fn start(
     db: DatabaseConnection,
     database_url: Option<String>,
     engine_bus: &EventBus,
     fanout: Fanout,
     instance: String,
+    generation: Generation,
     shutdown: CancellationToken,
 ) {
     let is_pg = db.get_database_backend() == DatabaseBackend::Postgres;
@@ -136,17 +145,67 @@ pub fn start(
             instance.clone(),
             shutdown.clone(),
         ));
+        announce_writes(
+            db.clone(),
+            generation.clone(),
+            instance.clone(),
+            shutdown.clone(),
+        );
+        // Without a LISTEN URL (tests that run one server) this instance assumes it is the
+        // only writer: the response cache follows its own writes only.
         if let Some(url) = database_url {
             tokio::spawn(listen_loop(
                 url,
                 fanout.events.clone(),
                 instance,
+                generation,
                 shutdown.clone(),
             ));
         }
     }
 
     tokio::spawn(posting_loader(db, fanout, shutdown));
+}
+
+/// On PostgreSQL, tell other instances each time local writes to `generation` have ended (an
+/// envelope without events; a burst of writes while one NOTIFY is sent is one more NOTIFY).
+/// Stops with `shutdown`; does nothing on SQLite.
+pub fn announce_writes(
+    db: DatabaseConnection,
+    generation: Generation,
+    origin: String,
+    shutdown: CancellationToken,
+) {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = generation.written() => announce(&db, &origin).await,
+            }
+        }
+    });
+}
+
+/// Tell other instances (PostgreSQL) that `origin` has just written: their response caches
+/// drop what they hold. A no-op on SQLite.
+pub async fn announce(db: &impl ConnectionTrait, origin: &str) {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return;
+    }
+    let stmt = Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [NOTIFY_CHANNEL.into(), envelope(origin, Vec::new()).into()],
+    );
+    if let Err(e) = db.execute_raw(stmt).await {
+        tracing::warn!(
+            error = %e,
+            "cannot announce a write; other instances' response caches keep older answers"
+        );
+    }
 }
 
 /// Batch events (up to 20 ms or the payload limit) into NOTIFYs.
@@ -225,15 +284,19 @@ fn envelope(origin: &str, events: Vec<IngestEvent>) -> String {
     .unwrap_or_default()
 }
 
-/// LISTEN for other instances' events; reconnects with backoff.
+/// LISTEN for other instances' events and writes; reconnects with backoff.
 async fn listen_loop(
     url: String,
     events: broadcast::Sender<IngestEvent>,
     me: String,
+    generation: Generation,
     shutdown: CancellationToken,
 ) {
     use sea_orm::sqlx::postgres::PgListener;
     let mut delay = Duration::from_millis(500);
+    // Until LISTEN is established other instances' writes go unheard: the response cache
+    // stores nothing meanwhile. Dropping it (on connecting) bumps the generation.
+    let mut outage = Some(generation.outage());
     loop {
         let listener = async {
             let mut l = PgListener::connect(&url).await?;
@@ -243,7 +306,11 @@ async fn listen_loop(
         let mut listener = tokio::select! {
             _ = shutdown.cancelled() => return,
             l = listener => match l {
-                Ok(l) => { delay = Duration::from_millis(500); l }
+                Ok(l) => {
+                    delay = Duration::from_millis(500);
+                    drop(outage.take());
+                    l
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot LISTEN for other instances' events; retrying");
                     tokio::select! {
@@ -263,17 +330,23 @@ async fn listen_loop(
             match n {
                 Ok(n) => match serde_json::from_str::<Envelope>(n.payload()) {
                     Ok(env) if env.origin != me => {
+                        // Sent after the other instance's write ended: answers stored before
+                        // now may predate it.
+                        generation.bump();
                         for ev in env.events {
                             let _ = events.send(ev);
                         }
                     }
                     Ok(_) => {}
                     Err(e) => {
+                        // Still someone's write, perhaps: answers stored so far may be stale.
+                        generation.bump();
                         tracing::warn!(error = %e, "ignoring an unreadable event notification")
                     }
                 },
                 Err(e) => {
                     tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                    outage.get_or_insert_with(|| generation.outage());
                     break;
                 }
             }

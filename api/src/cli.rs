@@ -427,6 +427,15 @@ async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
     let bus = EventBus::default();
     let engine = Engine::new(conn.clone(), fetcher, bus.clone(), engine_config)
         .with_page_hook(std::sync::Arc::new(crate::service::webhooks::OutboxHook));
+    // Servers sharing a PostgreSQL database drop cached answers as this run's pages land.
+    let origin = format!("cli-ingest:{}", crate::config::instance_name());
+    let announcing = tokio_util::sync::CancellationToken::new();
+    crate::bus::announce_writes(
+        conn.clone(),
+        engine.generation.clone(),
+        origin.clone(),
+        announcing.clone(),
+    );
     let runs = Runs::new(conn.clone(), engine, Wakeups::default(), Clock::Database);
 
     let run = runs
@@ -489,6 +498,9 @@ async fn ingest_once(config: Config, args: IngestArgs) -> Result<(), CliError> {
     let _ = progress.await;
     indexing_done.cancel();
     let _ = indexer.await;
+    // The last page's announcement may still be queued when the process exits.
+    announcing.cancel();
+    crate::bus::announce(&conn, &origin).await;
     let c = report.counters;
     println!(
         "run {} {}: {} in {:.1}s — pages {}, requests {}, http errors {}, found {}, new {}, updated {}, unchanged {}",

@@ -239,6 +239,18 @@ pub struct Config {
     )]
     pub max_body_bytes: usize,
 
+    /// Memory for the exact response cache (whole answers of job-posting queries, reused until
+    /// a write changes the data): bytes, or with a KiB/MiB/GiB suffix. 0 turns it off.
+    #[arg(
+        long,
+        env = "JOBINTEL_RESPONSE_CACHE_BYTES",
+        value_name = "JOBINTEL_RESPONSE_CACHE_BYTES",
+        default_value = "32MiB",
+        value_parser = parse_byte_size,
+        global = true
+    )]
+    pub response_cache_bytes: usize,
+
     /// How long shutdown waits for in-flight requests and runs before cancelling them.
     #[arg(
         long,
@@ -1022,6 +1034,28 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// The response cache's default budget: a page of 20 postings with descriptions is ~50 KB, so
+/// this holds hundreds of distinct answers while staying small beside the process.
+pub const DEFAULT_RESPONSE_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// A size in bytes: `0`, `1048576`, `512KiB`, `64MiB`, `1GiB` (KB/MB/GB mean the same).
+pub fn parse_byte_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let bad = || format!("`{s}` is not a size in bytes (e.g. 0, 1048576, 512KiB, 64MiB, 1GiB)");
+    let n: usize = num.parse().map_err(|_| bad())?;
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("`{s}` is larger than this machine can address"))
+}
+
 /// Where `.env` is looked for: the working directory.
 pub fn dotenv_path() -> PathBuf {
     PathBuf::from(".env")
@@ -1188,6 +1222,28 @@ mod tests {
         );
         assert_eq!(c.ws_max_per_address, 64);
         assert!(c.allowed_hosts.is_empty());
+        assert_eq!(c.response_cache_bytes, DEFAULT_RESPONSE_CACHE_BYTES);
+    }
+
+    #[test]
+    fn response_cache_sizes_parse_with_units_and_bad_ones_are_named() {
+        let size = |v: &str| {
+            Cli::parse_with(["jobintel", "--response-cache-bytes", v], env_of(&[]))
+                .map(|cli| cli.config.response_cache_bytes)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(size("0"), Ok(0));
+        assert_eq!(size("4096"), Ok(4096));
+        assert_eq!(size("512KiB"), Ok(512 * 1024));
+        assert_eq!(size("64MiB"), Ok(64 << 20));
+        assert_eq!(size("1 GiB"), Ok(1 << 30));
+        let err = size("lots").unwrap_err();
+        assert!(
+            err.contains("JOBINTEL_RESPONSE_CACHE_BYTES") && err.contains("not a size in bytes"),
+            "{err}"
+        );
+        assert!(size("-1").is_err());
+        assert!(size("99999999999999999999GiB").is_err());
     }
 
     #[test]

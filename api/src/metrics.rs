@@ -135,6 +135,35 @@ impl Metrics {
         );
         out.push_str("# TYPE jobintel_database_up gauge\n");
         let _ = writeln!(out, "jobintel_database_up {}", u8::from(gauges.database_up));
+        let c = &gauges.response_cache;
+        for (name, help, value) in [
+            ("hits", "Queries answered from the response cache.", c.hits),
+            (
+                "misses",
+                "Cacheable queries the response cache could not answer (computed, then stored if no write overlapped).",
+                c.misses,
+            ),
+            (
+                "evictions",
+                "Answers dropped from the response cache to stay within its bytes.",
+                c.evictions,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP jobintel_response_cache_{name}_total {help}");
+            let _ = writeln!(out, "# TYPE jobintel_response_cache_{name}_total counter");
+            let _ = writeln!(out, "jobintel_response_cache_{name}_total {value}");
+        }
+        out.push_str("# HELP jobintel_response_cache_bytes Bytes held by the response cache (answers plus bookkeeping).\n");
+        out.push_str("# TYPE jobintel_response_cache_bytes gauge\n");
+        let _ = writeln!(out, "jobintel_response_cache_bytes {}", c.bytes);
+        out.push_str("# HELP jobintel_response_cache_max_bytes The response cache's limit (JOBINTEL_RESPONSE_CACHE_BYTES; 0: off).\n");
+        out.push_str("# TYPE jobintel_response_cache_max_bytes gauge\n");
+        let _ = writeln!(out, "jobintel_response_cache_max_bytes {}", c.max_bytes);
+        out.push_str(
+            "# HELP jobintel_response_cache_entries Answers held by the response cache.\n",
+        );
+        out.push_str("# TYPE jobintel_response_cache_entries gauge\n");
+        let _ = writeln!(out, "jobintel_response_cache_entries {}", c.entries);
         out.push_str("# HELP jobintel_process_resident_memory_bytes Resident set size.\n");
         out.push_str("# TYPE jobintel_process_resident_memory_bytes gauge\n");
         if let Some(rss) = resident_memory_bytes() {
@@ -152,6 +181,8 @@ pub struct Gauges {
     pub pool_max: u32,
     pub runs_by_status: Vec<(String, i64)>,
     pub database_up: bool,
+    /// The response cache's counters and size.
+    pub response_cache: crate::graphql::response_cache::CacheStats,
 }
 
 fn escape(s: &str) -> String {
@@ -192,6 +223,8 @@ mod tests {
         );
         assert!(text.contains("jobintel_ingest_runs{status=\"succeeded\"} 3"));
         assert!(text.contains("jobintel_database_up 1"));
+        assert!(text.contains("jobintel_response_cache_hits_total 0"));
+        assert!(text.contains("jobintel_response_cache_evictions_total 0"));
     }
 
     #[test]

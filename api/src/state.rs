@@ -15,6 +15,7 @@ use ingest::fetch::{FetchConfig, FetchError, Fetcher};
 use crate::config::{Config, RateLimit};
 use crate::graphql::auth::AuthPolicy;
 use crate::graphql::executor::GraphqlExecutor;
+use crate::graphql::response_cache::ResponseCache;
 use crate::graphql::{ApiContext, build_schema};
 use crate::metrics::Metrics;
 use crate::per_client::{PerAddress, RateLimiter};
@@ -102,6 +103,8 @@ pub struct ServerSettings {
     /// How long a client may take to send a request's head ([`HEADER_READ_TIMEOUT`]; tests
     /// shorten it).
     pub header_read_timeout: Duration,
+    /// `JOBINTEL_RESPONSE_CACHE_BYTES` (0: no response cache).
+    pub response_cache_bytes: usize,
 }
 
 impl Default for ServerSettings {
@@ -131,6 +134,7 @@ impl Default for ServerSettings {
             ws_max_per_address: 64,
             ws_init_timeout: WS_INIT_TIMEOUT,
             header_read_timeout: HEADER_READ_TIMEOUT,
+            response_cache_bytes: crate::config::DEFAULT_RESPONSE_CACHE_BYTES,
         }
     }
 }
@@ -170,6 +174,7 @@ impl ServerSettings {
             ws_max_per_address: config.ws_max_per_address,
             ws_init_timeout: WS_INIT_TIMEOUT,
             header_read_timeout: HEADER_READ_TIMEOUT,
+            response_cache_bytes: config.response_cache_bytes,
         }
     }
 }
@@ -181,6 +186,9 @@ impl AppState {
         crate::install_crypto_provider();
         let metrics = Arc::new(Metrics::default());
         let allow_private_network = settings.fetch.allow_private_network;
+        // Bumped by every write that changes what a cached query returns (the engine's pages,
+        // housekeeping) and by other instances' notifications.
+        let generation = ingest::generation::Generation::new();
         let engine = Engine::new(
             db.clone(),
             Fetcher::new(settings.fetch)?,
@@ -188,7 +196,8 @@ impl AppState {
             settings.engine,
         )
         // Saved searches' webhook deliveries commit with the page that caused them.
-        .with_page_hook(Arc::new(crate::service::webhooks::OutboxHook));
+        .with_page_hook(Arc::new(crate::service::webhooks::OutboxHook))
+        .with_generation(generation.clone());
         let shutdown = CancellationToken::new();
         let fanout = crate::bus::Fanout::new(settings.fanout_capacity);
         crate::bus::start(
@@ -197,6 +206,7 @@ impl AppState {
             &engine.bus,
             fanout.clone(),
             settings.instance.clone(),
+            generation.clone(),
             shutdown.clone(),
         );
         let api = ApiContext {
@@ -223,7 +233,15 @@ impl AppState {
             });
         }
         Ok(AppState {
-            schema: build_schema(api.clone(), metrics.clone(), settings.request_timeout),
+            schema: build_schema(
+                api.clone(),
+                metrics.clone(),
+                settings.request_timeout,
+                Arc::new(ResponseCache::new(
+                    generation,
+                    settings.response_cache_bytes,
+                )),
+            ),
             api,
             db,
             metrics,

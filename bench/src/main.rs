@@ -9,6 +9,12 @@
 //!    server's peak RSS (`VmHWM` from `/proc/<pid>/status`);
 //! 4. repeats the whole measurement `--runs` times and prints the median of each figure.
 //!
+//! Each scenario runs twice (`--cache-modes`): **cached**, the same request again and again
+//! (after the first, the response cache answers it), and **uncached**, a random source / id /
+//! search word / filter per request plus a random unused variable (`_nocache`), so every
+//! request misses the response cache and runs the query: the cost of the cache's miss path is
+//! included. The server's response-cache counters from `/metrics` are printed at the end.
+//!
 //! Scenarios: (a) newest 20 of one source, (b) one posting by id, (c) full-text search for a
 //! common word, newest 20, (d) `jobStats` over everything, (t) `jobStats.timeSeries` (one of:
 //! new postings per day by source over 90 days, open postings per week over 26 weeks, median
@@ -69,6 +75,10 @@ struct Args {
     /// A GraphQL request body (JSON) for scenario `x`, to measure variants of a query.
     #[arg(long)]
     body: Option<PathBuf>,
+    /// Which of `cached` (one request repeated: the response cache answers) and `uncached`
+    /// (every request different: the cache misses) to run for each scenario.
+    #[arg(long, default_value = "cached,uncached")]
+    cache_modes: String,
     /// The server binary.
     #[arg(long, default_value = "target/release/jobintel")]
     server: PathBuf,
@@ -108,6 +118,42 @@ enum Scenario {
     Custom,
 }
 
+/// Whether a scenario repeats one request (the response cache answers it) or varies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Cached,
+    Uncached,
+}
+
+impl Mode {
+    fn parse(s: &str) -> anyhow::Result<Self> {
+        Ok(match s.trim() {
+            "cached" => Mode::Cached,
+            "uncached" => Mode::Uncached,
+            other => bail!("unknown cache mode `{other}` (cached or uncached)"),
+        })
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Cached => "cached",
+            Mode::Uncached => "uncached",
+        }
+    }
+}
+
+/// Words of the seeded titles, for uncached searches.
+const SEARCH_WORDS: [&str; 8] = [
+    "engineer",
+    "manager",
+    "analyst",
+    "nurse",
+    "developer",
+    "designer",
+    "teacher",
+    "sales",
+];
+
 impl Scenario {
     fn parse(s: &str) -> anyhow::Result<Self> {
         Ok(match s.trim() {
@@ -125,8 +171,8 @@ impl Scenario {
         match self {
             Scenario::NewestOfSource => "(a) newest 20 of one source",
             Scenario::ById => "(b) one posting by id",
-            Scenario::Search => "(c) search \"engineer\", newest 20",
-            Scenario::Stats => "(d) jobStats over everything",
+            Scenario::Search => "(c) search a word, newest 20",
+            Scenario::Stats => "(d) jobStats",
             Scenario::TimeSeries => "(t) jobStats.timeSeries",
             Scenario::Custom => "(x) --body",
         }
@@ -139,9 +185,9 @@ const LIST_QUERY: &str = "query($s: [Source!]) { jobPostings(first: 20, filter: 
 const BY_ID_QUERY: &str = "query($id: ID!) { jobPosting(id: $id) { id title company url \
     locationRaw workType workArrangement salary { text min max currency period } \
     descriptionHtml postedAt firstSeenAt isOpen } }";
-const SEARCH_QUERY: &str = "query { jobPostings(first: 20, filter: {search: \"engineer\"}) { \
+const SEARCH_QUERY: &str = "query($q: String) { jobPostings(first: 20, filter: {search: $q}) { \
     edges { cursor node { id title company city postedAt } } pageInfo { hasNextPage endCursor } } }";
-const STATS_QUERY: &str = "query { jobStats { total open bySource { source count } \
+const STATS_QUERY: &str = "query($f: JobPostingFilter) { jobStats(filter: $f) { total open bySource { source count } \
     byWorkType { workType count } byWorkArrangement { workArrangement count } \
     byCountry { country count } topCompanies(limit: 10) { company count } \
     topLocations(limit: 10) { city region country count } \
@@ -190,6 +236,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .split(',')
         .map(Scenario::parse)
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let modes = args
+        .cache_modes
+        .split(',')
+        .map(Mode::parse)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Each scenario in each mode, side by side.
+    let scenarios: Vec<(Scenario, Mode)> = scenarios
+        .into_iter()
+        .flat_map(|s| modes.iter().map(move |m| (s, *m)))
+        .collect();
     if let Some(path) = &args.body {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("while reading {}", path.display()))?;
@@ -228,13 +284,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let pid = server.as_ref().map(|c| c.id()).or(args.server_pid);
     let result = measure_all(&args, &scenarios, &base, pid, max_id).await;
+    let cache_metrics = response_cache_metrics(&base).await;
     if let Some(child) = server.as_mut() {
         let _ = child.kill();
         let _ = child.wait();
     }
     let rounds = result?;
     report(&args, &url, &scenarios, &rounds);
+    println!("\nresponse cache (/metrics at the end):\n{cache_metrics}");
     Ok(())
+}
+
+/// The server's `jobintel_response_cache_*` lines.
+async fn response_cache_metrics(base: &str) -> String {
+    match reqwest::get(format!("{base}/metrics")).await {
+        Ok(r) => r
+            .text()
+            .await
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("jobintel_response_cache_"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(e) => format!("(cannot read /metrics: {e})"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -883,26 +956,44 @@ fn cpu_us(pid: u32) -> Option<f64> {
 // ---------------------------------------------------------------------------------------------
 // Load
 
-fn body(scenario: Scenario, rng: &mut StdRng, max_id: i64) -> String {
+fn body(scenario: Scenario, mode: Mode, rng: &mut StdRng, max_id: i64) -> String {
     if scenario == Scenario::Custom {
         return CUSTOM_BODY.get().cloned().unwrap_or_default();
     }
-    let v = match scenario {
+    let cached = mode == Mode::Cached;
+    let mut pick = |n: usize| if cached { 0 } else { rng.random_range(0..n) };
+    let mut v = match scenario {
         Scenario::NewestOfSource => json!({
             "query": LIST_QUERY,
-            "variables": { "s": [SOURCES[rng.random_range(0..SOURCES.len())]] },
+            "variables": { "s": [SOURCES[pick(SOURCES.len())]] },
         }),
         Scenario::ById => json!({
             "query": BY_ID_QUERY,
-            "variables": { "id": rng.random_range(1..=max_id).to_string() },
+            "variables": { "id": (pick(max_id as usize) as i64 + 1).to_string() },
         }),
-        Scenario::Search => json!({ "query": SEARCH_QUERY }),
-        Scenario::Stats => json!({ "query": STATS_QUERY }),
+        Scenario::Search => json!({
+            "query": SEARCH_QUERY,
+            "variables": { "q": SEARCH_WORDS[pick(SEARCH_WORDS.len())] },
+        }),
+        Scenario::Stats => {
+            // Cached: over everything; uncached: over one random source.
+            let filter = if cached {
+                json!({})
+            } else {
+                json!({ "sources": [SOURCES[pick(SOURCES.len())]] })
+            };
+            json!({ "query": STATS_QUERY, "variables": { "f": filter } })
+        }
         Scenario::TimeSeries => json!({
-            "query": TIME_SERIES_QUERIES[rng.random_range(0..TIME_SERIES_QUERIES.len())],
+            "query": TIME_SERIES_QUERIES[pick(TIME_SERIES_QUERIES.len())],
+            "variables": {},
         }),
         Scenario::Custom => Value::Null,
     };
+    if !cached {
+        // Unused by the query (GraphQL ignores it), but part of the cache key: a miss.
+        v["variables"]["_nocache"] = json!(rng.random::<u64>());
+    }
     v.to_string()
 }
 
@@ -914,6 +1005,7 @@ fn is_error(status: reqwest::StatusCode, body: &[u8]) -> bool {
 async fn drive(
     base: &str,
     scenario: Scenario,
+    mode: Mode,
     connections: usize,
     seconds: Duration,
     max_id: i64,
@@ -933,7 +1025,7 @@ async fn drive(
             let mut latencies = Vec::with_capacity(16_384);
             let mut errors = 0u64;
             while Instant::now() < deadline {
-                let b = body(scenario, &mut rng, max_id);
+                let b = body(scenario, mode, &mut rng, max_id);
                 let t0 = Instant::now();
                 let resp = client
                     .post(&*url)
@@ -974,7 +1066,7 @@ fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
 
 async fn measure_all(
     args: &Args,
-    scenarios: &[Scenario],
+    scenarios: &[(Scenario, Mode)],
     base: &str,
     pid: Option<u32>,
     max_id: i64,
@@ -982,11 +1074,11 @@ async fn measure_all(
     // Each request once, to fail fast on a broken query.
     let client = reqwest::Client::new();
     let mut rng = StdRng::seed_from_u64(1);
-    for s in scenarios {
+    for (s, mode) in scenarios {
         let resp = client
             .post(format!("{base}/graphql"))
             .header("content-type", "application/json")
-            .body(body(*s, &mut rng, max_id))
+            .body(body(*s, *mode, &mut rng, max_id))
             .send()
             .await?;
         let status = resp.status();
@@ -999,16 +1091,23 @@ async fn measure_all(
     let mut rounds = Vec::new();
     for round in 1..=args.runs {
         let mut figures = Vec::new();
-        for s in scenarios {
+        for (s, mode) in scenarios {
             let conns = if matches!(*s, Scenario::Stats | Scenario::TimeSeries) {
                 args.stats_connections
             } else {
                 args.connections
             };
-            drive(base, *s, conns, Duration::from_secs(2), max_id).await?; // warm-up
+            drive(base, *s, *mode, conns, Duration::from_secs(2), max_id).await?; // warm-up
             let cpu_before = pid.and_then(cpu_us);
-            let (mut lat, errors, elapsed) =
-                drive(base, *s, conns, Duration::from_secs(args.seconds), max_id).await?;
+            let (mut lat, errors, elapsed) = drive(
+                base,
+                *s,
+                *mode,
+                conns,
+                Duration::from_secs(args.seconds),
+                max_id,
+            )
+            .await?;
             let cpu = match (cpu_before, pid.and_then(cpu_us)) {
                 (Some(a), Some(b)) if !lat.is_empty() => (b - a) / lat.len() as f64,
                 _ => f64::NAN,
@@ -1024,8 +1123,9 @@ async fn measure_all(
                 cpu_us_per_req: cpu,
             };
             println!(
-                "round {round} {:<36} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {:>4}  peak RSS {:>5.1} MB  server CPU {:>6.0} µs/req  ({} requests, {conns} conns)",
+                "round {round} {:<30} {:<8} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {:>4}  peak RSS {:>5.1} MB  server CPU {:>6.0} µs/req  ({} requests, {conns} conns)",
                 s.label(),
+                mode.label(),
                 f.rps,
                 f.p50_ms,
                 f.p99_ms,
@@ -1050,7 +1150,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn report(args: &Args, url: &str, scenarios: &[Scenario], rounds: &[Vec<Figures>]) {
+fn report(args: &Args, url: &str, scenarios: &[(Scenario, Mode)], rounds: &[Vec<Figures>]) {
     println!();
     println!(
         "median of {} runs, {} postings, {} ({}s per scenario)",
@@ -1060,9 +1160,9 @@ fn report(args: &Args, url: &str, scenarios: &[Scenario], rounds: &[Vec<Figures>
         args.seconds
     );
     println!(
-        "| scenario | conns | req/s | p50 ms | p99 ms | errors | peak RSS MB | server CPU µs/req |\n|---|---|---|---|---|---|---|---|"
+        "| scenario | cache | conns | req/s | p50 ms | p99 ms | errors | peak RSS MB | server CPU µs/req |\n|---|---|---|---|---|---|---|---|---|"
     );
-    for (i, s) in scenarios.iter().enumerate() {
+    for (i, (s, mode)) in scenarios.iter().enumerate() {
         let col = |f: fn(&Figures) -> f64| median(rounds.iter().map(|r| f(&r[i])).collect());
         let conns = if matches!(*s, Scenario::Stats | Scenario::TimeSeries) {
             args.stats_connections
@@ -1070,8 +1170,9 @@ fn report(args: &Args, url: &str, scenarios: &[Scenario], rounds: &[Vec<Figures>
             args.connections
         };
         println!(
-            "| {} | {conns} | {:.0} | {:.2} | {:.2} | {:.0} | {:.1} | {:.0} |",
+            "| {} | {} | {conns} | {:.0} | {:.2} | {:.2} | {:.0} | {:.1} | {:.0} |",
             s.label(),
+            mode.label(),
             col(|f| f.rps),
             col(|f| f.p50_ms),
             col(|f| f.p99_ms),

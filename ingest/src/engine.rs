@@ -159,6 +159,8 @@ pub struct Engine {
     parse_slots: Arc<Semaphore>,
     /// Extra writes in every page's transaction (the API's webhook outbox); none by default.
     page_hook: Option<Arc<dyn store::PageHook>>,
+    /// Bumped around every page's transaction (readers' caches check answers against it).
+    pub generation: crate::generation::Generation,
 }
 
 impl Engine {
@@ -176,12 +178,19 @@ impl Engine {
             config,
             parse_slots: Arc::new(Semaphore::new(cpus)),
             page_hook: None,
+            generation: crate::generation::Generation::new(),
         }
     }
 
     /// Run `hook` inside every page's transaction (see [`store::PageHook`]).
     pub fn with_page_hook(mut self, hook: Arc<dyn store::PageHook>) -> Self {
         self.page_hook = Some(hook);
+        self
+    }
+
+    /// Bump `generation` around every page's transaction (the API's response cache).
+    pub fn with_generation(mut self, generation: crate::generation::Generation) -> Self {
+        self.generation = generation;
         self
     }
 
@@ -411,15 +420,18 @@ impl RunCtx<'_> {
     /// Store one page, update counters, publish events.
     async fn store(&mut self, postings: Vec<NormalizedPosting>) -> Result<(), RunError> {
         self.page += 1;
-        let Some(outcome) = store::upsert_page_hooked(
+        // Held until the page's transaction has committed or rolled back.
+        let write = self.engine.generation.write();
+        let stored = store::upsert_page_hooked(
             &self.engine.db,
             self.run_id,
             &postings,
             Some(&self.claim),
             self.engine.page_hook.as_deref(),
         )
-        .await?
-        else {
+        .await;
+        drop(write);
+        let Some(outcome) = stored? else {
             // Reaped or cancelled before this page: it is not stored, and the run stops.
             return Err(RunError::Lost);
         };

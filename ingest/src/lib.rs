@@ -10,11 +10,14 @@
 //! - [`store`]: run rows and the one-transaction-per-page upsert.
 //! - [`engine`]: executes a run from first request to terminal status.
 //! - [`events`]: the in-process bus the API's subscriptions read.
+//! - [`generation`]: the data generation every write bumps (what the API's response cache
+//!   checks answers against).
 //! - [`search_index`]: PostgreSQL's full-text indexing, in the background after pages are stored.
 
 pub mod engine;
 pub mod events;
 pub mod fetch;
+pub mod generation;
 pub mod model;
 pub mod normalize;
 pub mod search_index;

@@ -4,7 +4,8 @@
 //! fragment measured once — see [`super::document`]) that run before async-graphql walks the
 //! document, one cost budget per request (a whole batch, or one WebSocket message), the
 //! request timeout, per-request DataLoaders, error codes for request-level failures, and the
-//! operation counters of `/metrics`.
+//! operation counters of `/metrics`, and the exact response cache for single HTTP queries
+//! ([`super::response_cache`]: a hit is answered with stored bytes before any of the above).
 //!
 //! This is a wrapper around the schema rather than async-graphql extensions on purpose: with any
 //! extension registered, async-graphql resolves EVERY field through its extension chain (a
@@ -18,10 +19,12 @@ use std::time::Duration;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Data, Request, Response, ServerError};
+use axum::body::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
 
+use super::auth::Caller;
 use super::document::{self, CostModel};
 use super::documents::DocumentCache;
 use super::limits::{
@@ -29,6 +32,7 @@ use super::limits::{
     coded, has_code,
 };
 use super::loaders::Loaders;
+use super::response_cache::{self, CachePolicy, ResponseCache};
 use super::{ApiContext, AppSchema};
 use crate::metrics::Metrics;
 
@@ -45,6 +49,8 @@ struct Built {
     schema: AppSchema,
     /// What each field costs, read from the schema's SDL.
     costs: CostModel,
+    /// Which documents the response cache may hold, read from the same SDL.
+    policy: CachePolicy,
 }
 
 struct Inner {
@@ -58,6 +64,16 @@ struct Inner {
     built: OnceLock<Built>,
     /// `JOBINTEL_REQUEST_TIMEOUT`.
     request_timeout: Duration,
+    /// Whole answers of single HTTP queries (`JOBINTEL_RESPONSE_CACHE_BYTES`).
+    cache: Arc<ResponseCache>,
+}
+
+/// The answer to one HTTP operation.
+pub enum HttpAnswer {
+    /// A successful answer, already serialised (from the response cache, or just stored in it).
+    Body(Bytes),
+    /// Anything else, for the transport to serialise.
+    Response(Response),
 }
 
 /// An operation ready to run: its document attached and checked.
@@ -65,6 +81,8 @@ struct Prepared {
     request: Request,
     kind: &'static str,
     cost: usize,
+    /// The response cache may hold its answer ([`CachePolicy::allows`]).
+    cacheable: bool,
 }
 
 /// `extensions.persistedQuery` of Apollo's protocol.
@@ -138,6 +156,7 @@ impl GraphqlExecutor {
         db: DatabaseConnection,
         metrics: Arc<Metrics>,
         request_timeout: Duration,
+        cache: Arc<ResponseCache>,
     ) -> Self {
         GraphqlExecutor {
             inner: Arc::new(Inner {
@@ -147,16 +166,28 @@ impl GraphqlExecutor {
                 ctx,
                 built: OnceLock::new(),
                 request_timeout,
+                cache,
             }),
         }
+    }
+
+    /// The response cache (for `/metrics` and tests).
+    pub fn response_cache(&self) -> &Arc<ResponseCache> {
+        &self.inner.cache
     }
 
     /// The schema, built by the first caller (the others wait for it: a few milliseconds).
     fn built(&self) -> &Built {
         self.inner.built.get_or_init(|| {
             let schema = super::executable_schema(self.inner.ctx.clone());
-            let costs = CostModel::from_sdl(&schema.sdl());
-            Built { schema, costs }
+            let sdl = schema.sdl();
+            let costs = CostModel::from_sdl(&sdl);
+            let policy = CachePolicy::from_sdl(&sdl);
+            Built {
+                schema,
+                costs,
+                policy,
+            }
         })
     }
 
@@ -168,6 +199,59 @@ impl GraphqlExecutor {
     /// Run one operation that arrived over GET: queries only.
     pub async fn execute_read_only(&self, request: Request) -> Response {
         self.run(request, true).await
+    }
+
+    /// Run one operation that arrived alone over HTTP (`read_only`: over GET), answering from
+    /// the response cache when it holds an exact answer, and storing the answer when it may.
+    pub async fn execute_http(&self, request: Request, read_only: bool) -> HttpAnswer {
+        let cache = &self.inner.cache;
+        // Automatic persisted queries and other extensions go the uncached way: the key is
+        // the text.
+        if !cache.enabled() || request.query.is_empty() || !request.extensions.is_empty() {
+            return HttpAnswer::Response(self.run(request, read_only).await);
+        }
+        let may_read = request
+            .data
+            .get(&std::any::TypeId::of::<Caller>())
+            .and_then(|c| c.downcast_ref::<Caller>())
+            .is_some_and(|caller| self.inner.ctx.auth.check_reader(caller).is_ok());
+        let day = chrono::Datelike::num_days_from_ce(&chrono::Utc::now().date_naive());
+        let key = response_cache::key(
+            &request.query,
+            request.operation_name.as_deref(),
+            &request.variables,
+            may_read,
+            day,
+        );
+        // The read begins here: nothing below may answer with data older than this.
+        let at = cache.snapshot();
+        if let Some(body) = cache.get(&key, at) {
+            self.inner.metrics.record_graphql("query", true);
+            return HttpAnswer::Body(body);
+        }
+        let deadline = tokio::time::Instant::now() + self.inner.request_timeout;
+        let prepared = self.prepare(request, read_only).await;
+        let cacheable = prepared.as_ref().is_ok_and(|p| p.cacheable);
+        if cacheable {
+            cache.record_miss();
+        }
+        let response = self.run_prepared(prepared, deadline).await;
+        let storable = cacheable
+            && response.errors.is_empty()
+            && response.extensions.is_empty()
+            && response.http_headers.is_empty()
+            && response.cache_control.value().is_none();
+        if !storable {
+            return HttpAnswer::Response(response);
+        }
+        match serde_json::to_vec(&response) {
+            Ok(body) => {
+                let body = Bytes::from(body);
+                cache.put(key, at, body.clone());
+                HttpAnswer::Body(body)
+            }
+            Err(_) => HttpAnswer::Response(response),
+        }
     }
 
     /// Run a batch; its operations run concurrently, answers in order. The batch shares one
@@ -291,6 +375,12 @@ impl GraphqlExecutor {
         )?;
         document::refuse_nul(&doc, &request.variables)?;
         let kind = operation_kind(&doc, request.operation_name.as_deref());
+        let cacheable = kind == "query"
+            && self.inner.cache.enabled()
+            && self
+                .built()
+                .policy
+                .allows(&doc, request.operation_name.as_deref());
         request.set_parsed_query(doc);
         // Fresh per operation: the loaders cache runs whose counters change while they run.
         request.data.insert(Loaders::new(self.inner.db.clone()));
@@ -298,6 +388,7 @@ impl GraphqlExecutor {
             request,
             kind,
             cost: analysis.cost,
+            cacheable,
         })
     }
 

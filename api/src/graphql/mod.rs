@@ -8,7 +8,8 @@
 //! - [`types`]: shared objects and enums; [`ids`]: global IDs and cursors.
 //! - [`auth`]: who is calling (bearer token) and the checks mutations and reads use.
 //! - [`executor`]: what runs around every operation (parse cache, persisted queries, limits,
-//!   DataLoaders, error codes, `/metrics` counters).
+//!   DataLoaders, error codes, `/metrics` counters); [`response_cache`]: the exact cache of
+//!   whole answers it consults for single HTTP queries.
 //! - [`filter`]: the `JobPostingFilter` / `JobPostingOrder` inputs, validated into the service's
 //!   filter (whose SQL and row-level forms are [`crate::service::filter`]);
 //!   [`stats`]: `jobStats`; [`node`]: the Relay `Node` interface; [`loaders`]: DataLoaders;
@@ -29,6 +30,7 @@ pub mod loaders;
 pub mod mutation;
 pub mod node;
 pub mod query;
+pub mod response_cache;
 pub mod runs;
 pub mod saved_searches;
 pub mod schedules;
@@ -102,9 +104,10 @@ pub fn build_schema(
     ctx: ApiContext,
     metrics: Arc<Metrics>,
     request_timeout: std::time::Duration,
+    cache: Arc<response_cache::ResponseCache>,
 ) -> executor::GraphqlExecutor {
     let db = ctx.db.clone();
-    executor::GraphqlExecutor::new(ctx, db, metrics, request_timeout)
+    executor::GraphqlExecutor::new(ctx, db, metrics, request_timeout, cache)
 }
 
 /// The schema with its resolvers' context ([`executor::GraphqlExecutor`] builds it on first

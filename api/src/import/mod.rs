@@ -1110,9 +1110,11 @@ impl<'a> Writer<'a> {
                     claim
                 }
             };
-            let outcome = store::upsert_imported(target, &claim, &batch.postings)
-                .await?
-                .ok_or(ImportError::Lost(claim.run_id))?;
+            let outcome = store::upsert_imported(target, &claim, &batch.postings).await;
+            // Servers sharing a PostgreSQL database drop cached answers (see `crate::bus`);
+            // announced even after a failure, which may have written part of the batch.
+            crate::bus::announce(target, "import").await;
+            let outcome = outcome?.ok_or(ImportError::Lost(claim.run_id))?;
             self.summary.new += outcome.new.len() as u64;
             self.summary.updated += outcome.updated.len() as u64;
             self.summary.unchanged += outcome.unchanged as u64;

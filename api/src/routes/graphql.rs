@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 
 use super::guard::peer_of;
 use crate::graphql::auth::Caller;
+use crate::graphql::executor::HttpAnswer;
 use crate::state::AppState;
 
 /// `application/graphql-response+json`.
@@ -326,6 +327,10 @@ pub async fn post(State(state): State<AppState>, req: Request) -> Response {
     };
     let caller = Caller::from_request(req.headers(), peer_of(&req));
     match read_post(&state, req).await {
+        Ok(BatchRequest::Single(request)) => answer(
+            media,
+            state.schema.execute_http(request.data(caller), false).await,
+        ),
         Ok(batch) => respond(media, state.schema.execute_batch(batch.data(caller)).await),
         Err(e) => e.media(media).into_response(),
     }
@@ -385,8 +390,24 @@ pub async fn get(State(state): State<AppState>, req: Request) -> Response {
     // refuses any other operation (text or persisted hash) with METHOD_NOT_ALLOWED once the
     // document is parsed — through its parse cache and size checks — answered as 405 below.
     let caller = Caller::from_request(req.headers(), peer_of(&req));
-    let response = state.schema.execute_read_only(request.data(caller)).await;
-    respond(media, BatchResponse::Single(response))
+    answer(
+        media,
+        state.schema.execute_http(request.data(caller), true).await,
+    )
+}
+
+/// The HTTP response for one operation: a successful answer the executor already serialised
+/// (perhaps from the response cache) is sent as is.
+fn answer(media: ResponseMedia, answer: HttpAnswer) -> Response {
+    match answer {
+        HttpAnswer::Body(body) => {
+            let mut resp = (StatusCode::OK, body).into_response();
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, media.content_type());
+            resp
+        }
+        HttpAnswer::Response(response) => respond(media, BatchResponse::Single(response)),
+    }
 }
 
 fn parse_get(query: &str) -> Result<async_graphql::Request, GraphqlHttpError> {

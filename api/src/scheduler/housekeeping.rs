@@ -74,6 +74,24 @@ const FTS_MERGE_PAGES: u32 = 1000;
 /// Most merge steps per housekeeping pass (~256 MB of index rewritten at most).
 const FTS_MERGE_MAX_STEPS: u64 = 64;
 
+/// [`housekeep_once`] as a server runs it: the chores that change what queries return (runs,
+/// postings, history) are one write of `generation`, so the response cache stops serving
+/// answers that predate them.
+pub async fn housekeep_fenced(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    generation: &ingest::generation::Generation,
+    now: DateTime<Utc>,
+    r: Retention,
+) -> Result<HousekeepingReport, DbErr> {
+    let write = generation.write();
+    let mut report = HousekeepingReport::default();
+    let outcome = data_chores(db, now, r, &mut report).await;
+    drop(write);
+    outcome?;
+    other_chores(db, now, &mut report).await?;
+    Ok(report)
+}
+
 /// Run every chore once.
 pub async fn housekeep_once(
     db: &(impl ConnectionTrait + TransactionTrait),
@@ -81,6 +99,18 @@ pub async fn housekeep_once(
     r: Retention,
 ) -> Result<HousekeepingReport, DbErr> {
     let mut report = HousekeepingReport::default();
+    data_chores(db, now, r, &mut report).await?;
+    other_chores(db, now, &mut report).await?;
+    Ok(report)
+}
+
+/// The chores that change what queries can return.
+async fn data_chores(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+    r: Retention,
+    report: &mut HousekeepingReport,
+) -> Result<(), DbErr> {
     let (deleted, n) = purge_runs(db, now, r).await?;
     report.runs_deleted = deleted;
     report.statements += n;
@@ -90,10 +120,20 @@ pub async fn housekeep_once(
     let (deleted, n) = prune_history(db, now, r).await?;
     report.history_deleted = deleted;
     report.statements += n;
+    Ok(())
+}
+
+/// The full-text index's merge (same answers, faster) and stale `instances` rows (never
+/// cached).
+async fn other_chores(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+    report: &mut HousekeepingReport,
+) -> Result<(), DbErr> {
     report.search_merge_steps = merge_search_index(db).await?;
     report.instances_dropped = instances::drop_stale(db, now).await?;
     report.statements += 1;
-    Ok(report)
+    Ok(())
 }
 
 /// SQLite: merge the FTS5 index's segments. FTS5 merges on its own as rows arrive, but the

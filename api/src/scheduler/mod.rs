@@ -337,7 +337,13 @@ async fn housekeeping_loop(shared: Arc<Shared>, stop: CancellationToken) {
             .max(Duration::from_secs(1));
         let step = async {
             let now = shared.runs.clock().now(shared.runs.db()).await?;
-            housekeeping::housekeep_once(shared.runs.db(), now, shared.settings.retention()).await
+            housekeeping::housekeep_fenced(
+                shared.runs.db(),
+                &shared.runs.engine().generation,
+                now,
+                shared.settings.retention(),
+            )
+            .await
         }
         .await;
         match step {
