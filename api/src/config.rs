@@ -245,7 +245,7 @@ pub struct Config {
         long,
         env = "JOBINTEL_RESPONSE_CACHE_BYTES",
         value_name = "JOBINTEL_RESPONSE_CACHE_BYTES",
-        default_value = "8MiB",
+        default_value = "4MiB",
         value_parser = parse_byte_size,
         global = true
     )]
@@ -1036,7 +1036,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// The response cache's default budget: a page of 20 postings with descriptions is ~50 KB, so
 /// this holds hundreds of distinct answers while staying small beside the process.
-pub const DEFAULT_RESPONSE_CACHE_BYTES: usize = 8 * 1024 * 1024;
+pub const DEFAULT_RESPONSE_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 /// A size in bytes: `0`, `1048576`, `512KiB`, `64MiB`, `1GiB` (KB/MB/GB mean the same).
 pub fn parse_byte_size(s: &str) -> Result<usize, String> {
