@@ -99,6 +99,11 @@ async fn the_indexes_the_api_and_scheduler_rely_on_exist_on_both_backends() {
         "idx_job_postings_first_run",
         "idx_job_postings_last_run",
         "idx_job_postings_open",
+        // jobStats over one source, index-only (000013).
+        "idx_job_postings_source_company",
+        "idx_job_postings_source_location",
+        "idx_job_postings_source_salary",
+        "idx_job_postings_source_day",
     ]
     .into_iter()
     .map(String::from)
