@@ -251,6 +251,19 @@ pub struct Config {
     )]
     pub response_cache_bytes: usize,
 
+    /// Memory for the exact cache of aggregates (`totalCount` and `jobStats` parts per filter,
+    /// reused until a write changes the data): bytes, or with a KiB/MiB/GiB suffix. 0 turns it
+    /// off.
+    #[arg(
+        long,
+        env = "JOBINTEL_AGGREGATE_CACHE_BYTES",
+        value_name = "JOBINTEL_AGGREGATE_CACHE_BYTES",
+        default_value = "1MiB",
+        value_parser = parse_byte_size,
+        global = true
+    )]
+    pub aggregate_cache_bytes: usize,
+
     /// How long shutdown waits for in-flight requests and runs before cancelling them.
     #[arg(
         long,
@@ -1038,6 +1051,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// this holds hundreds of distinct answers while staying small beside the process.
 pub const DEFAULT_RESPONSE_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
+/// The aggregate cache's default budget: the aggregates of one `jobStats` filter take ~3 KiB.
+pub const DEFAULT_AGGREGATE_CACHE_BYTES: usize = 1024 * 1024;
+
 /// A size in bytes: `0`, `1048576`, `512KiB`, `64MiB`, `1GiB` (KB/MB/GB mean the same).
 pub fn parse_byte_size(s: &str) -> Result<usize, String> {
     let s = s.trim();
@@ -1223,6 +1239,7 @@ mod tests {
         assert_eq!(c.ws_max_per_address, 64);
         assert!(c.allowed_hosts.is_empty());
         assert_eq!(c.response_cache_bytes, DEFAULT_RESPONSE_CACHE_BYTES);
+        assert_eq!(c.aggregate_cache_bytes, DEFAULT_AGGREGATE_CACHE_BYTES);
     }
 
     #[test]

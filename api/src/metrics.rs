@@ -135,35 +135,63 @@ impl Metrics {
         );
         out.push_str("# TYPE jobintel_database_up gauge\n");
         let _ = writeln!(out, "jobintel_database_up {}", u8::from(gauges.database_up));
-        let c = &gauges.response_cache;
-        for (name, help, value) in [
-            ("hits", "Queries answered from the response cache.", c.hits),
+        for (cache, c, what, setting) in [
             (
-                "misses",
-                "Cacheable queries the response cache could not answer (computed, then stored if no write overlapped).",
-                c.misses,
+                "response_cache",
+                &gauges.response_cache,
+                "answers",
+                "JOBINTEL_RESPONSE_CACHE_BYTES",
             ),
             (
-                "evictions",
-                "Answers dropped from the response cache to stay within its bytes.",
-                c.evictions,
+                "aggregate_cache",
+                &gauges.aggregate_cache,
+                "aggregates (counts, jobStats parts)",
+                "JOBINTEL_AGGREGATE_CACHE_BYTES",
             ),
         ] {
-            let _ = writeln!(out, "# HELP jobintel_response_cache_{name}_total {help}");
-            let _ = writeln!(out, "# TYPE jobintel_response_cache_{name}_total counter");
-            let _ = writeln!(out, "jobintel_response_cache_{name}_total {value}");
+            let name = cache.replace('_', " ");
+            for (counter, help, value) in [
+                (
+                    "hits",
+                    format!("Lookups answered from the {name}."),
+                    c.hits,
+                ),
+                (
+                    "misses",
+                    format!(
+                        "Lookups the {name} could not answer (computed, then stored if no write overlapped)."
+                    ),
+                    c.misses,
+                ),
+                (
+                    "evictions",
+                    format!("Entries dropped from the {name} to stay within its bytes."),
+                    c.evictions,
+                ),
+            ] {
+                let _ = writeln!(out, "# HELP jobintel_{cache}_{counter}_total {help}");
+                let _ = writeln!(out, "# TYPE jobintel_{cache}_{counter}_total counter");
+                let _ = writeln!(out, "jobintel_{cache}_{counter}_total {value}");
+            }
+            let _ = writeln!(
+                out,
+                "# HELP jobintel_{cache}_bytes Bytes held by the {name} ({what} plus bookkeeping)."
+            );
+            let _ = writeln!(out, "# TYPE jobintel_{cache}_bytes gauge");
+            let _ = writeln!(out, "jobintel_{cache}_bytes {}", c.bytes);
+            let _ = writeln!(
+                out,
+                "# HELP jobintel_{cache}_max_bytes The {name}'s limit ({setting}; 0: off)."
+            );
+            let _ = writeln!(out, "# TYPE jobintel_{cache}_max_bytes gauge");
+            let _ = writeln!(out, "jobintel_{cache}_max_bytes {}", c.max_bytes);
+            let _ = writeln!(
+                out,
+                "# HELP jobintel_{cache}_entries Entries held by the {name}."
+            );
+            let _ = writeln!(out, "# TYPE jobintel_{cache}_entries gauge");
+            let _ = writeln!(out, "jobintel_{cache}_entries {}", c.entries);
         }
-        out.push_str("# HELP jobintel_response_cache_bytes Bytes held by the response cache (answers plus bookkeeping).\n");
-        out.push_str("# TYPE jobintel_response_cache_bytes gauge\n");
-        let _ = writeln!(out, "jobintel_response_cache_bytes {}", c.bytes);
-        out.push_str("# HELP jobintel_response_cache_max_bytes The response cache's limit (JOBINTEL_RESPONSE_CACHE_BYTES; 0: off).\n");
-        out.push_str("# TYPE jobintel_response_cache_max_bytes gauge\n");
-        let _ = writeln!(out, "jobintel_response_cache_max_bytes {}", c.max_bytes);
-        out.push_str(
-            "# HELP jobintel_response_cache_entries Answers held by the response cache.\n",
-        );
-        out.push_str("# TYPE jobintel_response_cache_entries gauge\n");
-        let _ = writeln!(out, "jobintel_response_cache_entries {}", c.entries);
         out.push_str("# HELP jobintel_process_resident_memory_bytes Resident set size.\n");
         out.push_str("# TYPE jobintel_process_resident_memory_bytes gauge\n");
         if let Some(rss) = resident_memory_bytes() {
@@ -183,6 +211,8 @@ pub struct Gauges {
     pub database_up: bool,
     /// The response cache's counters and size.
     pub response_cache: crate::graphql::response_cache::CacheStats,
+    /// The aggregate cache's counters and size.
+    pub aggregate_cache: crate::graphql::response_cache::CacheStats,
 }
 
 fn escape(s: &str) -> String {
@@ -225,6 +255,8 @@ mod tests {
         assert!(text.contains("jobintel_database_up 1"));
         assert!(text.contains("jobintel_response_cache_hits_total 0"));
         assert!(text.contains("jobintel_response_cache_evictions_total 0"));
+        assert!(text.contains("jobintel_aggregate_cache_hits_total 0"));
+        assert!(text.contains("jobintel_aggregate_cache_max_bytes 0"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::config::{Config, RateLimit};
 use crate::graphql::auth::AuthPolicy;
 use crate::graphql::executor::GraphqlExecutor;
 use crate::graphql::response_cache::ResponseCache;
+use crate::service::aggregates::AggregateCache;
 use crate::graphql::{ApiContext, build_schema};
 use crate::metrics::Metrics;
 use crate::per_client::{PerAddress, RateLimiter};
@@ -105,6 +106,8 @@ pub struct ServerSettings {
     pub header_read_timeout: Duration,
     /// `JOBINTEL_RESPONSE_CACHE_BYTES` (0: no response cache).
     pub response_cache_bytes: usize,
+    /// `JOBINTEL_AGGREGATE_CACHE_BYTES` (0: no aggregate cache).
+    pub aggregate_cache_bytes: usize,
 }
 
 impl Default for ServerSettings {
@@ -135,6 +138,7 @@ impl Default for ServerSettings {
             ws_init_timeout: WS_INIT_TIMEOUT,
             header_read_timeout: HEADER_READ_TIMEOUT,
             response_cache_bytes: crate::config::DEFAULT_RESPONSE_CACHE_BYTES,
+            aggregate_cache_bytes: crate::config::DEFAULT_AGGREGATE_CACHE_BYTES,
         }
     }
 }
@@ -175,6 +179,7 @@ impl ServerSettings {
             ws_init_timeout: WS_INIT_TIMEOUT,
             header_read_timeout: HEADER_READ_TIMEOUT,
             response_cache_bytes: config.response_cache_bytes,
+            aggregate_cache_bytes: config.aggregate_cache_bytes,
         }
     }
 }
@@ -216,6 +221,10 @@ impl AppState {
             fanout,
             instance_id: settings.instance_id,
             allow_private_network,
+            aggregates: Arc::new(AggregateCache::new(
+                generation.clone(),
+                settings.aggregate_cache_bytes,
+            )),
         };
         let rate_limiter = RateLimiter::new(settings.rate_limit).map(Arc::new);
         if let Some(limiter) = rate_limiter.clone() {

@@ -284,26 +284,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let pid = server.as_ref().map(|c| c.id()).or(args.server_pid);
     let result = measure_all(&args, &scenarios, &base, pid, max_id).await;
-    let cache_metrics = response_cache_metrics(&base).await;
+    let cache_metrics = cache_metrics(&base).await;
     if let Some(child) = server.as_mut() {
         let _ = child.kill();
         let _ = child.wait();
     }
     let rounds = result?;
     report(&args, &url, &scenarios, &rounds);
-    println!("\nresponse cache (/metrics at the end):\n{cache_metrics}");
+    println!("\nresponse and aggregate caches (/metrics at the end):\n{cache_metrics}");
     Ok(())
 }
 
-/// The server's `jobintel_response_cache_*` lines.
-async fn response_cache_metrics(base: &str) -> String {
+/// The server's `jobintel_response_cache_*` and `jobintel_aggregate_cache_*` lines (the second
+/// answers the uncached (d)'s six source filters after their first request; run the server
+/// with `JOBINTEL_AGGREGATE_CACHE_BYTES=0` to measure the statements themselves).
+async fn cache_metrics(base: &str) -> String {
     match reqwest::get(format!("{base}/metrics")).await {
         Ok(r) => r
             .text()
             .await
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.starts_with("jobintel_response_cache_"))
+            .filter(|l| {
+                l.starts_with("jobintel_response_cache_")
+                    || l.starts_with("jobintel_aggregate_cache_")
+            })
             .collect::<Vec<_>>()
             .join("\n"),
         Err(e) => format!("(cannot read /metrics: {e})"),

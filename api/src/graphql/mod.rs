@@ -80,6 +80,9 @@ pub struct ApiContext {
     /// JOBINTEL_ALLOW_PRIVATE_NETWORK: saved searches' webhooks may point at private and
     /// loopback addresses (the fetcher's rule, applied to webhooks too).
     pub allow_private_network: bool,
+    /// Counts and `jobStats` parts per filter, exact under the data generation
+    /// (`JOBINTEL_AGGREGATE_CACHE_BYTES`).
+    pub aggregates: Arc<crate::service::aggregates::AggregateCache>,
 }
 
 /// The schema without data (for printing the SDL with `jobintel schema`).

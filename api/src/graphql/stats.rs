@@ -1,8 +1,12 @@
 //! `jobStats`: aggregates over the postings a filter selects. Each field is its own SQL aggregate,
-//! run only when selected (sibling fields run concurrently on the pool).
+//! run only when selected (sibling fields run concurrently on the pool), through the aggregate
+//! cache ([`crate::service::aggregates`]): a filter seen before under the same data generation
+//! costs no scan.
 
 use async_graphql::{Context, Object, Result, SimpleObject};
 use chrono::{Days, NaiveDate, Utc};
+use std::sync::Arc;
+
 use tokio::sync::OnceCell;
 
 use super::ApiContext;
@@ -21,7 +25,7 @@ pub struct JobStats {
     filter: PostingFilter,
     /// Totals and per-column counts come from one statement, run once for all the fields
     /// that show them.
-    facets: OnceCell<Facets>,
+    facets: OnceCell<Arc<Facets>>,
 }
 
 impl JobStats {
@@ -36,7 +40,7 @@ impl JobStats {
         let api = ctx.data_unchecked::<ApiContext>();
         Ok(self
             .facets
-            .get_or_try_init(|| stats::facets(&api.db, &self.filter))
+            .get_or_try_init(|| api.aggregates.facets(&api.db, &self.filter))
             .await?)
     }
 }
@@ -278,10 +282,16 @@ impl JobStats {
         #[graphql(default = 10, desc = "How many, 1–100.")] limit: i32,
     ) -> Result<Vec<CompanyCount>> {
         let api = ctx.data_unchecked::<ApiContext>();
-        let rows = stats::top_companies(&api.db, &self.filter, top_limit(limit)?).await?;
+        let rows = api
+            .aggregates
+            .top_companies(&api.db, &self.filter, top_limit(limit)?)
+            .await?;
         Ok(rows
-            .into_iter()
-            .map(|(company, count)| CompanyCount { company, count })
+            .iter()
+            .map(|(company, count)| CompanyCount {
+                company: company.clone(),
+                count: *count,
+            })
             .collect())
     }
 
@@ -292,13 +302,16 @@ impl JobStats {
         #[graphql(default = 10, desc = "How many, 1–100.")] limit: i32,
     ) -> Result<Vec<LocationCount>> {
         let api = ctx.data_unchecked::<ApiContext>();
-        let rows = stats::top_locations(&api.db, &self.filter, top_limit(limit)?).await?;
+        let rows = api
+            .aggregates
+            .top_locations(&api.db, &self.filter, top_limit(limit)?)
+            .await?;
         Ok(rows
-            .into_iter()
+            .iter()
             .map(|l| LocationCount {
-                city: l.city,
-                region: l.region,
-                country: l.country,
+                city: l.city.clone(),
+                region: l.region.clone(),
+                country: l.country.clone(),
                 count: l.count,
             })
             .collect())
@@ -307,11 +320,13 @@ impl JobStats {
     /// Annual salary statistics per currency, the most common currency first.
     async fn salary(&self, ctx: &Context<'_>) -> Result<Vec<SalaryStats>> {
         let api = ctx.data_unchecked::<ApiContext>();
-        Ok(stats::salary(&api.db, &self.filter)
+        Ok(api
+            .aggregates
+            .salary(&api.db, &self.filter)
             .await?
-            .into_iter()
+            .iter()
             .map(|s| SalaryStats {
-                currency: s.currency,
+                currency: s.currency.clone(),
                 count: s.count,
                 min: s.min,
                 max: s.max,
@@ -344,10 +359,12 @@ impl JobStats {
             ))
             .into());
         }
-        Ok(stats::per_day(&api.db, &self.filter, from, to)
+        Ok(api
+            .aggregates
+            .per_day(&api.db, &self.filter, from, to)
             .await?
-            .into_iter()
-            .map(|(date, count)| DayCount { date, count })
+            .iter()
+            .map(|&(date, count)| DayCount { date, count })
             .collect())
     }
 
@@ -418,14 +435,15 @@ impl JobStats {
             TimeSeriesGroupBy::WorkArrangement => stats::GroupBy::WorkArrangement,
         };
         Ok(
-            stats::time_series(&api.db, &self.filter, bucket, metric, group, from, to)
+            api.aggregates
+                .time_series(&api.db, &self.filter, bucket, metric, group, from, to)
                 .await?
-                .into_iter()
+                .iter()
                 .map(|(key, points)| TimeSeries {
-                    key,
+                    key: key.clone(),
                     points: points
-                        .into_iter()
-                        .map(|(start, value)| TimeSeriesPoint { start, value })
+                        .iter()
+                        .map(|&(start, value)| TimeSeriesPoint { start, value })
                         .collect(),
                 })
                 .collect(),

@@ -12,7 +12,7 @@ use super::ids;
 use super::loaders::Loaders;
 use super::runs::IngestRun;
 use crate::service::health::HealthReport;
-use crate::service::{self, filter::PostingFilter};
+use crate::service::filter::PostingFilter;
 
 /// Where a posting came from (defined once, with the entity; see `ingest::sources::registry`).
 pub use entity::Source;
@@ -336,7 +336,7 @@ impl JobPostingConnection {
     /// How many postings match the filter in all (counted only when this field is selected).
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
         let api = ctx.data_unchecked::<super::ApiContext>();
-        Ok(service::postings::count(&api.db, &self.filter).await?)
+        Ok(api.aggregates.count(&api.db, &self.filter).await?)
     }
 }
 

@@ -14,6 +14,7 @@ pub async fn get(State(state): State<AppState>) -> impl IntoResponse {
     let mut gauges = pool_gauges(&state.db);
     gauges.pool_max = state.pool_max;
     gauges.response_cache = state.schema.response_cache().stats();
+    gauges.aggregate_cache = state.api.aggregates.stats();
     match tokio::time::timeout(Duration::from_secs(3), runs_by_status(&state.db)).await {
         Ok(Ok(rows)) => {
             gauges.runs_by_status = rows;

@@ -9,13 +9,15 @@
 //! - [`schedules`]: validated schedule writes and reads; [`wake`]: the signals that wake this
 //!   server's worker pool and tick.
 //! - [`filter`]: the posting filter, as SQL and in memory; [`postings`]: pages, counts, one
-//!   posting; [`stats`]: `jobStats`; [`health`]; [`export`]: postings as CSV / JSON Lines,
+//!   posting; [`stats`]: `jobStats`; [`aggregates`]: the exact cache of counts and `jobStats`
+//!   parts per filter and data generation; [`health`]; [`export`]: postings as CSV / JSON Lines,
 //!   streamed in keyset batches.
 //! - [`saved_searches`]: saved searches and the webhook URL check; [`webhooks`]: their
 //!   outbox, written in the page's transaction.
 //! - [`clusters`]: the same job on several boards (`JobPosting.cluster`).
 //! - [`instances`]: the serving processes sharing the database (heartbeat rows).
 
+pub mod aggregates;
 pub mod clusters;
 pub mod export;
 pub mod filter;

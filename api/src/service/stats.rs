@@ -1,6 +1,8 @@
 //! Aggregates over postings for `jobStats`: every figure comes from SQL aggregates over the rows
 //! a [`PostingFilter`] selects, never from a loop over rows in Rust. With no filter they are
-//! answered from the covering indexes of `m20261127_000002_search`.
+//! answered from the covering indexes of `m20261127_000002_search`, over one source from those
+//! of `m20261207_000013_stats_by_source` (same expression texts as here: keep them in step).
+//! Results are reused per filter and data generation by [`super::aggregates`].
 
 use std::collections::HashMap;
 

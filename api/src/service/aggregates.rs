@@ -1,0 +1,479 @@
+//! A small exact cache of aggregates over postings — `totalCount` and the parts of `jobStats` —
+//! per filter and data [`Generation`], so a client paging through one filter counts it once,
+//! and `jobStats` answers for a filter seen before cost no scan, even when the whole response
+//! misses the response cache (other fields, other variables, a WebSocket, a batch).
+//!
+//! Exactness: the response cache's rule ([`ingest::generation`]), per aggregate. A lookup
+//! snapshots the generation first; it is answered only by a value computed under that same
+//! generation, and stores its own value only if no write was in flight when it began and the
+//! generation has not moved when it ends. So an aggregate is never older than a write committed
+//! on this instance before the read began (other instances: the notification's delay, as for
+//! the response cache).
+//!
+//! Memory: `JOBINTEL_AGGREGATE_CACHE_BYTES` (0: off) bounds the values' estimated heap bytes
+//! plus each key and [`ENTRY_OVERHEAD`]; least recently used first out. A value is a few
+//! hundred bytes to a few KiB (a `jobStats` of one filter: ~3 KiB in all), so the default
+//! 1 MiB holds the aggregates of a few hundred filters.
+
+use std::fmt::Write as _;
+use std::mem::size_of;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use chrono::NaiveDate;
+use ingest::generation::{Generation, Snapshot};
+use lru::LruCache;
+use sea_orm::ConnectionTrait;
+
+use super::filter::PostingFilter;
+use super::postings;
+use super::stats::{self, Bucket, Facets, GroupBy, LocationCount, Metric, SalaryStats, Series};
+use crate::error::ApiResult;
+use crate::graphql::response_cache::CacheStats;
+
+/// Bytes counted per entry besides its key and value: the LRU's node, hash slot and `Arc`.
+pub const ENTRY_OVERHEAD: usize = 128;
+
+/// One cached aggregate.
+#[derive(Debug, Clone)]
+enum Value {
+    Count(u64),
+    Facets(Arc<Facets>),
+    Companies(Arc<Vec<(String, u64)>>),
+    Locations(Arc<Vec<LocationCount>>),
+    Salary(Arc<Vec<SalaryStats>>),
+    PerDay(Arc<Vec<(NaiveDate, u64)>>),
+    Series(Arc<Vec<Series>>),
+}
+
+fn opt_str(s: &Option<String>) -> usize {
+    s.as_ref().map_or(0, String::capacity)
+}
+
+impl Value {
+    /// Heap bytes held, estimated from lengths (what the budget counts).
+    fn bytes(&self) -> usize {
+        match self {
+            Value::Count(_) => 0,
+            Value::Facets(f) => {
+                [
+                    &f.by_source,
+                    &f.by_work_type,
+                    &f.by_work_arrangement,
+                    &f.by_country,
+                ]
+                .iter()
+                .map(|l| {
+                    l.capacity() * size_of::<(Option<String>, u64)>()
+                        + l.iter().map(|(k, _)| opt_str(k)).sum::<usize>()
+                })
+                .sum::<usize>()
+                    + size_of::<Facets>()
+            }
+            Value::Companies(v) => {
+                v.capacity() * size_of::<(String, u64)>()
+                    + v.iter().map(|(k, _)| k.capacity()).sum::<usize>()
+            }
+            Value::Locations(v) => {
+                v.capacity() * size_of::<LocationCount>()
+                    + v.iter()
+                        .map(|l| opt_str(&l.city) + opt_str(&l.region) + opt_str(&l.country))
+                        .sum::<usize>()
+            }
+            Value::Salary(v) => {
+                v.capacity() * size_of::<SalaryStats>()
+                    + v.iter().map(|s| s.currency.capacity()).sum::<usize>()
+            }
+            Value::PerDay(v) => v.capacity() * size_of::<(NaiveDate, u64)>(),
+            Value::Series(v) => {
+                v.capacity() * size_of::<Series>()
+                    + v.iter()
+                        .map(|(k, p)| {
+                            opt_str(k) + p.capacity() * size_of::<(NaiveDate, Option<f64>)>()
+                        })
+                        .sum::<usize>()
+            }
+        }
+    }
+}
+
+struct Entry {
+    generation: u64,
+    value: Value,
+    /// Key, value and overhead, fixed when stored.
+    cost: usize,
+}
+
+struct Entries {
+    lru: LruCache<String, Entry>,
+    bytes: usize,
+}
+
+/// Aggregates by (what, filter), within a byte budget; see the module docs.
+pub struct AggregateCache {
+    generation: Generation,
+    max_bytes: usize,
+    entries: Mutex<Entries>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+}
+
+/// `what` and the filter as one key. The filter's `Debug` form names every field and value, so
+/// two filters share a key only when they are equal (a filter written in another order is
+/// merely another key).
+fn key(what: std::fmt::Arguments<'_>, filter: &PostingFilter) -> String {
+    let mut k = String::with_capacity(160);
+    let _ = write!(k, "{what}|{filter:?}");
+    k
+}
+
+/// The content of a [`Value`] of one variant (`None` for another).
+macro_rules! unwrap_as {
+    ($value:expr, $variant:ident) => {
+        match $value {
+            Value::$variant(v) => Some(v),
+            _ => None,
+        }
+    };
+}
+
+impl AggregateCache {
+    /// A cache of at most `max_bytes` (0: off) checked against `generation`.
+    pub fn new(generation: Generation, max_bytes: usize) -> Self {
+        AggregateCache {
+            generation,
+            max_bytes,
+            entries: Mutex::new(Entries {
+                lru: LruCache::unbounded(),
+                bytes: 0,
+            }),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.max_bytes > 0
+    }
+
+    /// The value stored under `key` for the generation `at` (an older one is dropped).
+    fn get(&self, key: &str, at: Snapshot) -> Option<Value> {
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let found = match e.lru.get(key) {
+            Some(entry) if entry.generation == at.generation => Some(entry.value.clone()),
+            Some(_) => {
+                if let Some(stale) = e.lru.pop(key) {
+                    e.bytes -= stale.cost;
+                }
+                None
+            }
+            None => None,
+        };
+        drop(e);
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Relaxed);
+        found
+    }
+
+    /// Store a value computed by a read that began at `at`, if it may be.
+    fn put(&self, key: String, at: Snapshot, value: Value) -> bool {
+        let cost = key.capacity() + value.bytes() + ENTRY_OVERHEAD;
+        if !at.quiet || cost > self.max_bytes {
+            return false;
+        }
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the lock, as in the response cache: a write that began after this check makes
+        // the entry unreachable anyway.
+        if self.generation.current() != at.generation {
+            return false;
+        }
+        if let Some(old) = e.lru.pop(&key) {
+            e.bytes -= old.cost;
+        }
+        let mut evicted = 0;
+        while e.bytes + cost > self.max_bytes {
+            match e.lru.pop_lru() {
+                Some((_, old)) => {
+                    e.bytes -= old.cost;
+                    evicted += 1;
+                }
+                None => break,
+            }
+        }
+        e.bytes += cost;
+        e.lru.put(
+            key,
+            Entry {
+                generation: at.generation,
+                value,
+                cost,
+            },
+        );
+        drop(e);
+        if evicted > 0 {
+            self.evictions.fetch_add(evicted, Relaxed);
+        }
+        true
+    }
+
+    /// The cached value of `key`, or `compute`'s (stored if it may be).
+    async fn cached<T: Clone>(
+        &self,
+        key: String,
+        wrap: fn(T) -> Value,
+        unwrap: fn(Value) -> Option<T>,
+        compute: impl Future<Output = ApiResult<T>>,
+    ) -> ApiResult<T> {
+        if !self.enabled() {
+            return compute.await;
+        }
+        let at = self.generation.snapshot();
+        if let Some(v) = self.get(&key, at).and_then(unwrap) {
+            return Ok(v);
+        }
+        let v = compute.await?;
+        self.put(key, at, wrap(v.clone()));
+        Ok(v)
+    }
+
+    /// [`postings::count`].
+    pub async fn count(&self, db: &impl ConnectionTrait, filter: &PostingFilter) -> ApiResult<u64> {
+        let k = key(format_args!("count"), filter);
+        self.cached(
+            k,
+            Value::Count,
+            |v| unwrap_as!(v, Count),
+            postings::count(db, filter),
+        )
+        .await
+    }
+
+    /// [`stats::facets`]. Its total is also the filter's count (`totalCount`).
+    pub async fn facets(
+        &self,
+        db: &impl ConnectionTrait,
+        filter: &PostingFilter,
+    ) -> ApiResult<Arc<Facets>> {
+        if !self.enabled() {
+            return Ok(Arc::new(stats::facets(db, filter).await?));
+        }
+        let at = self.generation.snapshot();
+        let k = key(format_args!("facets"), filter);
+        if let Some(Value::Facets(f)) = self.get(&k, at) {
+            return Ok(f);
+        }
+        let f = Arc::new(stats::facets(db, filter).await?);
+        if self.put(k, at, Value::Facets(f.clone())) {
+            self.put(key(format_args!("count"), filter), at, Value::Count(f.total));
+        }
+        Ok(f)
+    }
+
+    /// [`stats::top_companies`].
+    pub async fn top_companies(
+        &self,
+        db: &impl ConnectionTrait,
+        filter: &PostingFilter,
+        limit: u64,
+    ) -> ApiResult<Arc<Vec<(String, u64)>>> {
+        let k = key(format_args!("companies {limit}"), filter);
+        self.cached(
+            k,
+            Value::Companies,
+            |v| unwrap_as!(v, Companies),
+            async { Ok(Arc::new(stats::top_companies(db, filter, limit).await?)) },
+        )
+        .await
+    }
+
+    /// [`stats::top_locations`].
+    pub async fn top_locations(
+        &self,
+        db: &impl ConnectionTrait,
+        filter: &PostingFilter,
+        limit: u64,
+    ) -> ApiResult<Arc<Vec<LocationCount>>> {
+        let k = key(format_args!("locations {limit}"), filter);
+        self.cached(
+            k,
+            Value::Locations,
+            |v| unwrap_as!(v, Locations),
+            async { Ok(Arc::new(stats::top_locations(db, filter, limit).await?)) },
+        )
+        .await
+    }
+
+    /// [`stats::salary`].
+    pub async fn salary(
+        &self,
+        db: &impl ConnectionTrait,
+        filter: &PostingFilter,
+    ) -> ApiResult<Arc<Vec<SalaryStats>>> {
+        let k = key(format_args!("salary"), filter);
+        self.cached(
+            k,
+            Value::Salary,
+            |v| unwrap_as!(v, Salary),
+            async { Ok(Arc::new(stats::salary(db, filter).await?)) },
+        )
+        .await
+    }
+
+    /// [`stats::per_day`].
+    pub async fn per_day(
+        &self,
+        db: &impl ConnectionTrait,
+        filter: &PostingFilter,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> ApiResult<Arc<Vec<(NaiveDate, u64)>>> {
+        let k = key(format_args!("per_day {from} {to}"), filter);
+        self.cached(
+            k,
+            Value::PerDay,
+            |v| unwrap_as!(v, PerDay),
+            async { Ok(Arc::new(stats::per_day(db, filter, from, to).await?)) },
+        )
+        .await
+    }
+
+    /// [`stats::time_series`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn time_series(
+        &self,
+        db: &impl ConnectionTrait,
+        filter: &PostingFilter,
+        bucket: Bucket,
+        metric: Metric,
+        group: GroupBy,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> ApiResult<Arc<Vec<Series>>> {
+        let k = key(
+                format_args!("series {bucket:?} {metric:?} {group:?} {from} {to}"),
+                filter,
+            );
+        self.cached(
+            k,
+            Value::Series,
+            |v| unwrap_as!(v, Series),
+            async {
+                Ok(Arc::new(
+                    stats::time_series(db, filter, bucket, metric, group, from, to).await?,
+                ))
+            },
+        )
+        .await
+    }
+
+    /// Counters and size, for `/metrics`.
+    pub fn stats(&self) -> CacheStats {
+        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        CacheStats {
+            hits: self.hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            evictions: self.evictions.load(Relaxed),
+            entries: e.lru.len() as u64,
+            bytes: e.bytes as u64,
+            max_bytes: self.max_bytes as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(company: &str) -> PostingFilter {
+        PostingFilter {
+            companies: vec![company.to_owned()],
+            ..PostingFilter::default()
+        }
+    }
+
+    #[test]
+    fn a_value_is_served_only_under_the_generation_it_was_computed_under() {
+        let g = Generation::new();
+        let c = AggregateCache::new(g.clone(), 1 << 20);
+        let k = key(format_args!("count"), &filter("Acme"));
+        let at = g.snapshot();
+        assert!(c.put(k.clone(), at, Value::Count(3)));
+        assert!(matches!(c.get(&k, g.snapshot()), Some(Value::Count(3))));
+        drop(g.write());
+        assert!(c.get(&k, g.snapshot()).is_none(), "a write ended since");
+        assert_eq!(c.stats().entries, 0, "the stale entry is dropped when looked up");
+    }
+
+    #[test]
+    fn a_read_overlapping_a_write_stores_nothing() {
+        let g = Generation::new();
+        let c = AggregateCache::new(g.clone(), 1 << 20);
+        let k = key(format_args!("count"), &filter("Acme"));
+        let w = g.write();
+        assert!(!c.put(k.clone(), g.snapshot(), Value::Count(1)), "began mid-write");
+        drop(w);
+        let at = g.snapshot();
+        drop(g.write());
+        assert!(!c.put(k, at, Value::Count(1)), "a write ended before it finished");
+        assert_eq!(c.stats().entries, 0);
+    }
+
+    #[test]
+    fn the_budget_holds_and_the_least_recently_used_go_first() {
+        let g = Generation::new();
+        let one = key(format_args!("count"), &filter("A")).capacity() + ENTRY_OVERHEAD;
+        let c = AggregateCache::new(g.clone(), 3 * one);
+        for name in ["A", "B", "C"] {
+            assert!(c.put(
+                key(format_args!("count"), &filter(name)),
+                g.snapshot(),
+                Value::Count(1)
+            ));
+        }
+        assert!(c.get(&key(format_args!("count"), &filter("A")), g.snapshot()).is_some());
+        assert!(c.put(
+            key(format_args!("count"), &filter("D")),
+            g.snapshot(),
+            Value::Count(1)
+        ));
+        let s = c.stats();
+        assert!(s.bytes <= s.max_bytes, "{s:?}");
+        assert_eq!((s.entries, s.evictions), (3, 1));
+        assert!(
+            c.get(&key(format_args!("count"), &filter("B")), g.snapshot())
+                .is_none(),
+            "B was the least recently used"
+        );
+        assert!(c.get(&key(format_args!("count"), &filter("A")), g.snapshot()).is_some());
+        // Larger than the whole budget: not kept.
+        let big = PostingFilter {
+            companies: vec!["x".repeat(4 * one)],
+            ..PostingFilter::default()
+        };
+        assert!(!c.put(key(format_args!("count"), &big), g.snapshot(), Value::Count(1)));
+        let off = AggregateCache::new(g.clone(), 0);
+        assert!(!off.enabled());
+    }
+
+    #[test]
+    fn keys_tell_filters_and_parameters_apart() {
+        assert_ne!(
+            key(format_args!("count"), &filter("A")),
+            key(format_args!("count"), &filter("B"))
+        );
+        assert_ne!(
+            key(format_args!("companies 10"), &filter("A")),
+            key(format_args!("companies 100"), &filter("A"))
+        );
+        assert_eq!(
+            key(format_args!("count"), &filter("A")),
+            key(format_args!("count"), &filter("A"))
+        );
+    }
+}
