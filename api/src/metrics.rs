@@ -151,11 +151,7 @@ impl Metrics {
         ] {
             let name = cache.replace('_', " ");
             for (counter, help, value) in [
-                (
-                    "hits",
-                    format!("Lookups answered from the {name}."),
-                    c.hits,
-                ),
+                ("hits", format!("Lookups answered from the {name}."), c.hits),
                 (
                     "misses",
                     format!(

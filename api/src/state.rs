@@ -16,11 +16,11 @@ use crate::config::{Config, RateLimit};
 use crate::graphql::auth::AuthPolicy;
 use crate::graphql::executor::GraphqlExecutor;
 use crate::graphql::response_cache::ResponseCache;
-use crate::service::aggregates::AggregateCache;
 use crate::graphql::{ApiContext, build_schema};
 use crate::metrics::Metrics;
 use crate::per_client::{PerAddress, RateLimiter};
 use crate::scheduling::clock::Clock;
+use crate::service::aggregates::AggregateCache;
 use crate::service::runs::Runs;
 use crate::service::wake::Wakeups;
 

@@ -647,8 +647,7 @@ async fn pages_never_skip_or_repeat_while_rows_are_inserted_concurrently() {
                     );
                 }
             }
-            if inserted.load(Ordering::Relaxed) > 5 || started.elapsed() > Duration::from_secs(20)
-            {
+            if inserted.load(Ordering::Relaxed) > 5 || started.elapsed() > Duration::from_secs(20) {
                 break;
             }
         }

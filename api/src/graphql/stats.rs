@@ -434,19 +434,18 @@ impl JobStats {
             TimeSeriesGroupBy::Country => stats::GroupBy::Country,
             TimeSeriesGroupBy::WorkArrangement => stats::GroupBy::WorkArrangement,
         };
-        Ok(
-            api.aggregates
-                .time_series(&api.db, &self.filter, bucket, metric, group, from, to)
-                .await?
-                .iter()
-                .map(|(key, points)| TimeSeries {
-                    key: key.clone(),
-                    points: points
-                        .iter()
-                        .map(|&(start, value)| TimeSeriesPoint { start, value })
-                        .collect(),
-                })
-                .collect(),
-        )
+        Ok(api
+            .aggregates
+            .time_series(&api.db, &self.filter, bucket, metric, group, from, to)
+            .await?
+            .iter()
+            .map(|(key, points)| TimeSeries {
+                key: key.clone(),
+                points: points
+                    .iter()
+                    .map(|&(start, value)| TimeSeriesPoint { start, value })
+                    .collect(),
+            })
+            .collect())
     }
 }

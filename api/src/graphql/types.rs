@@ -11,8 +11,8 @@ use entity::job_posting;
 use super::ids;
 use super::loaders::Loaders;
 use super::runs::IngestRun;
-use crate::service::health::HealthReport;
 use crate::service::filter::PostingFilter;
+use crate::service::health::HealthReport;
 
 /// Where a posting came from (defined once, with the entity; see `ingest::sources::registry`).
 pub use entity::Source;

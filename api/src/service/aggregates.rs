@@ -270,7 +270,11 @@ impl AggregateCache {
         }
         let f = Arc::new(stats::facets(db, filter).await?);
         if self.put(k, at, Value::Facets(f.clone())) {
-            self.put(key(format_args!("count"), filter), at, Value::Count(f.total));
+            self.put(
+                key(format_args!("count"), filter),
+                at,
+                Value::Count(f.total),
+            );
         }
         Ok(f)
     }
@@ -283,12 +287,9 @@ impl AggregateCache {
         limit: u64,
     ) -> ApiResult<Arc<Vec<(String, u64)>>> {
         let k = key(format_args!("companies {limit}"), filter);
-        self.cached(
-            k,
-            Value::Companies,
-            |v| unwrap_as!(v, Companies),
-            async { Ok(Arc::new(stats::top_companies(db, filter, limit).await?)) },
-        )
+        self.cached(k, Value::Companies, |v| unwrap_as!(v, Companies), async {
+            Ok(Arc::new(stats::top_companies(db, filter, limit).await?))
+        })
         .await
     }
 
@@ -300,12 +301,9 @@ impl AggregateCache {
         limit: u64,
     ) -> ApiResult<Arc<Vec<LocationCount>>> {
         let k = key(format_args!("locations {limit}"), filter);
-        self.cached(
-            k,
-            Value::Locations,
-            |v| unwrap_as!(v, Locations),
-            async { Ok(Arc::new(stats::top_locations(db, filter, limit).await?)) },
-        )
+        self.cached(k, Value::Locations, |v| unwrap_as!(v, Locations), async {
+            Ok(Arc::new(stats::top_locations(db, filter, limit).await?))
+        })
         .await
     }
 
@@ -316,12 +314,9 @@ impl AggregateCache {
         filter: &PostingFilter,
     ) -> ApiResult<Arc<Vec<SalaryStats>>> {
         let k = key(format_args!("salary"), filter);
-        self.cached(
-            k,
-            Value::Salary,
-            |v| unwrap_as!(v, Salary),
-            async { Ok(Arc::new(stats::salary(db, filter).await?)) },
-        )
+        self.cached(k, Value::Salary, |v| unwrap_as!(v, Salary), async {
+            Ok(Arc::new(stats::salary(db, filter).await?))
+        })
         .await
     }
 
@@ -334,12 +329,9 @@ impl AggregateCache {
         to: NaiveDate,
     ) -> ApiResult<Arc<Vec<(NaiveDate, u64)>>> {
         let k = key(format_args!("per_day {from} {to}"), filter);
-        self.cached(
-            k,
-            Value::PerDay,
-            |v| unwrap_as!(v, PerDay),
-            async { Ok(Arc::new(stats::per_day(db, filter, from, to).await?)) },
-        )
+        self.cached(k, Value::PerDay, |v| unwrap_as!(v, PerDay), async {
+            Ok(Arc::new(stats::per_day(db, filter, from, to).await?))
+        })
         .await
     }
 
@@ -356,19 +348,14 @@ impl AggregateCache {
         to: NaiveDate,
     ) -> ApiResult<Arc<Vec<Series>>> {
         let k = key(
-                format_args!("series {bucket:?} {metric:?} {group:?} {from} {to}"),
-                filter,
-            );
-        self.cached(
-            k,
-            Value::Series,
-            |v| unwrap_as!(v, Series),
-            async {
-                Ok(Arc::new(
-                    stats::time_series(db, filter, bucket, metric, group, from, to).await?,
-                ))
-            },
-        )
+            format_args!("series {bucket:?} {metric:?} {group:?} {from} {to}"),
+            filter,
+        );
+        self.cached(k, Value::Series, |v| unwrap_as!(v, Series), async {
+            Ok(Arc::new(
+                stats::time_series(db, filter, bucket, metric, group, from, to).await?,
+            ))
+        })
         .await
     }
 
@@ -407,7 +394,11 @@ mod tests {
         assert!(matches!(c.get(&k, g.snapshot()), Some(Value::Count(3))));
         drop(g.write());
         assert!(c.get(&k, g.snapshot()).is_none(), "a write ended since");
-        assert_eq!(c.stats().entries, 0, "the stale entry is dropped when looked up");
+        assert_eq!(
+            c.stats().entries,
+            0,
+            "the stale entry is dropped when looked up"
+        );
     }
 
     #[test]
@@ -416,11 +407,17 @@ mod tests {
         let c = AggregateCache::new(g.clone(), 1 << 20);
         let k = key(format_args!("count"), &filter("Acme"));
         let w = g.write();
-        assert!(!c.put(k.clone(), g.snapshot(), Value::Count(1)), "began mid-write");
+        assert!(
+            !c.put(k.clone(), g.snapshot(), Value::Count(1)),
+            "began mid-write"
+        );
         drop(w);
         let at = g.snapshot();
         drop(g.write());
-        assert!(!c.put(k, at, Value::Count(1)), "a write ended before it finished");
+        assert!(
+            !c.put(k, at, Value::Count(1)),
+            "a write ended before it finished"
+        );
         assert_eq!(c.stats().entries, 0);
     }
 
@@ -436,7 +433,10 @@ mod tests {
                 Value::Count(1)
             ));
         }
-        assert!(c.get(&key(format_args!("count"), &filter("A")), g.snapshot()).is_some());
+        assert!(
+            c.get(&key(format_args!("count"), &filter("A")), g.snapshot())
+                .is_some()
+        );
         assert!(c.put(
             key(format_args!("count"), &filter("D")),
             g.snapshot(),
@@ -450,13 +450,20 @@ mod tests {
                 .is_none(),
             "B was the least recently used"
         );
-        assert!(c.get(&key(format_args!("count"), &filter("A")), g.snapshot()).is_some());
+        assert!(
+            c.get(&key(format_args!("count"), &filter("A")), g.snapshot())
+                .is_some()
+        );
         // Larger than the whole budget: not kept.
         let big = PostingFilter {
             companies: vec!["x".repeat(4 * one)],
             ..PostingFilter::default()
         };
-        assert!(!c.put(key(format_args!("count"), &big), g.snapshot(), Value::Count(1)));
+        assert!(!c.put(
+            key(format_args!("count"), &big),
+            g.snapshot(),
+            Value::Count(1)
+        ));
         let off = AggregateCache::new(g.clone(), 0);
         assert!(!off.enabled());
     }
