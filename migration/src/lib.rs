@@ -18,7 +18,7 @@ mod m20261206_000009_posting_history;
 mod m20261206_000010_trends;
 mod m20261206_000011_saved_searches;
 mod m20261206_000012_clusters;
-mod m20261207_000013_cluster_covering;
+mod m20261207_000014_cluster_covering;
 
 pub struct Migrator;
 
@@ -58,7 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_trends::Migration),
             Box::new(m20261206_000011_saved_searches::Migration),
             Box::new(m20261206_000012_clusters::Migration),
-            Box::new(m20261207_000013_cluster_covering::Migration),
+            Box::new(m20261207_000014_cluster_covering::Migration),
         ]
     }
 }
