@@ -252,3 +252,121 @@ async fn job_posting_added_can_announce_new_clusters_only() {
         srv.stop().await;
     }
 }
+
+/// Rows stored before clusters existed have no keys; housekeeping fills them (in batches, by
+/// id), after which a new posting of the same job joins the old row's cluster. Rows of an
+/// unknown company get a title key but no SimHash (they never cluster).
+#[tokio::test]
+async fn housekeeping_gives_old_rows_keys_that_new_postings_then_match() {
+    use jobintel::scheduler::housekeeping;
+    use sea_orm::{ConnectionTrait, Statement};
+    for db in testkit::databases("api_cluster_keys").await {
+        let mut old: Vec<NormalizedPosting> = (0..3)
+            .map(|i| {
+                job(
+                    Source::Seek,
+                    &format!("old{i}"),
+                    "Acme Pty Ltd",
+                    &format!("Data Engineer {i}"),
+                    DATA_JOB,
+                )
+            })
+            .collect();
+        old[0].title = "Data Engineer".into();
+        old.push(job(
+            Source::Seek,
+            "anon",
+            "Private Advertiser",
+            "Data Engineer",
+            DATA_JOB,
+        ));
+        store_page(&db.conn, Source::Seek, &old).await;
+        // As a database migrated from before clusters holds them.
+        db.conn
+            .execute_raw(Statement::from_string(
+                db.conn.get_database_backend(),
+                "UPDATE job_postings SET company_key = NULL, title_key = NULL, simhash = NULL, \
+                 cluster_id = NULL",
+            ))
+            .await
+            .unwrap();
+
+        let (filled, batches) = housekeeping::fill_cluster_keys(&db.conn).await.unwrap();
+        assert_eq!((filled, batches), (4, 1), "{:?}", db.backend);
+        let rows = db
+            .conn
+            .query_all_raw(Statement::from_string(
+                db.conn.get_database_backend(),
+                "SELECT external_id, company_key, title_key, simhash FROM job_postings \
+                 ORDER BY external_id",
+            ))
+            .await
+            .unwrap();
+        let keys: Vec<(String, Option<String>, Option<String>, bool)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("", "external_id").unwrap(),
+                    r.try_get("", "company_key").unwrap(),
+                    r.try_get("", "title_key").unwrap(),
+                    r.try_get::<Option<i64>>("", "simhash").unwrap().is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys[0],
+            ("anon".into(), None, Some("data engineer".into()), false),
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(
+            keys[1],
+            (
+                "old0".into(),
+                Some("acme".into()),
+                Some("data engineer".into()),
+                true
+            ),
+            "{:?}",
+            db.backend
+        );
+        // Nothing left: the next pass fills nothing.
+        assert_eq!(
+            housekeeping::fill_cluster_keys(&db.conn).await.unwrap(),
+            (0, 1),
+            "{:?}",
+            db.backend
+        );
+
+        // The same job on another board now joins the old SEEK row.
+        store_page(
+            &db.conn,
+            Source::Indeed,
+            &[job(
+                Source::Indeed,
+                "new",
+                "ACME",
+                "Data Engineer",
+                DATA_JOB,
+            )],
+        )
+        .await;
+        let srv = start_with(&db.conn, test_settings()).await;
+        let v = srv
+            .gql(
+                r#"{ jobPostings(filter: {sources: [INDEED]}) { nodes { cluster { size postings { source url } } } } }"#,
+            )
+            .await;
+        assert!(v["errors"].is_null(), "{v}");
+        let cluster = &v["data"]["jobPostings"]["nodes"][0]["cluster"];
+        assert_eq!(cluster["size"], 2, "{:?}: {v}", db.backend);
+        let urls: Vec<&str> = cluster["postings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["url"].as_str().unwrap())
+            .collect();
+        assert!(urls.contains(&"https://seek.example.com/old0"), "{urls:?}");
+        srv.stop().await;
+    }
+}

@@ -23,6 +23,7 @@
 //! without `--bench` (`cargo test -p ingest --benches`), it only checks that every generated page
 //! parses.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -1607,10 +1608,50 @@ fn count_statements(conn: &mut DatabaseConnection) -> Arc<Mutex<StatementStats>>
 #[derive(Debug, Clone, Copy)]
 struct PassResult {
     elapsed: Duration,
+    /// CPU time of this process (SQLite runs in it) during the pass: unlike `elapsed`, barely
+    /// moved by other work on a shared machine, so A/B runs compare on it.
+    cpu: Duration,
+    /// CPU time of the PostgreSQL server processes serving this database during the pass.
+    server_cpu: Duration,
     new: usize,
     updated: usize,
     unchanged: usize,
     statements: StatementStats,
+}
+
+/// Time on a CPU of every thread of process `pid` (`self` for this one), from the scheduler.
+fn process_cpu(pid: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .sum()
+}
+
+/// The PostgreSQL backends connected to `conn`'s database (none on SQLite) and their CPU time
+/// so far. Readable when the server runs on this machine, as in the benchmark.
+async fn server_cpu(conn: &DatabaseConnection) -> HashMap<String, Duration> {
+    if conn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return HashMap::new();
+    }
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pid::text AS pid FROM pg_stat_activity WHERE datname = current_database()",
+        ))
+        .await
+        .unwrap_or_default();
+    rows.iter()
+        .filter_map(|r| r.try_get::<String>("", "pid").ok())
+        .map(|pid| {
+            let cpu = process_cpu(&pid);
+            (pid, cpu)
+        })
+        .collect()
 }
 
 async fn upsert_pass(
@@ -1626,6 +1667,8 @@ async fn upsert_pass(
     .expect("run row");
     *stats.lock().expect("stats") = StatementStats::default();
     let (mut new, mut updated, mut unchanged) = (0, 0, 0);
+    let server_before = server_cpu(conn).await;
+    let cpu_before = process_cpu("self");
     let start = Instant::now();
     for page in postings.chunks(UPSERT_PAGE) {
         let outcome = store::upsert_page(conn, run.id, page)
@@ -1635,8 +1678,20 @@ async fn upsert_pass(
         updated += outcome.updated.len();
         unchanged += outcome.unchanged;
     }
+    let elapsed = start.elapsed();
+    let cpu = process_cpu("self").saturating_sub(cpu_before);
+    // Backends that ended during the pass are missed; the pool keeps its connections open.
+    let server_cpu = server_cpu(conn)
+        .await
+        .into_iter()
+        .map(|(pid, after)| {
+            after.saturating_sub(server_before.get(&pid).copied().unwrap_or_default())
+        })
+        .sum();
     PassResult {
-        elapsed: start.elapsed(),
+        elapsed,
+        cpu,
+        server_cpu,
         new,
         updated,
         unchanged,
@@ -1862,6 +1917,31 @@ async fn upsert_phase(targets: &mut Vec<TargetCheck>) {
                     .join(" / "),
                 UPSERT_POSTINGS as f64 / secs,
                 secs * 1e3 / pages,
+            );
+            let mut cpu: Vec<Duration> = runs.iter().map(|r| r[pass].cpu).collect();
+            cpu.sort();
+            let mut server: Vec<Duration> = runs.iter().map(|r| r[pass].server_cpu).collect();
+            server.sort();
+            let cpu_ms = |d: Duration| d.as_secs_f64() * 1e3 / pages;
+            println!(
+                "        CPU per page, median: this process {:.2} ms (runs {}){}",
+                cpu_ms(cpu[cpu.len() / 2]),
+                runs.iter()
+                    .map(|r| format!("{:.2}", cpu_ms(r[pass].cpu)))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+                if backend == Backend::Postgres {
+                    format!(
+                        ", PostgreSQL backends {:.2} ms (runs {})",
+                        cpu_ms(server[server.len() / 2]),
+                        runs.iter()
+                            .map(|r| format!("{:.2}", cpu_ms(r[pass].server_cpu)))
+                            .collect::<Vec<_>>()
+                            .join(" / ")
+                    )
+                } else {
+                    String::new()
+                }
             );
             println!("        {}", statement_summary(&median, pages));
             if backend == Backend::Postgres {

@@ -19,6 +19,7 @@ mod m20261206_000010_trends;
 mod m20261206_000011_saved_searches;
 mod m20261206_000012_clusters;
 mod m20261207_000013_stats_by_source;
+mod m20261207_000014_cluster_covering;
 
 pub struct Migrator;
 
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_saved_searches::Migration),
             Box::new(m20261206_000012_clusters::Migration),
             Box::new(m20261207_000013_stats_by_source::Migration),
+            Box::new(m20261207_000014_cluster_covering::Migration),
         ]
     }
 }

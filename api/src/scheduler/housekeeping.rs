@@ -11,6 +11,9 @@
 //!   posting (a posting whose salary flips every day must not grow without end).
 //! - SQLite: the full-text index is merged toward one segment, a bounded step at a time (see
 //!   [`merge_search_index`]). PostgreSQL's GIN pending list is autovacuum's job.
+//! - Postings stored before clusters existed get their cluster keys
+//!   ([`fill_cluster_keys`]), so new postings of the same job find them; a batch per short
+//!   transaction.
 //! - `instances` rows of processes that stopped heartbeating (killed, host lost) are dropped
 //!   once older than [`instances::STALE_AFTER`]. Live instances also do this at every
 //!   heartbeat ([`crate::presence`]), because housekeeping runs only hourly by default and
@@ -67,7 +70,15 @@ pub struct HousekeepingReport {
     pub search_merge_steps: u64,
     /// Stale `instances` rows dropped.
     pub instances_dropped: u64,
+    /// Postings stored before clusters existed that got their cluster keys.
+    pub cluster_keys_filled: u64,
 }
+
+/// Postings given cluster keys per transaction, and most such transactions per pass (50,000
+/// postings an hour by default: a database of the old system's size is done in a few hours
+/// without holding the write lock for long).
+const CLUSTER_KEYS_BATCH: u64 = 500;
+const CLUSTER_KEYS_MAX_BATCHES: u64 = 100;
 
 /// Leaf pages of FTS5 merge work per step (~4 MB): one short write transaction each.
 const FTS_MERGE_PAGES: u32 = 1000;
@@ -131,9 +142,35 @@ async fn other_chores(
     report: &mut HousekeepingReport,
 ) -> Result<(), DbErr> {
     report.search_merge_steps = merge_search_index(db).await?;
+    let (filled, n) = fill_cluster_keys(db).await?;
+    report.cluster_keys_filled = filled;
+    report.statements += n;
     report.instances_dropped = instances::drop_stale(db, now).await?;
     report.statements += 1;
     Ok(())
+}
+
+/// Give postings stored before clusters existed their cluster keys, [`CLUSTER_KEYS_BATCH`] per
+/// transaction. Keys change no answer (a posting's cluster is decided when a posting of the
+/// same job arrives), so this is not a fenced write. Returns (postings filled, transactions).
+pub async fn fill_cluster_keys(
+    db: &(impl ConnectionTrait + TransactionTrait),
+) -> Result<(u64, u64), DbErr> {
+    let (mut filled, mut after, mut batches) = (0, 0, 0);
+    while batches < CLUSTER_KEYS_MAX_BATCHES {
+        let txn = db.begin().await?;
+        let (n, last) = ingest::store::cluster::backfill(&txn, after, CLUSTER_KEYS_BATCH).await?;
+        txn.commit().await?;
+        batches += 1;
+        filled += n;
+        after = last;
+        if n < CLUSTER_KEYS_BATCH {
+            break;
+        }
+        // Let an ingest storing a page in between.
+        tokio::task::yield_now().await;
+    }
+    Ok((filled, batches))
 }
 
 /// SQLite: merge the FTS5 index's segments. FTS5 merges on its own as rows arrive, but the

@@ -351,13 +351,15 @@ async fn housekeeping_loop(shared: Arc<Shared>, stop: CancellationToken) {
                 if r.runs_deleted > 0
                     || r.postings_closed > 0
                     || r.search_merge_steps > 0
-                    || r.instances_dropped > 0 =>
+                    || r.instances_dropped > 0
+                    || r.cluster_keys_filled > 0 =>
             {
                 tracing::info!(
                     runs_deleted = r.runs_deleted,
                     postings_closed = r.postings_closed,
                     search_merge_steps = r.search_merge_steps,
                     instances_dropped = r.instances_dropped,
+                    cluster_keys_filled = r.cluster_keys_filled,
                     "housekeeping done"
                 )
             }

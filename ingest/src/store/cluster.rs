@@ -4,7 +4,8 @@
 //! changed postings only (an unchanged sighting costs nothing):
 //! 1. one indexed lookup of the candidates of every new or changed posting — stored postings
 //!    with the same `(company_key, title_key)` ([`candidates`], at most
-//!    [`CANDIDATES_PER_KEY`] newest per key, so a hostile flood of one title stays bounded);
+//!    [`CANDIDATES_PER_KEY`] newest per key, so a hostile flood of one title stays bounded) —
+//!    reading only their SimHash, then the other keys of the few whose SimHash is close;
 //! 2. in memory, a posting joins the cluster of its closest candidate that [`similar`] accepts
 //!    (compatible location and date, SimHash within `SIMHASH_MAX_DISTANCE`);
 //! 3. a changed posting that is no longer similar to any other member of its cluster leaves it
@@ -49,10 +50,16 @@ pub struct Keys {
 impl Keys {
     /// The keys of `p`, first seen `seen` (used when it has no posting date).
     pub fn of(p: &NormalizedPosting, seen: DateTime<Utc>) -> Keys {
+        let company_key = company_key(p.company.as_deref());
         Keys {
-            company_key: company_key(p.company.as_deref()),
+            // A posting of an unknown company is never clustered: its description's SimHash
+            // would only cost time.
+            simhash: company_key
+                .is_some()
+                .then(|| simhash(p.description_text.as_deref()))
+                .flatten(),
+            company_key,
             title_key: title_key(&p.title),
-            simhash: simhash(p.description_text.as_deref()),
             city: p.location.city.as_deref().map(city_key),
             country: p
                 .location
@@ -159,27 +166,36 @@ fn stored_from_row(r: &sea_orm::QueryResult) -> Result<Stored, DbErr> {
 }
 
 /// Stored postings sharing `(company_key, title_key)` with any of `keys` (the newest
-/// [`CANDIDATES_PER_KEY`] per key), one statement per 100 keys.
+/// [`CANDIDATES_PER_KEY`] per key) whose description is close enough to one of those keys'
+/// to be the same job.
+///
+/// Two steps, because nearly every candidate fails on its SimHash: the first reads only
+/// `(id, simhash)` of every candidate from the index (`idx_job_postings_cluster_match` covers
+/// it on SQLite), the second the rest of the few within [`SIMHASH_MAX_DISTANCE`] bits. Reading
+/// every column of every candidate was most of clustering's cost per page.
 pub async fn candidates<'a>(
     db: &impl ConnectionTrait,
     keys: impl IntoIterator<Item = &'a Keys>,
 ) -> Result<Vec<Stored>, DbErr> {
-    let mut pairs: Vec<(&str, &str)> = keys
-        .into_iter()
-        .filter(|k| k.clusterable())
-        .filter_map(|k| Some((k.company_key.as_deref()?, k.title_key.as_str())))
-        .collect();
-    pairs.sort_unstable();
-    pairs.dedup();
+    // Each (company_key, title_key) once, with the SimHashes of the page's postings under it.
+    let mut wanted: HashMap<(&str, &str), Vec<u64>> = HashMap::new();
+    for k in keys {
+        if let (Some(c), Some(h)) = (k.company_key.as_deref(), k.simhash) {
+            wanted.entry((c, k.title_key.as_str())).or_default().push(h);
+        }
+    }
+    let mut pairs: Vec<((&str, &str), Vec<u64>)> = wanted.into_iter().collect();
+    pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let backend = db.get_database_backend();
-    let mut out = Vec::new();
+    let mut near: Vec<i64> = Vec::new();
     for chunk in pairs.chunks(100) {
         let stmt = if backend == DbBackend::Postgres {
             // One statement text for any number of keys; one probe of
             // idx_job_postings_cluster_candidates per key (as `existing_rows` does).
             let sql = format!(
-                "SELECT c.* FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[])) AS k (ck, tk) \
-                 CROSS JOIN LATERAL (SELECT {STORED_COLUMNS} FROM job_postings \
+                "SELECT k.n - 1 AS n, c.id, c.simhash \
+                 FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[])) WITH ORDINALITY AS k (ck, tk, n) \
+                 CROSS JOIN LATERAL (SELECT id, simhash FROM job_postings \
                  WHERE company_key = k.ck AND title_key = k.tk \
                  ORDER BY id DESC LIMIT {CANDIDATES_PER_KEY}) AS c"
             );
@@ -187,28 +203,81 @@ pub async fn candidates<'a>(
                 backend,
                 sql,
                 [
-                    pg_array(chunk.iter().map(|p| p.0)).into(),
-                    pg_array(chunk.iter().map(|p| p.1)).into(),
+                    pg_array(chunk.iter().map(|p| p.0.0)).into(),
+                    pg_array(chunk.iter().map(|p| p.0.1)).into(),
                 ],
             )
         } else {
-            let one = format!(
-                "SELECT * FROM (SELECT {STORED_COLUMNS} FROM job_postings \
-                 WHERE company_key = ? AND title_key = ? ORDER BY id DESC \
-                 LIMIT {CANDIDATES_PER_KEY})"
-            );
-            let sql = vec![one; chunk.len()].join(" UNION ALL ");
+            // The statement's text depends only on the padded number of keys (a few sizes),
+            // so each connection prepares it once: preparing a 100-way UNION ALL afresh for
+            // every page cost more than running it. Padding keys are NULLs, which match
+            // nothing.
+            let slots = padded_slots(chunk.len());
+            let sql = (0..slots)
+                .map(|n| {
+                    format!(
+                        "SELECT {n} AS n, id, simhash FROM (SELECT id, simhash FROM job_postings \
+                         WHERE company_key = ? AND title_key = ? ORDER BY id DESC \
+                         LIMIT {CANDIDATES_PER_KEY})"
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            let none = || Value::String(None);
             let values: Vec<Value> = chunk
                 .iter()
-                .flat_map(|(c, t)| [(*c).into(), (*t).into()])
+                .flat_map(|((c, t), _)| [(*c).into(), (*t).into()])
+                .chain((chunk.len()..slots).flat_map(|_| [none(), none()]))
                 .collect();
             Statement::from_sql_and_values(backend, sql, values)
         };
         for r in db.query_all_raw(stmt).await? {
+            let n: i64 = r.try_get_by_index(0)?;
+            let id: i64 = r.try_get_by_index(1)?;
+            let Some(stored) = r.try_get_by_index::<Option<i64>>(2)? else {
+                continue;
+            };
+            let close = chunk.get(n as usize).is_some_and(|(_, hashes)| {
+                hashes
+                    .iter()
+                    .any(|h| hamming(*h, stored as u64) <= SIMHASH_MAX_DISTANCE)
+            });
+            if close {
+                near.push(id);
+            }
+        }
+    }
+    near.sort_unstable();
+    near.dedup();
+    by_ids(db, &near).await
+}
+
+/// The stored postings `ids`, as clustering sees them.
+async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Stored>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_CHUNK) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Integers only: safe to inline.
+        let sql = format!("SELECT {STORED_COLUMNS} FROM job_postings WHERE id IN ({list})");
+        for r in db
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await?
+        {
             out.push(stored_from_row(&r)?);
         }
     }
     Ok(out)
+}
+
+/// Key slots of the SQLite candidate statement for `n` keys: the next power of two, at most
+/// 100 (the chunk size).
+fn padded_slots(n: usize) -> usize {
+    n.next_power_of_two().min(100)
 }
 
 /// The stored members of the clusters `roots` (roots included), at most [`MEMBERS_MAX`].
@@ -438,41 +507,52 @@ pub async fn set_cluster(
     Ok(())
 }
 
-/// Fill the keys of up to `limit` rows stored before clusters existed (simhash and keys NULL
-/// with a description), without clustering them: from then on new postings find them as
-/// candidates. Returns how many rows it filled; housekeeping calls it until 0.
-pub async fn backfill(db: &impl ConnectionTrait, limit: u64) -> Result<u64, DbErr> {
+/// Fill the keys of up to `limit` rows stored before clusters existed (`title_key` NULL), of
+/// ids above `after`, without clustering them: from then on new postings find them as
+/// candidates. Returns how many rows it filled and the last id it filled; housekeeping calls
+/// it in short transactions until it fills fewer than `limit`. `idx_job_postings_unkeyed`
+/// (partial: only rows without keys) makes finding them free once there are none.
+pub async fn backfill(
+    db: &impl ConnectionTrait,
+    after: i64,
+    limit: u64,
+) -> Result<(u64, i64), DbErr> {
     use job_posting::Column as C;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
     let rows: Vec<(i64, String, Option<String>, Option<String>)> = job_posting::Entity::find()
         .select_only()
         .columns([C::Id, C::Title, C::Company, C::DescriptionText])
         .filter(C::TitleKey.is_null())
+        .filter(C::Id.gt(after))
         .order_by_asc(C::Id)
         .limit(limit)
         .into_tuple()
         .all(db)
         .await?;
     let n = rows.len() as u64;
+    let last = rows.last().map_or(after, |r| r.0);
     for (id, title, company, text) in rows {
+        let company = company_key(company.as_deref());
+        // As `Keys::of`: no SimHash for a posting that can never be clustered.
+        let hash = company
+            .is_some()
+            .then(|| simhash(text.as_deref()))
+            .flatten();
         job_posting::Entity::update_many()
-            .col_expr(
-                C::CompanyKey,
-                sea_orm::sea_query::Expr::value(company_key(company.as_deref())),
-            )
+            .col_expr(C::CompanyKey, sea_orm::sea_query::Expr::value(company))
             .col_expr(
                 C::TitleKey,
                 sea_orm::sea_query::Expr::value(title_key(&title)),
             )
             .col_expr(
                 C::Simhash,
-                sea_orm::sea_query::Expr::value(simhash(text.as_deref()).map(|h| h as i64)),
+                sea_orm::sea_query::Expr::value(hash.map(|h| h as i64)),
             )
             .filter(C::Id.eq(id))
             .exec(db)
             .await?;
     }
-    Ok(n)
+    Ok((n, last))
 }
 
 #[cfg(test)]
