@@ -680,6 +680,31 @@ pub struct SchedulerSettings {
     )]
     pub housekeeping_batch: u32,
 
+    /// Saved searches' webhooks: delay before the first retry of a failed delivery, doubled
+    /// for each further one (for up to a day).
+    #[arg(
+        long,
+        env = "JOBINTEL_WEBHOOK_RETRY_BASE",
+        value_name = "JOBINTEL_WEBHOOK_RETRY_BASE",
+        default_value = "5s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub webhook_retry_base: Duration,
+
+    /// Saved searches' webhooks: how long a claimed delivery waits for a worker that died
+    /// (killed mid-POST) before another takes it. Never less than one attempt's timeout (10 s)
+    /// plus a second.
+    #[arg(
+        long,
+        env = "JOBINTEL_WEBHOOK_LEASE",
+        value_name = "JOBINTEL_WEBHOOK_LEASE",
+        default_value = "60s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub webhook_lease: Duration,
+
     /// This instance's name in run leases (default `host:pid`).
     #[arg(
         long,
@@ -1261,6 +1286,33 @@ mod tests {
         );
         assert!(size("-1").is_err());
         assert!(size("99999999999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn webhook_retry_base_and_lease_are_durations_and_bad_ones_are_named() {
+        let parse = |args: &[&str]| {
+            Cli::parse_with(["jobintel"].iter().chain(args), env_of(&[]))
+                .map(|cli| {
+                    (
+                        cli.config.scheduler.webhook_retry_base,
+                        cli.config.scheduler.webhook_lease,
+                    )
+                })
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            parse(&[]),
+            Ok((Duration::from_secs(5), Duration::from_secs(60)))
+        );
+        assert_eq!(
+            parse(&["--webhook-retry-base", "250ms", "--webhook-lease", "2m"]),
+            Ok((Duration::from_millis(250), Duration::from_secs(120)))
+        );
+        let err = parse(&["--webhook-retry-base", "soon"]).unwrap_err();
+        assert!(
+            err.contains("JOBINTEL_WEBHOOK_RETRY_BASE") && err.contains("not a duration"),
+            "{err}"
+        );
     }
 
     #[test]

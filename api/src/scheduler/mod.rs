@@ -155,16 +155,12 @@ impl Scheduler {
             // Saved searches' webhook outbox (see `service::webhooks`).
             tokio::spawn(crate::service::webhooks::run_worker(
                 shared.runs.db().clone(),
-                crate::service::webhooks::DeliveryConfig {
+                crate::service::webhooks::DeliveryConfig::configured(
+                    shared.settings.webhook_retry_base,
+                    shared.settings.webhook_lease,
                     // The setting as configured (flag or environment), the fetcher's own.
-                    allow_private_network: shared
-                        .runs
-                        .engine()
-                        .fetcher
-                        .config()
-                        .allow_private_network,
-                    ..crate::service::webhooks::DeliveryConfig::from_env()
-                },
+                    shared.runs.engine().fetcher.config().allow_private_network,
+                ),
                 stop.clone(),
             )),
             // PostgreSQL's full-text indexing of what the workers store (returns at once on

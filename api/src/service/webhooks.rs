@@ -213,15 +213,10 @@ pub async fn enqueue(
 // Delivery: claim due rows, POST them signed, record the answer.
 // ---------------------------------------------------------------------------------------------
 
-/// The environment variable of [`DeliveryConfig::retry_base`].
-pub const RETRY_BASE_ENV: &str = "JOBINTEL_WEBHOOK_RETRY_BASE";
-/// The environment variable of [`DeliveryConfig::lease`].
-pub const LEASE_ENV: &str = "JOBINTEL_WEBHOOK_LEASE";
-
 /// How the delivery worker behaves.
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
-    /// Delay before the first retry, doubled for each further one (JOBINTEL_WEBHOOK_RETRY_BASE,
+    /// Delay before the first retry, doubled for each further one (`JOBINTEL_WEBHOOK_RETRY_BASE`,
     /// default 5 s).
     pub retry_base: std::time::Duration,
     /// A delivery still failing this long after it was written is given up and its saved
@@ -258,42 +253,23 @@ impl Default for DeliveryConfig {
 }
 
 impl DeliveryConfig {
-    /// The defaults, with JOBINTEL_WEBHOOK_RETRY_BASE (`5s`, `500ms`, or seconds),
-    /// JOBINTEL_WEBHOOK_LEASE (how long a claimed row waits for a worker that died, 60 s) and
-    /// JOBINTEL_ALLOW_PRIVATE_NETWORK from the environment. The scheduler overrides the latter
-    /// with the fetcher's configured value (which a `--allow-private-network` flag may set).
-    pub fn from_env() -> Self {
-        let mut c = DeliveryConfig::default();
-        if let Some(d) = std::env::var(RETRY_BASE_ENV)
-            .ok()
-            .and_then(|v| parse_duration(&v))
-        {
-            c.retry_base = d;
+    /// The defaults with the configured retry base and lease (`JOBINTEL_WEBHOOK_RETRY_BASE`,
+    /// `JOBINTEL_WEBHOOK_LEASE`) and private-network guard (the fetcher's).
+    pub fn configured(
+        retry_base: std::time::Duration,
+        lease: std::time::Duration,
+        allow_private_network: bool,
+    ) -> Self {
+        let c = DeliveryConfig::default();
+        DeliveryConfig {
+            retry_base,
+            // Never shorter than one attempt's timeout: a live worker's row must not be
+            // claimed again while its POST may still be answered.
+            lease: lease.max(c.timeout + std::time::Duration::from_secs(1)),
+            allow_private_network,
+            ..c
         }
-        // Never shorter than one attempt's timeout: a live worker's row must not be claimed
-        // again while its POST may still be answered.
-        if let Some(d) = std::env::var(LEASE_ENV)
-            .ok()
-            .and_then(|v| parse_duration(&v))
-        {
-            c.lease = d.max(c.timeout + std::time::Duration::from_secs(1));
-        }
-        c.allow_private_network = std::env::var(ingest::fetch::ALLOW_PRIVATE_NETWORK_ENV)
-            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes"));
-        c
     }
-}
-
-fn parse_duration(v: &str) -> Option<std::time::Duration> {
-    let v = v.trim();
-    if let Some(ms) = v.strip_suffix("ms") {
-        return ms.trim().parse().ok().map(std::time::Duration::from_millis);
-    }
-    let secs = v.strip_suffix('s').unwrap_or(v).trim();
-    secs.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(std::time::Duration::from_secs_f64)
 }
 
 /// HMAC-SHA256 (RFC 2104) over the `sha2` the workspace already has.
@@ -702,16 +678,12 @@ mod tests {
     }
 
     #[test]
-    fn retry_base_reads_seconds_and_milliseconds() {
-        assert_eq!(
-            parse_duration("5s"),
-            Some(std::time::Duration::from_secs(5))
-        );
-        assert_eq!(
-            parse_duration("250ms"),
-            Some(std::time::Duration::from_millis(250))
-        );
-        assert_eq!(parse_duration("2"), Some(std::time::Duration::from_secs(2)));
-        assert_eq!(parse_duration("soon"), None);
+    fn a_lease_never_ends_before_an_attempt_can() {
+        let s = std::time::Duration::from_secs;
+        let c = DeliveryConfig::configured(s(2), s(1), true);
+        assert_eq!(c.retry_base, s(2));
+        assert_eq!(c.lease, c.timeout + s(1));
+        assert!(c.allow_private_network);
+        assert_eq!(DeliveryConfig::configured(s(5), s(90), false).lease, s(90));
     }
 }
