@@ -1036,6 +1036,15 @@ async fn reopen(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
 
 /// A PostgreSQL array literal of `items` (`{"a","b\"c"}`), to bind as one text parameter and
 /// cast in SQL: every element quoted, `"` and `\` escaped, so any string round-trips.
+/// Ids as a comma-separated SQL list, for `IN (…)`. Integers only, so inlining them is safe,
+/// and no bind-parameter limit applies (SQLite's is 32,766 per statement).
+pub fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn pg_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::from("{");
     for (i, item) in items.into_iter().enumerate() {

@@ -39,11 +39,7 @@ pub async fn get_many(
     let backend = db.get_database_backend();
     for chunk in roots.chunks(500) {
         // Integers only: inlined (no bind-parameter limit to mind).
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = ingest::store::id_list(chunk);
         let sql = format!(
             "SELECT root, id, source, url, n FROM ( \
              SELECT COALESCE(cluster_id, id) AS root, id, source, url, \

@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::job_posting;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
-use super::{IN_CHUNK, pg_array};
+use super::{IN_CHUNK, id_list, pg_array};
 use crate::model::NormalizedPosting;
 use crate::normalize::cluster_keys::{
     SIMHASH_MAX_DISTANCE, company_key, hamming, simhash, title_key,
@@ -257,11 +257,7 @@ async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Stored>, D
     let backend = db.get_database_backend();
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IN_CHUNK) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = id_list(chunk);
         // Integers only: safe to inline.
         let sql = format!("SELECT {STORED_COLUMNS} FROM job_postings WHERE id IN ({list})");
         for r in db
@@ -285,11 +281,7 @@ async fn members(db: &impl ConnectionTrait, roots: &[i64]) -> Result<Vec<Stored>
     let mut out = Vec::new();
     let backend = db.get_database_backend();
     for chunk in roots.chunks(IN_CHUNK) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = id_list(chunk);
         // Integers only: safe to inline, and both halves use an index (primary key, the
         // partial cluster index).
         let sql = format!(
@@ -492,11 +484,7 @@ pub async fn set_cluster(
 ) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     for chunk in ids.chunks(IN_CHUNK) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = id_list(chunk);
         let v = value.map_or_else(|| "NULL".to_owned(), |v| v.to_string());
         db.execute_raw(Statement::from_string(
             backend,
