@@ -502,40 +502,10 @@ pub async fn upsert_page_hooked(
             .map(|(_, p, _)| cluster::Keys::of(p, now))
             .collect();
         let candidates = cluster::candidates(&txn, fresh_keys.iter().chain(&changed_keys)).await?;
-        let fresh_refs: Vec<&cluster::Keys> = fresh_keys.iter().collect();
-        let plan = cluster::plan_fresh(&fresh_refs, &candidates);
-        let clusters = ClusterPlan {
-            keys: fresh
-                .iter()
-                .zip(&fresh_keys)
-                .map(|((id, _, _), k)| (*id, k))
-                .collect(),
-            joins: fresh
-                .iter()
-                .zip(&plan)
-                .filter_map(|((id, _, _), j)| match j {
-                    cluster::Join::Stored(root) => Some((*id, *root)),
-                    _ => None,
-                })
-                .collect(),
-        };
-
         let seen = Seen::now(now);
         let fresh_seen: Vec<_> = fresh.iter().map(|(id, p, h)| (*id, *p, *h, seen)).collect();
-        let inserted = insert_fresh(&txn, &fresh_seen, run_id, now, &clusters).await?;
-        // New postings that joined a cluster an earlier posting of this page started.
-        let mut in_page: HashMap<i64, Vec<i64>> = HashMap::new();
-        for (i, join) in plan.iter().enumerate() {
-            if let cluster::Join::Fresh(j) = join
-                && let (Some(id), Some(root)) =
-                    (inserted.get(fresh[i].0), inserted.get(fresh[*j].0))
-            {
-                in_page.entry(*root).or_default().push(*id);
-            }
-        }
-        for (root, ids) in in_page {
-            cluster::set_cluster(&txn, &ids, Some(root)).await?;
-        }
+        let inserted =
+            insert_clustered(&txn, &fresh_seen, &fresh_keys, &candidates, run_id, now).await?;
         // Rows another run inserted between our SELECT and INSERT were skipped by ON CONFLICT
         // (and are missing from RETURNING): those are not ours to count as new. Look them up
         // again (READ COMMITTED: the statement sees the other run's committed row) and treat
@@ -722,6 +692,47 @@ async fn existing_rows(
         );
     }
     Ok(out)
+}
+
+/// Insert a page's new postings `fresh` (with their cluster `keys`, in the same order) into
+/// the clusters of their closest `candidates` or of an earlier posting of the same page
+/// ([`cluster::plan_fresh`]); the ids inserted, by external id as stored. Scraped and
+/// imported pages both store their new postings through this.
+pub(crate) async fn insert_clustered(
+    txn: &impl ConnectionTrait,
+    fresh: &[(&str, &NormalizedPosting, &str, Seen)],
+    keys: &[cluster::Keys],
+    candidates: &[cluster::Stored],
+    run_id: i64,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, i64>, DbErr> {
+    let refs: Vec<&cluster::Keys> = keys.iter().collect();
+    let plan = cluster::plan_fresh(&refs, candidates);
+    let clusters = ClusterPlan {
+        keys: fresh.iter().zip(keys).map(|(f, k)| (f.0, k)).collect(),
+        joins: fresh
+            .iter()
+            .zip(&plan)
+            .filter_map(|(f, j)| match j {
+                cluster::Join::Stored(root) => Some((f.0, *root)),
+                _ => None,
+            })
+            .collect(),
+    };
+    let inserted = insert_fresh(txn, fresh, run_id, now, &clusters).await?;
+    // New postings that joined a cluster an earlier posting of this page started.
+    let mut in_page: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (i, join) in plan.iter().enumerate() {
+        if let cluster::Join::Fresh(j) = join
+            && let (Some(id), Some(root)) = (inserted.get(fresh[i].0), inserted.get(fresh[*j].0))
+        {
+            in_page.entry(*root).or_default().push(*id);
+        }
+    }
+    for (root, ids) in in_page {
+        cluster::set_cluster(txn, &ids, Some(root)).await?;
+    }
+    Ok(inserted)
 }
 
 /// Insert `fresh` (external id as stored, posting, hash, first/last seen), skipping any that
@@ -956,8 +967,7 @@ fn set_cluster_keys(m: &mut job_posting::ActiveModel, k: &cluster::Keys) {
 }
 
 /// The clusters of a page's new postings: their keys (computed once, for matching) and the
-/// stored cluster each joins, by external id as stored. Empty for imports: their postings get
-/// keys (so later postings find them) but join nothing when stored.
+/// stored cluster each joins, by external id as stored.
 #[derive(Debug, Default)]
 pub(crate) struct ClusterPlan<'a> {
     pub keys: HashMap<&'a str, &'a cluster::Keys>,

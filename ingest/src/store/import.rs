@@ -26,8 +26,8 @@ use sea_orm::{
 };
 
 use super::{
-    CONTENT_COLUMNS, IN_CHUNK, PageOutcome, RunClaim, Seen, begin_page, content, insert_fresh,
-    pg_array, stored_external_id, update_rows,
+    CONTENT_COLUMNS, IN_CHUNK, PageOutcome, RunClaim, Seen, begin_page, cluster, content,
+    insert_clustered, pg_array, stored_external_id, update_rows,
 };
 
 /// What an imported change writes beside the content: the other system's seen window (its
@@ -201,7 +201,14 @@ pub async fn upsert_imported(
                 ),
             }
         }
-        let inserted = insert_fresh(&txn, &fresh, run_id, now, &Default::default()).await?;
+        // Imported postings join clusters like scraped ones: the old system's SEEK and Indeed
+        // copies of one job are the duplicates operators moving in most want grouped.
+        let keys: Vec<cluster::Keys> = fresh
+            .iter()
+            .map(|(_, p, _, seen)| cluster::Keys::of(p, seen.first))
+            .collect();
+        let candidates = cluster::candidates(&txn, &keys).await?;
+        let inserted = insert_clustered(&txn, &fresh, &keys, &candidates, run_id, now).await?;
         // Rows a concurrent writer inserted between our lookup and INSERT were skipped by ON
         // CONFLICT: look them up again and treat them like rows that were there before.
         let conflicted: Vec<_> = fresh
@@ -338,6 +345,67 @@ mod tests {
             .await
             .unwrap()
             .unwrap()
+    }
+
+    /// Imported postings cluster like scraped ones: the SEEK and Indeed copies of one job in
+    /// one batch share a cluster, and a later import's copy joins a scraped posting's.
+    #[tokio::test]
+    async fn imported_copies_of_one_job_share_a_cluster() {
+        const TEXT: &str = "Join our platform team to design, build and operate the data \
+            pipelines that move billions of events a day, own batch and streaming jobs, and \
+            mentor two junior engineers in our Sydney office.";
+        let copy = |source: Source, id: &str, company: &str| ImportedPosting {
+            posting: NormalizedPosting {
+                source,
+                external_id: id.into(),
+                company: Some(company.into()),
+                title: "Data Engineer".into(),
+                description_text: Some(TEXT.into()),
+                description_html: Some(format!("<p>{TEXT}</p>")),
+                ..posting(0, "Data Engineer")
+            },
+            first_seen_at: day(3),
+            last_seen_at: day(9),
+        };
+        for db in testkit::databases("store_import_clusters").await {
+            let what = format!("{:?}", db.backend);
+            let conn = &db.conn;
+            let run = create_run(
+                conn,
+                NewRun::manual(Source::Seek, SearchParams::default(), RunTrigger::Import),
+            )
+            .await
+            .unwrap();
+            let claim = RunClaim::of(&mark_running(conn, run.id, "importer").await.unwrap());
+            let batch = [
+                copy(Source::Seek, "s1", "Acme Pty Ltd"),
+                copy(Source::Indeed, "i1", "ACME"),
+                copy(Source::Seek, "s2", "Other Co"),
+            ];
+            upsert_imported(conn, &claim, &batch)
+                .await
+                .unwrap()
+                .unwrap();
+            let by_ext = |ext: &'static str| async move {
+                job_posting::Entity::find()
+                    .filter(job_posting::Column::ExternalId.eq(ext))
+                    .one(conn)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            };
+            let (s1, i1, s2) = (by_ext("s1").await, by_ext("i1").await, by_ext("s2").await);
+            let root = |m: &job_posting::Model| m.cluster_id.unwrap_or(m.id);
+            assert_eq!(root(&s1), root(&i1), "{what}: one job, two boards");
+            assert_ne!(root(&s2), root(&s1), "{what}: another company");
+
+            // A later import of a third copy joins the stored cluster.
+            upsert_imported(conn, &claim, &[copy(Source::Lever, "l1", "Acme Inc.")])
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(root(&by_ext("l1").await), root(&s1), "{what}");
+        }
     }
 
     /// The rules of this module, one after the other on both databases.
