@@ -26,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod generation_lru;
 pub mod graphql;
 pub mod import;
 pub mod metrics;

@@ -206,9 +206,9 @@ pub struct Gauges {
     pub runs_by_status: Vec<(String, i64)>,
     pub database_up: bool,
     /// The response cache's counters and size.
-    pub response_cache: crate::graphql::response_cache::CacheStats,
+    pub response_cache: crate::generation_lru::CacheStats,
     /// The aggregate cache's counters and size.
-    pub aggregate_cache: crate::graphql::response_cache::CacheStats,
+    pub aggregate_cache: crate::generation_lru::CacheStats,
 }
 
 fn escape(s: &str) -> String {

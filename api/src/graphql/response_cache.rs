@@ -29,8 +29,6 @@
 //! bookkeeping), least recently used evicted first; 0 disables the cache.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use async_graphql::Variables;
 use async_graphql::parser::types::{
@@ -39,8 +37,9 @@ use async_graphql::parser::types::{
 };
 use axum::body::Bytes;
 use ingest::generation::{Generation, Snapshot};
-use lru::LruCache;
 use sha2::{Digest, Sha256};
+
+use crate::generation_lru::GenerationLru;
 
 /// Root query fields whose answers depend only on job postings and their history: the only
 /// writes that change them are the ones that bump the generation.
@@ -275,148 +274,55 @@ pub fn key(
     h.finalize().into()
 }
 
-struct Entry {
-    generation: u64,
-    body: Bytes,
-}
+pub use crate::generation_lru::CacheStats;
 
-impl Entry {
-    fn cost(&self) -> usize {
-        self.body.len() + ENTRY_OVERHEAD
-    }
-}
-
-struct Entries {
-    lru: LruCache<Key, Entry>,
-    bytes: usize,
-}
-
-/// Counters for `/metrics`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct CacheStats {
-    pub hits: u64,
-    pub misses: u64,
-    pub evictions: u64,
-    pub entries: u64,
-    pub bytes: u64,
-    pub max_bytes: u64,
-}
-
-/// Serialised answers by [`Key`], within a byte budget.
+/// Serialised answers by [`Key`], within a byte budget ([`GenerationLru`]).
 pub struct ResponseCache {
-    generation: Generation,
-    max_bytes: usize,
-    entries: Mutex<Entries>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    evictions: AtomicU64,
+    lru: GenerationLru<Key, Bytes>,
 }
 
 impl ResponseCache {
     /// A cache of at most `max_bytes` (0: off) checked against `generation`.
     pub fn new(generation: Generation, max_bytes: usize) -> Self {
         ResponseCache {
-            generation,
-            max_bytes,
-            entries: Mutex::new(Entries {
-                lru: LruCache::unbounded(),
-                bytes: 0,
-            }),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            evictions: AtomicU64::new(0),
+            lru: GenerationLru::new(generation, max_bytes),
         }
     }
 
     pub fn enabled(&self) -> bool {
-        self.max_bytes > 0
+        self.lru.enabled()
     }
 
     pub fn generation(&self) -> &Generation {
-        &self.generation
+        self.lru.generation()
     }
 
     /// Taken when a read begins, before [`ResponseCache::get`].
     pub fn snapshot(&self) -> Snapshot {
-        self.generation.snapshot()
+        self.lru.snapshot()
     }
 
     /// The answer stored under `key` for the generation the read began under (counted as a
     /// hit). An entry of an older generation is dropped (it can never be served again).
     pub fn get(&self, key: &Key, at: Snapshot) -> Option<Bytes> {
-        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let found = match e.lru.get(key) {
-            Some(entry) if entry.generation == at.generation => Some(entry.body.clone()),
-            Some(_) => {
-                if let Some(stale) = e.lru.pop(key) {
-                    e.bytes -= stale.cost();
-                }
-                None
-            }
-            None => None,
-        };
-        drop(e);
-        if found.is_some() {
-            self.hits.fetch_add(1, Relaxed);
-        }
-        found
+        self.lru.get(key, at)
     }
 
     /// A cacheable query was not answered from the cache (counted once its document is
     /// known to be cacheable: mutations and live queries are not misses).
     pub fn record_miss(&self) {
-        self.misses.fetch_add(1, Relaxed);
+        self.lru.record_miss();
     }
 
     /// Store the answer of a read that began at `at`, if it may be (see the module docs).
     /// Returns whether it was stored.
     pub fn put(&self, key: Key, at: Snapshot, body: Bytes) -> bool {
-        let entry = Entry {
-            generation: at.generation,
-            body,
-        };
-        let cost = entry.cost();
-        if !at.quiet || cost > self.max_bytes {
-            return false;
-        }
-        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        // Under the lock, so no entry of an older generation is added after a newer one: a
-        // write that began after this check makes this entry unreachable anyway.
-        if self.generation.current() != at.generation {
-            return false;
-        }
-        if let Some(old) = e.lru.pop(&key) {
-            e.bytes -= old.cost();
-        }
-        let mut evicted = 0;
-        while e.bytes + cost > self.max_bytes {
-            match e.lru.pop_lru() {
-                Some((_, old)) => {
-                    e.bytes -= old.cost();
-                    evicted += 1;
-                }
-                None => break,
-            }
-        }
-        e.bytes += cost;
-        e.lru.put(key, entry);
-        drop(e);
-        if evicted > 0 {
-            self.evictions.fetch_add(evicted, Relaxed);
-        }
-        true
+        let cost = body.len() + ENTRY_OVERHEAD;
+        self.lru.put(key, at, body, cost)
     }
 
     pub fn stats(&self) -> CacheStats {
-        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        CacheStats {
-            hits: self.hits.load(Relaxed),
-            misses: self.misses.load(Relaxed),
-            evictions: self.evictions.load(Relaxed),
-            entries: e.lru.len() as u64,
-            bytes: e.bytes as u64,
-            max_bytes: self.max_bytes as u64,
-        }
+        self.lru.stats()
     }
 }
 

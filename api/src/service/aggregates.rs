@@ -17,19 +17,17 @@
 
 use std::fmt::Write as _;
 use std::mem::size_of;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use ingest::generation::{Generation, Snapshot};
-use lru::LruCache;
 use sea_orm::ConnectionTrait;
 
 use super::filter::PostingFilter;
 use super::postings;
 use super::stats::{self, Bucket, Facets, GroupBy, LocationCount, Metric, SalaryStats, Series};
 use crate::error::ApiResult;
-use crate::graphql::response_cache::CacheStats;
+use crate::generation_lru::{CacheStats, GenerationLru};
 
 /// Bytes counted per entry besides its key and value: the LRU's node, hash slot and `Arc`.
 pub const ENTRY_OVERHEAD: usize = 128;
@@ -97,26 +95,9 @@ impl Value {
     }
 }
 
-struct Entry {
-    generation: u64,
-    value: Value,
-    /// Key, value and overhead, fixed when stored.
-    cost: usize,
-}
-
-struct Entries {
-    lru: LruCache<String, Entry>,
-    bytes: usize,
-}
-
-/// Aggregates by (what, filter), within a byte budget; see the module docs.
+/// Aggregates by (what, filter), within a byte budget ([`GenerationLru`]); see the module docs.
 pub struct AggregateCache {
-    generation: Generation,
-    max_bytes: usize,
-    entries: Mutex<Entries>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    evictions: AtomicU64,
+    lru: GenerationLru<String, Value>,
 }
 
 /// `what` and the filter as one key. The filter's `Debug` form names every field and value, so
@@ -142,84 +123,28 @@ impl AggregateCache {
     /// A cache of at most `max_bytes` (0: off) checked against `generation`.
     pub fn new(generation: Generation, max_bytes: usize) -> Self {
         AggregateCache {
-            generation,
-            max_bytes,
-            entries: Mutex::new(Entries {
-                lru: LruCache::unbounded(),
-                bytes: 0,
-            }),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            evictions: AtomicU64::new(0),
+            lru: GenerationLru::new(generation, max_bytes),
         }
     }
 
     pub fn enabled(&self) -> bool {
-        self.max_bytes > 0
+        self.lru.enabled()
     }
 
-    /// The value stored under `key` for the generation `at` (an older one is dropped).
+    /// The value stored under `key` for the generation `at` (an older one is dropped); every
+    /// lookup counts as a hit or a miss.
     fn get(&self, key: &str, at: Snapshot) -> Option<Value> {
-        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let found = match e.lru.get(key) {
-            Some(entry) if entry.generation == at.generation => Some(entry.value.clone()),
-            Some(_) => {
-                if let Some(stale) = e.lru.pop(key) {
-                    e.bytes -= stale.cost;
-                }
-                None
-            }
-            None => None,
-        };
-        drop(e);
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Relaxed);
+        let found = self.lru.get(key, at);
+        if found.is_none() {
+            self.lru.record_miss();
+        }
         found
     }
 
     /// Store a value computed by a read that began at `at`, if it may be.
     fn put(&self, key: String, at: Snapshot, value: Value) -> bool {
         let cost = key.capacity() + value.bytes() + ENTRY_OVERHEAD;
-        if !at.quiet || cost > self.max_bytes {
-            return false;
-        }
-        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        // Under the lock, as in the response cache: a write that began after this check makes
-        // the entry unreachable anyway.
-        if self.generation.current() != at.generation {
-            return false;
-        }
-        if let Some(old) = e.lru.pop(&key) {
-            e.bytes -= old.cost;
-        }
-        let mut evicted = 0;
-        while e.bytes + cost > self.max_bytes {
-            match e.lru.pop_lru() {
-                Some((_, old)) => {
-                    e.bytes -= old.cost;
-                    evicted += 1;
-                }
-                None => break,
-            }
-        }
-        e.bytes += cost;
-        e.lru.put(
-            key,
-            Entry {
-                generation: at.generation,
-                value,
-                cost,
-            },
-        );
-        drop(e);
-        if evicted > 0 {
-            self.evictions.fetch_add(evicted, Relaxed);
-        }
-        true
+        self.lru.put(key, at, value, cost)
     }
 
     /// The cached value of `key`, or `compute`'s (stored if it may be).
@@ -233,7 +158,7 @@ impl AggregateCache {
         if !self.enabled() {
             return compute.await;
         }
-        let at = self.generation.snapshot();
+        let at = self.lru.snapshot();
         if let Some(v) = self.get(&key, at).and_then(unwrap) {
             return Ok(v);
         }
@@ -263,7 +188,7 @@ impl AggregateCache {
         if !self.enabled() {
             return Ok(Arc::new(stats::facets(db, filter).await?));
         }
-        let at = self.generation.snapshot();
+        let at = self.lru.snapshot();
         let k = key(format_args!("facets"), filter);
         if let Some(Value::Facets(f)) = self.get(&k, at) {
             return Ok(f);
@@ -361,15 +286,7 @@ impl AggregateCache {
 
     /// Counters and size, for `/metrics`.
     pub fn stats(&self) -> CacheStats {
-        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        CacheStats {
-            hits: self.hits.load(Relaxed),
-            misses: self.misses.load(Relaxed),
-            evictions: self.evictions.load(Relaxed),
-            entries: e.lru.len() as u64,
-            bytes: e.bytes as u64,
-            max_bytes: self.max_bytes as u64,
-        }
+        self.lru.stats()
     }
 }
 
