@@ -1654,6 +1654,25 @@ async fn server_cpu(conn: &DatabaseConnection) -> HashMap<String, Duration> {
         .collect()
 }
 
+/// Runs per database: `INGEST_BENCH_RUNS`, else [`RUNS`] (1 under valgrind, which is slow and
+/// needs no median: it counts instructions, the same on every run).
+fn run_count() -> usize {
+    std::env::var("INGEST_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(RUNS)
+}
+
+/// Called before and after every upsert pass, and never inlined, so that
+/// `valgrind --tool=callgrind --dump-before=*pass_boundary*` writes one profile per pass:
+/// instructions executed (every thread, SQLite's included) are the same on every run whatever
+/// else the machine is doing, where CPU time on a shared machine moves by ±10 %.
+#[inline(never)]
+fn pass_boundary(pass: &str) {
+    black_box(pass);
+}
+
 async fn upsert_pass(
     conn: &DatabaseConnection,
     stats: &Mutex<StatementStats>,
@@ -1669,6 +1688,7 @@ async fn upsert_pass(
     let (mut new, mut updated, mut unchanged) = (0, 0, 0);
     let server_before = server_cpu(conn).await;
     let cpu_before = process_cpu("self");
+    pass_boundary("start");
     let start = Instant::now();
     for page in postings.chunks(UPSERT_PAGE) {
         let outcome = store::upsert_page(conn, run.id, page)
@@ -1679,6 +1699,7 @@ async fn upsert_pass(
         unchanged += outcome.unchanged;
     }
     let elapsed = start.elapsed();
+    pass_boundary("end");
     let cpu = process_cpu("self").saturating_sub(cpu_before);
     // Backends that ended during the pass are missed; the pool keeps its connections open.
     let server_cpu = server_cpu(conn)
@@ -1820,7 +1841,8 @@ fn statement_summary(r: &PassResult, pages: f64) -> String {
 
 async fn upsert_phase(targets: &mut Vec<TargetCheck>) {
     println!(
-        "\n== upsert ({UPSERT_POSTINGS} postings via store::upsert_page, {UPSERT_PAGE} per page, fresh database per run, median of {RUNS})"
+        "\n== upsert ({UPSERT_POSTINGS} postings via store::upsert_page, {UPSERT_PAGE} per page, fresh database per run, median of {})",
+        run_count()
     );
     println!("  load average {}", load_average());
     let postings = generate_postings(UPSERT_POSTINGS);
@@ -1855,7 +1877,7 @@ async fn upsert_phase(targets: &mut Vec<TargetCheck>) {
     for backend in backends {
         let mut runs: Vec<[PassResult; 3]> = Vec::new();
         let mut indexing: Vec<Duration> = Vec::new();
-        for _ in 0..RUNS {
+        for _ in 0..run_count() {
             let (db, mut conn) = fresh_database(backend).await;
             let stats = count_statements(&mut conn);
             let first = upsert_pass(&conn, &stats, &postings).await;
