@@ -497,7 +497,7 @@ pub async fn upsert_page_hooked(
             .iter()
             .map(|(_, p, _)| cluster::Keys::of(p, now))
             .collect();
-        let changed_keys: Vec<cluster::Keys> = changed
+        let mut changed_keys: Vec<cluster::Keys> = changed
             .iter()
             .map(|(_, p, _)| cluster::Keys::of(p, now))
             .collect();
@@ -527,7 +527,10 @@ pub async fn upsert_page_hooked(
                 match after.get(external_id) {
                     None => {}
                     Some(e) if e.content_hash == hash => unchanged_ids.push(e.id),
-                    Some(e) => changed.push((e.id, p, hash)),
+                    Some(e) => {
+                        changed.push((e.id, p, hash));
+                        changed_keys.push(cluster::Keys::of(p, now));
+                    }
                 }
             }
         }
@@ -539,7 +542,7 @@ pub async fn upsert_page_hooked(
             .filter_map(|((id, _, _), k)| Some((*id, *stored_cluster.get(id)?, k)))
             .collect();
         let moved = cluster::maintain_changed(&txn, &changed_clusters, &candidates).await?;
-        update_changed(&txn, &changed, &moved, run_id, now).await?;
+        update_changed(&txn, &changed, &changed_keys, &moved, run_id, now).await?;
         outcome.updated.extend(changed.iter().map(|(id, _, _)| *id));
         outcome.unchanged += unchanged_ids.len();
         mark_seen(&txn, &unchanged_ids, run_id, now).await?;
@@ -814,21 +817,28 @@ async fn record_history(
 }
 
 /// Store the new content of changed postings (id, posting, hash) with the bookkeeping of a
-/// sighting by this run ([`CONTENT_COLUMNS`], [`SIGHTING_COLUMNS`]).
+/// sighting by this run ([`CONTENT_COLUMNS`], [`SIGHTING_COLUMNS`]) and their cluster `keys`
+/// (in the same order: computed once per page, the SimHash is not free).
 async fn update_changed(
     db: &impl ConnectionTrait,
     changed: &[(i64, &NormalizedPosting, &str)],
+    keys: &[cluster::Keys],
     clusters: &HashMap<i64, Option<i64>>,
     run_id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let rows = changed.iter().map(|(id, p, hash)| {
+    debug_assert_eq!(
+        changed.len(),
+        keys.len(),
+        "one set of keys per changed posting"
+    );
+    let rows = changed.iter().zip(keys).map(|((id, p, hash), k)| {
         let mut m = content(p, hash);
         m.last_seen_at = Set(now);
         m.closed_at = Set(None);
         m.last_run_id = Set(Some(run_id));
         m.updated_at = Set(now);
-        set_cluster_keys(&mut m, &cluster::Keys::of(p, now));
+        set_cluster_keys(&mut m, k);
         // A posting changed by a concurrent run after our lookup keeps its cluster.
         m.cluster_id = clusters.get(id).map_or(NotSet, |c| Set(*c));
         (*id, m)
