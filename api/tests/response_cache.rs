@@ -389,3 +389,68 @@ async fn live_fields_errors_and_mutations_are_never_cached() {
         srv.stop().await;
     }
 }
+
+/// PostgreSQL: a search skips its probe of the full-text queue while the data generation says
+/// nothing can have been queued since it was last found empty (`SearchQueueWatch`); a page
+/// stored meanwhile must still be found through the queue before the indexer has run. (On
+/// SQLite FTS5 is written with the row: the same answers, nothing queued.)
+#[tokio::test]
+async fn a_search_finds_postings_still_queued_for_the_full_text_index() {
+    let body = Arc::new(Mutex::new(board(&["Cook"])));
+    let base = greenhouse_stub_shared(body.clone()).await;
+    for db in testkit::databases("search_queue_watch").await {
+        let what = format!("{:?}", db.backend);
+        let mut settings = settings_for(&base);
+        // Every answer from the database, not the response cache.
+        settings.response_cache_bytes = 0;
+        let srv = start_with(&db.conn, settings).await;
+        let search = r#"{ jobPostings(first: 5, filter: {search: "waiter"}) { nodes { title } } }"#;
+        let titles = |v: &Value| -> Vec<String> {
+            v["data"]["jobPostings"]["nodes"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{v}"))
+                .iter()
+                .map(|n| n["title"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        // Twice: the second skips the probe (the queue was found empty, nothing written).
+        for _ in 0..2 {
+            assert!(titles(&srv.gql(search).await).is_empty(), "{what}");
+        }
+        *body.lock().unwrap() = board(&["Cook", "Waiter"]);
+        ingest(&srv).await;
+        if db.backend == testkit::Backend::Postgres {
+            let queued = db
+                .conn
+                .query_one_raw(Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT COUNT(*) AS n FROM job_posting_search_queue",
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap();
+            assert!(
+                queued > 0,
+                "no indexer runs in this server: the page waits in the queue"
+            );
+        }
+        for round in ["queued", "queued, asked again"] {
+            assert_eq!(
+                titles(&srv.gql(search).await),
+                ["Waiter"],
+                "{what}: {round}"
+            );
+        }
+        if db.backend == testkit::Backend::Postgres {
+            ingest::search_index::refresh_all(&db.conn).await.unwrap();
+        }
+        assert_eq!(
+            titles(&srv.gql(search).await),
+            ["Waiter"],
+            "{what}: indexed"
+        );
+        srv.stop().await;
+    }
+}

@@ -117,6 +117,7 @@ pub async fn posting_connection(
                 backward,
                 limit,
                 columns,
+                queue: Some(&api.search_queue),
             },
         )
         .await?

@@ -28,6 +28,8 @@ use sea_orm::{
 use super::filter::{FTS_ROWIDS, PostingFilter, SearchPlan, push_from_where, push_from_where_with};
 use super::sql::Sql;
 use crate::error::{ApiError, ApiResult};
+use ingest::generation::{Generation, Snapshot};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest page a client may ask for.
 pub const MAX_PAGE_SIZE: u64 = 100;
@@ -214,6 +216,56 @@ pub struct PageRequest<'a> {
     pub backward: bool,
     pub limit: u64,
     pub columns: Columns,
+    /// PostgreSQL: what this instance knows of the full-text queue, so a search skips the
+    /// probe of it while nothing can have been queued ([`SearchQueueWatch`]); `None` probes
+    /// every time.
+    pub queue: Option<&'a SearchQueueWatch>,
+}
+
+/// PostgreSQL: the data generation under which the full-text queue was last found empty.
+///
+/// Postings enter the queue only in writes that change postings, and every such write bumps
+/// the data generation ([`ingest::generation`]; other instances' writes arrive through
+/// `jobintel_events`); the indexer only empties it. So a queue found empty by a search that
+/// began with no write in flight stays empty while the generation has not moved, and later
+/// searches skip the probe: one statement per search instead of two. Exact on this instance;
+/// across instances stale by at most the notification's delay, like the response cache.
+pub struct SearchQueueWatch {
+    generation: Generation,
+    /// The generation + 1 at which the queue was found empty; 0 when not known.
+    empty_at: AtomicU64,
+}
+
+impl std::fmt::Debug for SearchQueueWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchQueueWatch")
+            .field("empty_at", &self.empty_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SearchQueueWatch {
+    pub fn new(generation: Generation) -> Self {
+        SearchQueueWatch {
+            generation,
+            empty_at: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the queue is known to be empty now.
+    fn known_empty(&self) -> bool {
+        let now = self.generation.snapshot();
+        now.quiet && self.empty_at.load(Ordering::SeqCst) == now.generation + 1
+    }
+
+    /// The queue was found empty by a probe that began at `at`: remember it if no write can
+    /// have been in flight meanwhile.
+    fn found_empty(&self, at: Snapshot) {
+        let now = self.generation.snapshot();
+        if at.quiet && now.quiet && now.generation == at.generation {
+            self.empty_at.store(at.generation + 1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// Rows of one page, in the order's direction, with their keyset positions.
@@ -441,7 +493,7 @@ pub async fn page(db: &impl ConnectionTrait, req: PageRequest<'_>) -> ApiResult<
     sql.push(", ");
     push_sort_key(&mut sql, req.order, req.filter)?;
     sql.push(" AS sort_key");
-    let plan = search_plan(db, req.filter, req.order).await?;
+    let plan = search_plan(db, req.filter, req.order, req.queue).await?;
     push_from_where_with(&mut sql, req.filter, plan);
     if let Some(pos) = &req.cursor {
         sql.push(" AND (");
@@ -488,11 +540,16 @@ async fn search_plan(
     db: &impl ConnectionTrait,
     filter: &PostingFilter,
     order: Order,
+    queue: Option<&SearchQueueWatch>,
 ) -> ApiResult<SearchPlan> {
     let Some(search) = &filter.search else {
         return Ok(SearchPlan::FromMatches);
     };
     if db.get_database_backend() == DbBackend::Postgres {
+        if queue.is_some_and(SearchQueueWatch::known_empty) {
+            return Ok(SearchPlan::IndexOnly);
+        }
+        let probed_at = queue.map(|q| q.generation.snapshot());
         // Does any posting waiting to be indexed match the search, by its new text or by the
         // entry it still has in the index? If not, the index alone gives the exact answer: at
         // once when nothing is queued (a probe of the queue's primary key), and otherwise at
@@ -513,6 +570,9 @@ async fn search_plan(
         if !queued {
             // The common case, kept to the cheapest statement (planning the probe below on
             // every search cost ~30 % of scenario (c)'s throughput).
+            if let (Some(q), Some(at)) = (queue, probed_at) {
+                q.found_empty(at);
+            }
             return Ok(SearchPlan::IndexOnly);
         }
         let mut sql = Sql::new(DbBackend::Postgres);
