@@ -3,7 +3,7 @@
 //! Internal details (SQL, driver messages) are logged here and never reach the client.
 
 use async_graphql::ErrorExtensions;
-use sea_orm::DbErr;
+use sea_orm::{DbErr, RuntimeErr};
 
 /// Errors a resolver or service can return.
 ///
@@ -59,8 +59,33 @@ impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
         match &err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => ApiError::DatabaseUnavailable(err),
+            _ if connection_lost(&err) => ApiError::DatabaseUnavailable(err),
             _ => ApiError::Internal(err.into()),
         }
+    }
+}
+
+/// Whether a statement failed because its connection was gone (the server restarted, failed
+/// over or ended the session) rather than because of the statement: pooled connections in
+/// steady use are not pinged before each statement (`crate::db`), so this is how a dropped
+/// one shows. Such a connection is closed by the pool and replaced.
+fn connection_lost(err: &DbErr) -> bool {
+    let (DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    match &**e {
+        sea_orm::sqlx::Error::Io(_)
+        | sea_orm::sqlx::Error::Tls(_)
+        | sea_orm::sqlx::Error::PoolClosed
+        | sea_orm::sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception) and 57P01–57P03 (the server is shutting
+        // down, crashed, or not yet accepting connections; "terminating connection due to
+        // administrator command").
+        sea_orm::sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
     }
 }
 

@@ -445,3 +445,72 @@ fn ingest_rejects_unknown_sources_and_missing_parameters_with_exit_code_2() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("needs `target`"), "{stderr}");
 }
+
+/// PostgreSQL drops every connection of a running server (a restart, a failover): requests
+/// that meet a dropped connection get a coded error, never a hang or a crash, and the pool
+/// replaces those connections so that answers resume at once. (Connections in steady use
+/// are not pinged before each statement: see `api/src/db.rs`.)
+#[tokio::test]
+async fn serve_keeps_answering_when_postgres_drops_its_connections() {
+    jobintel::install_crypto_provider();
+    let Some(_) = testkit::postgres_admin_url() else {
+        // Only meaningful with the PostgreSQL suite; `.ci/run` always enables it.
+        return;
+    };
+    let db = testkit::postgres("dropped").await;
+    let (mut child, addr, _, _) = spawn_serve_with(&[
+        ("DATABASE_URL", db.url.as_str()),
+        // Every answer from the database, none from the response cache.
+        ("JOBINTEL_RESPONSE_CACHE_BYTES", "0"),
+        ("JOBINTEL_DB_POOL_SIZE", "4"),
+    ]);
+    let client = reqwest::Client::new();
+    let ask = || async {
+        client
+            .post(format!("http://{addr}/graphql"))
+            .json(&serde_json::json!({"query": "{ jobPostings(first: 1) { edges { node { id } } } }"}))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    // Warm the pool: several connections open.
+    let warm: Vec<_> = (0..8).map(|_| ask()).collect();
+    for v in futures_util::future::join_all(warm).await {
+        assert!(v["errors"].is_null(), "{v}");
+    }
+    use sea_orm::ConnectionTrait;
+    db.conn
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap();
+    let mut failed = 0;
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        let v = ask().await;
+        if v["errors"].is_null() {
+            answers.push(v);
+        } else {
+            assert_eq!(
+                v["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE",
+                "{v}"
+            );
+            failed += 1;
+        }
+    }
+    assert!(
+        failed <= 4,
+        "at most one failure per pooled connection: {failed}"
+    );
+    assert_eq!(answers.len(), 20 - failed);
+    // The last requests all answered: the pool has replaced its connections.
+    let last = ask().await;
+    assert!(last["errors"].is_null(), "{last}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
