@@ -3,7 +3,8 @@
 //! common words, texts of one or two characters (too short for a trigram), `%`, `_` and `\`
 //! as literal characters, non-ASCII text and its case (SQLite's LIKE folds ASCII only), and
 //! locations found in any of the raw location, city and region; also after postings change or
-//! go. The reference is the old query, written out here. Also: the indexes are used, and on
+//! go; quotes and backslashes in the text (PostgreSQL gets the pattern as a literal). The
+//! reference is the old query, written out here, with the pattern bound. Also: the indexes are used, and on
 //! PostgreSQL the migrations succeed without them when `pg_trgm` cannot be created.
 
 use std::collections::BTreeSet;
@@ -63,6 +64,12 @@ const ROWS: &[Row] = &[
         Some("VIC"),
     ),
     ("ab", Some("ab"), Some("a"), Some("b")),
+    (
+        "O'Neill's Pub \\' Manager",
+        Some("Coeur d'Alene ID"),
+        Some("Coeur d'Alene"),
+        Some("ID"),
+    ),
 ];
 
 const TITLE_TEXTS: &[&str] = &[
@@ -97,6 +104,10 @@ const TITLE_TEXTS: &[&str] = &[
     "STRASSE",
     "\"hi\"",
     "said \"",
+    "'s pub",
+    "'",
+    "\\'",
+    "''",
     "no such words",
 ];
 
@@ -119,6 +130,8 @@ const LOCATION_TEXTS: &[&str] = &[
     "ab",
     "%",
     "_",
+    "d'al",
+    "'",
     "nowhere at all",
 ];
 

@@ -194,6 +194,17 @@ impl Substrings {
     };
 }
 
+/// A LIKE pattern: bound on SQLite; written into the text on PostgreSQL, which plans an ILIKE
+/// by its pattern (see [`Sql::pg_text_literal`]), unless it holds a NUL (which PostgreSQL
+/// refuses either way; bound, it fails as it always has).
+fn push_pattern(sql: &mut Sql, pattern: &str) {
+    if sql.is_pg() && !pattern.contains('\0') {
+        sql.pg_text_literal(pattern);
+    } else {
+        sql.bind(pattern.to_owned());
+    }
+}
+
 /// ` FROM job_postings p [JOIN job_posting_search_current s] WHERE …` for `filter`.
 pub(crate) fn push_from_where(sql: &mut Sql, filter: &PostingFilter) {
     push_from_where_with(sql, filter, SearchPlan::FromMatches, Substrings::INDEX)
@@ -258,9 +269,9 @@ pub(crate) fn push_from_where_with(
                 .bind(q)
                 .push(")");
         }
-        sql.push(&format!(" AND p.title {like} "))
-            .bind(like_pattern(t))
-            .push(" ESCAPE '\\'");
+        sql.push(&format!(" AND p.title {like} "));
+        push_pattern(sql, &like_pattern(t));
+        sql.push(" ESCAPE '\\'");
     }
     if let Some(l) = &filter.location_contains {
         if let Some(q) = location_trgm.filter(|_| substrings.location_index) {
@@ -275,9 +286,9 @@ pub(crate) fn push_from_where_with(
             if i > 0 {
                 sql.push(" OR ");
             }
-            sql.push(&format!("{col} {like} "))
-                .bind(pattern.clone())
-                .push(" ESCAPE '\\'");
+            sql.push(&format!("{col} {like} "));
+            push_pattern(sql, &pattern);
+            sql.push(" ESCAPE '\\'");
         }
         sql.push(")");
     }
