@@ -153,7 +153,7 @@ fn posting(n: usize, (title, raw, city, region): Row) -> job_posting::ActiveMode
         region: Set(region.map(str::to_owned)),
         work_arrangement: Set(WorkArrangement::Unknown),
         // Some without a date, which sort last.
-        posted_at: Set((n % 7 != 0).then_some(seen)),
+        posted_at: Set((!n.is_multiple_of(7)).then_some(seen)),
         first_seen_at: Set(seen),
         last_seen_at: Set(seen),
         content_hash: Set(format!("h{n}")),
