@@ -20,6 +20,7 @@ mod m20261206_000011_saved_searches;
 mod m20261206_000012_clusters;
 mod m20261207_000013_stats_by_source;
 mod m20261207_000014_cluster_covering;
+mod m20261207_000016_trigram;
 
 pub struct Migrator;
 
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_clusters::Migration),
             Box::new(m20261207_000013_stats_by_source::Migration),
             Box::new(m20261207_000014_cluster_covering::Migration),
+            Box::new(m20261207_000016_trigram::Migration),
         ]
     }
 }

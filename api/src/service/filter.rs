@@ -134,12 +134,88 @@ pub(crate) enum SearchPlan {
     ProbeEachRow,
 }
 
-/// ` FROM job_postings p [JOIN job_posting_search_current s] WHERE …` for `filter`.
-pub(crate) fn push_from_where(sql: &mut Sql, filter: &PostingFilter) {
-    push_from_where_with(sql, filter, SearchPlan::FromMatches)
+/// SQLite: the rowids of trigram-index rows matching `query` (migration 000016).
+pub(crate) const TRGM_ROWIDS: &str =
+    "SELECT rowid FROM job_postings_trgm WHERE job_postings_trgm MATCH ";
+
+/// The trigram-indexed columns `locationContains` looks in, as an FTS5 column set.
+const LOCATION_COLUMNS: &str = "{location_raw city region}";
+
+/// SQLite: an FTS5 query for `job_postings_trgm` that finds every row whose `columns` contain
+/// `text` (and a few more: the trigram tokenizer folds case for all of Unicode, LIKE only for
+/// ASCII), as one quoted phrase, so nothing the client sends is FTS5 syntax and `%`/`_` are
+/// plain characters there as they are (escaped) in the LIKE. `None` when the index cannot
+/// answer: fewer than three characters make no trigram (the phrase would match nothing), and
+/// FTS5 would cut its query at a NUL.
+pub(crate) fn trigram_query(columns: &str, text: &str) -> Option<String> {
+    if text.chars().count() < 3 || text.contains('\0') {
+        return None;
+    }
+    Some(format!("{columns} : \"{}\"", text.replace('"', "\"\"")))
 }
 
-pub(crate) fn push_from_where_with(sql: &mut Sql, filter: &PostingFilter, plan: SearchPlan) {
+/// SQLite: the trigram queries `filter`'s substring parts would use, for a caller that decides
+/// per part whether to use the index ([`Substrings`]).
+pub(crate) fn trigram_queries(filter: &PostingFilter) -> (Option<String>, Option<String>) {
+    (
+        filter
+            .title_contains
+            .as_deref()
+            .and_then(|t| trigram_query("title", t)),
+        filter
+            .location_contains
+            .as_deref()
+            .and_then(|l| trigram_query(LOCATION_COLUMNS, l)),
+    )
+}
+
+/// SQLite: which of `titleContains` / `locationContains` start from the trigram index (the
+/// rows that contain the text, then LIKE on each) rather than LIKE over every row considered.
+/// Only speed depends on it, never the answer. PostgreSQL's planner makes this choice itself
+/// (its ILIKE estimates come from column statistics), so there this changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Substrings {
+    pub title_index: bool,
+    pub location_index: bool,
+}
+
+impl Substrings {
+    /// From the index whenever it can: right for counts and aggregates, which read every match
+    /// anyway, and for rare text.
+    pub const INDEX: Substrings = Substrings {
+        title_index: true,
+        location_index: true,
+    };
+    /// LIKE on each row: for "newest 20 containing a common word", where walking postings in
+    /// order fills the page after a few dozen rows but the index lists thousands to sort.
+    pub const SCAN: Substrings = Substrings {
+        title_index: false,
+        location_index: false,
+    };
+}
+
+/// A LIKE pattern: bound on SQLite; written into the text on PostgreSQL, which plans an ILIKE
+/// by its pattern (see [`Sql::pg_text_literal`]), unless it holds a NUL (which PostgreSQL
+/// refuses either way; bound, it fails as it always has).
+fn push_pattern(sql: &mut Sql, pattern: &str) {
+    if sql.is_pg() && !pattern.contains('\0') {
+        sql.pg_text_literal(pattern);
+    } else {
+        sql.bind(pattern.to_owned());
+    }
+}
+
+/// ` FROM job_postings p [JOIN job_posting_search_current s] WHERE …` for `filter`.
+pub(crate) fn push_from_where(sql: &mut Sql, filter: &PostingFilter) {
+    push_from_where_with(sql, filter, SearchPlan::FromMatches, Substrings::INDEX)
+}
+
+pub(crate) fn push_from_where_with(
+    sql: &mut Sql,
+    filter: &PostingFilter,
+    plan: SearchPlan,
+    substrings: Substrings,
+) {
     sql.push(" FROM job_postings p");
     if sql.is_pg() && filter.search.is_some() {
         sql.push(if plan == SearchPlan::IndexOnly {
@@ -177,22 +253,42 @@ pub(crate) fn push_from_where_with(sql: &mut Sql, filter: &PostingFilter, plan: 
         sql.push(" AND p.company IN ")
             .bind_list(filter.companies.iter().cloned());
     }
+    // PostgreSQL: the ILIKE alone; its trigram GIN indexes (if pg_trgm could be installed)
+    // serve it as written. SQLite: the trigram index narrows the rows to candidates first when
+    // it can, and the LIKE, unchanged, decides: the same answers with or without the index.
     let like = if sql.is_pg() { "ILIKE" } else { "LIKE" };
+    let (title_trgm, location_trgm) = if sql.is_pg() {
+        (None, None)
+    } else {
+        trigram_queries(filter)
+    };
     if let Some(t) = &filter.title_contains {
-        sql.push(&format!(" AND p.title {like} "))
-            .bind(like_pattern(t))
-            .push(" ESCAPE '\\'");
+        if let Some(q) = title_trgm.filter(|_| substrings.title_index) {
+            sql.push(" AND p.id IN (")
+                .push(TRGM_ROWIDS)
+                .bind(q)
+                .push(")");
+        }
+        sql.push(&format!(" AND p.title {like} "));
+        push_pattern(sql, &like_pattern(t));
+        sql.push(" ESCAPE '\\'");
     }
     if let Some(l) = &filter.location_contains {
+        if let Some(q) = location_trgm.filter(|_| substrings.location_index) {
+            sql.push(" AND p.id IN (")
+                .push(TRGM_ROWIDS)
+                .bind(q)
+                .push(")");
+        }
         let pattern = like_pattern(l);
         sql.push(" AND (");
         for (i, col) in ["p.location_raw", "p.city", "p.region"].iter().enumerate() {
             if i > 0 {
                 sql.push(" OR ");
             }
-            sql.push(&format!("{col} {like} "))
-                .bind(pattern.clone())
-                .push(" ESCAPE '\\'");
+            sql.push(&format!("{col} {like} "));
+            push_pattern(sql, &pattern);
+            sql.push(" ESCAPE '\\'");
         }
         sql.push(")");
     }
@@ -362,6 +458,24 @@ mod tests {
             r#"title : ("rust" "engineer" "or" "near" "x" "senior")"#
         );
         assert!(Search::parse("  !! -- ").is_none());
+    }
+
+    #[test]
+    fn trigram_queries_quote_the_text_and_need_three_characters() {
+        assert_eq!(
+            trigram_query("title", r#"5"0%_x"#).as_deref(),
+            Some(r#"title : "5""0%_x""#)
+        );
+        assert_eq!(
+            trigram_query(LOCATION_COLUMNS, "Zü").as_deref(),
+            None,
+            "two characters (three bytes) make no trigram"
+        );
+        assert_eq!(
+            trigram_query(LOCATION_COLUMNS, "Zür").as_deref(),
+            Some(r#"{location_raw city region} : "Zür""#)
+        );
+        assert_eq!(trigram_query("title", "ab\0cd"), None);
     }
 
     #[test]

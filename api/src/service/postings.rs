@@ -25,7 +25,10 @@ use sea_orm::{
     Statement,
 };
 
-use super::filter::{FTS_ROWIDS, PostingFilter, SearchPlan, push_from_where, push_from_where_with};
+use super::filter::{
+    FTS_ROWIDS, PostingFilter, SearchPlan, Substrings, TRGM_ROWIDS, push_from_where,
+    push_from_where_with, trigram_queries,
+};
 use super::sql::Sql;
 use crate::error::{ApiError, ApiResult};
 use ingest::generation::{Generation, Snapshot};
@@ -476,10 +479,9 @@ fn read_sort_value(row: &QueryResult, backend: DbBackend, order: Order) -> ApiRe
     })
 }
 
-/// One page of postings matching `req.filter` in `req.order`, starting after `req.cursor`.
-pub async fn page(db: &impl ConnectionTrait, req: PageRequest<'_>) -> ApiResult<Page> {
-    let backend = db.get_database_backend();
-    let mut sql = Sql::new(backend);
+/// The statement [`page`] runs for `req` (plans chosen, parameters bound).
+async fn page_sql(db: &impl ConnectionTrait, req: &PageRequest<'_>) -> ApiResult<Sql> {
+    let mut sql = Sql::new(db.get_database_backend());
     // Walking backward is walking forward in the reversed order.
     let descending = req.order.descending != req.backward;
     let (cmp, dir) = if descending {
@@ -494,7 +496,8 @@ pub async fn page(db: &impl ConnectionTrait, req: PageRequest<'_>) -> ApiResult<
     push_sort_key(&mut sql, req.order, req.filter)?;
     sql.push(" AS sort_key");
     let plan = search_plan(db, req.filter, req.order, req.queue).await?;
-    push_from_where_with(&mut sql, req.filter, plan);
+    let substrings = substrings_plan(db, req.filter).await?;
+    push_from_where_with(&mut sql, req.filter, plan, substrings);
     if let Some(pos) = &req.cursor {
         sql.push(" AND (");
         push_sort_key(&mut sql, req.order, req.filter)?;
@@ -505,6 +508,41 @@ pub async fn page(db: &impl ConnectionTrait, req: PageRequest<'_>) -> ApiResult<
     sql.push(&format!(" ORDER BY sort_key {dir}, p.id {dir} LIMIT "))
         .int((req.limit + 1) as i64);
 
+    Ok(sql)
+}
+
+/// The database's plan for the statement [`page`] would run (`EXPLAIN` on PostgreSQL, the
+/// details of `EXPLAIN QUERY PLAN` on SQLite), one line per node: to check which indexes a
+/// filter uses, in tests and when a filter is slow.
+pub async fn explain_page(db: &impl ConnectionTrait, req: PageRequest<'_>) -> ApiResult<String> {
+    explain(db, page_sql(db, &req).await?).await
+}
+
+/// Like [`explain_page`], for the statement [`count`] would run.
+pub async fn explain_count(db: &impl ConnectionTrait, filter: &PostingFilter) -> ApiResult<String> {
+    explain(db, count_sql(db.get_database_backend(), filter)).await
+}
+
+async fn explain(db: &impl ConnectionTrait, sql: Sql) -> ApiResult<String> {
+    let pg = sql.is_pg();
+    let mut statement = sql.statement();
+    statement.sql = if pg {
+        format!("EXPLAIN {}", statement.sql)
+    } else {
+        format!("EXPLAIN QUERY PLAN {}", statement.sql)
+    };
+    let column = if pg { "QUERY PLAN" } else { "detail" };
+    let mut lines = Vec::new();
+    for row in db.query_all_raw(statement).await? {
+        lines.push(row.try_get::<String>("", column)?);
+    }
+    Ok(lines.join("\n"))
+}
+
+/// One page of postings matching `req.filter` in `req.order`, starting after `req.cursor`.
+pub async fn page(db: &impl ConnectionTrait, req: PageRequest<'_>) -> ApiResult<Page> {
+    let backend = db.get_database_backend();
+    let sql = page_sql(db, &req).await?;
     let rows = db.query_all_raw(sql.statement()).await?;
     let has_more = rows.len() as u64 > req.limit;
     let mut out = Vec::with_capacity(rows.len().min(req.limit as usize));
@@ -603,13 +641,45 @@ async fn search_plan(
     if order.field == OrderField::Relevance {
         return Ok(SearchPlan::FromMatches);
     }
-    let query = search.fts5(None);
-    if let Some(plan) = plans::get(&query) {
-        return Ok(plan);
+    Ok(if is_common(db, FTS_ROWIDS, search.fts5(None)).await? {
+        SearchPlan::ProbeEachRow
+    } else {
+        SearchPlan::FromMatches
+    })
+}
+
+/// SQLite: start `titleContains` / `locationContains` from the trigram index unless the text is
+/// common (the same rule and threshold as a search: see [`SearchPlan`]); the index has no
+/// order, so for a common word it would list and sort thousands of rows that walking the
+/// requested order skips after a page. PostgreSQL decides this in its planner.
+async fn substrings_plan(
+    db: &impl ConnectionTrait,
+    filter: &PostingFilter,
+) -> ApiResult<Substrings> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(Substrings::INDEX);
+    }
+    let (title, location) = trigram_queries(filter);
+    let mut plan = Substrings::SCAN;
+    if let Some(q) = title {
+        plan.title_index = !is_common(db, TRGM_ROWIDS, q).await?;
+    }
+    if let Some(q) = location {
+        plan.location_index = !is_common(db, TRGM_ROWIDS, q).await?;
+    }
+    Ok(plan)
+}
+
+/// SQLite: whether `rowids` (an FTS5 `… MATCH ` prefix) finds at least [`COMMON_MATCHES`] rows
+/// for `query` (one cheap statement, remembered for a minute).
+async fn is_common(db: &impl ConnectionTrait, rowids: &str, query: String) -> ApiResult<bool> {
+    // The two tables' queries never collide: a trigram query always names its columns.
+    if let Some(common) = plans::get(&query) {
+        return Ok(common);
     }
     let mut sql = Sql::new(DbBackend::Sqlite);
     sql.push("SELECT COUNT(*) AS n FROM (")
-        .push(FTS_ROWIDS)
+        .push(rowids)
         .bind(query.clone())
         .push(" LIMIT ")
         .int(COMMON_MATCHES)
@@ -618,43 +688,37 @@ async fn search_plan(
         Some(r) => r.try_get("", "n")?,
         None => 0,
     };
-    let plan = if n >= COMMON_MATCHES {
-        SearchPlan::ProbeEachRow
-    } else {
-        SearchPlan::FromMatches
-    };
-    plans::put(query, plan);
-    Ok(plan)
+    let common = n >= COMMON_MATCHES;
+    plans::put(query, common);
+    Ok(common)
 }
 
-/// Recently chosen SQLite search plans, so a popular search is counted once a minute rather
-/// than on every page (counting up to 2,000 matches costs more than the page itself). Only the
-/// speed of a query depends on this, never its result.
+/// Recently counted SQLite searches and substrings (whether each is common), so a popular one
+/// is counted once a minute rather than on every page (counting up to 2,000 matches costs more
+/// than the page itself). Only the speed of a query depends on this, never its result.
 mod plans {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     use std::time::{Duration, Instant};
 
-    use super::SearchPlan;
-
     const TTL: Duration = Duration::from_secs(60);
     const MAX_ENTRIES: usize = 1024;
 
-    type Plans = Mutex<HashMap<String, (Instant, SearchPlan)>>;
+    type Plans = Mutex<HashMap<String, (Instant, bool)>>;
 
     fn plans() -> &'static Plans {
         static PLANS: OnceLock<Plans> = OnceLock::new();
         PLANS.get_or_init(Default::default)
     }
 
-    pub(super) fn get(query: &str) -> Option<SearchPlan> {
+    pub(super) fn get(query: &str) -> Option<bool> {
         let map = plans().lock().unwrap_or_else(|p| p.into_inner());
         map.get(query)
             .filter(|(at, _)| at.elapsed() < TTL)
-            .map(|(_, plan)| *plan)
+            .map(|(_, common)| *common)
     }
 
-    pub(super) fn put(query: String, plan: SearchPlan) {
+    pub(super) fn put(query: String, common: bool) {
         let mut map = plans().lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_ENTRIES {
             map.retain(|_, (at, _)| at.elapsed() < TTL);
@@ -662,13 +726,13 @@ mod plans {
                 map.clear();
             }
         }
-        map.insert(query, (Instant::now(), plan));
+        map.insert(query, (Instant::now(), common));
     }
 }
 
-/// How many postings match `filter`.
-pub async fn count(db: &impl ConnectionTrait, filter: &PostingFilter) -> ApiResult<u64> {
-    let mut sql = Sql::new(db.get_database_backend());
+/// The statement [`count`] runs.
+fn count_sql(backend: DbBackend, filter: &PostingFilter) -> Sql {
+    let mut sql = Sql::new(backend);
     let search_only = filter.search.is_some()
         && *filter
             == (PostingFilter {
@@ -697,6 +761,12 @@ pub async fn count(db: &impl ConnectionTrait, filter: &PostingFilter) -> ApiResu
             push_from_where(&mut sql, filter);
         }
     }
+    sql
+}
+
+/// How many postings match `filter`.
+pub async fn count(db: &impl ConnectionTrait, filter: &PostingFilter) -> ApiResult<u64> {
+    let sql = count_sql(db.get_database_backend(), filter);
     let row = db.query_one_raw(sql.statement()).await?;
     let n: i64 = match row {
         Some(r) => r.try_get("", "n")?,

@@ -1,6 +1,7 @@
 //! SQL text with bound values, for the queries the service layer writes by hand (postings,
 //! statistics): placeholders as each backend wants them, and the few values that must be
-//! written into the text instead of bound (see [`Sql::int`], [`Sql::vocabulary_list`]).
+//! written into the text instead of bound (see [`Sql::int`], [`Sql::vocabulary_list`],
+//! [`Sql::pg_text_literal`]).
 
 use std::fmt::Write as _;
 
@@ -78,6 +79,27 @@ impl Sql {
             self.text.push('\'');
         }
         self.text.push(')');
+        self
+    }
+
+    /// Text written into the SQL as an escape-string literal (`E'…'`: read the same whatever
+    /// `standard_conforming_strings` says), PostgreSQL only; the text must not hold a NUL. For
+    /// LIKE patterns: the best plan for an ILIKE depends on the pattern (a trigram index for a
+    /// rare text, the posting order for a common one), and a statement prepared with a bound
+    /// pattern switches after five runs to a generic plan made without it (measured, rare
+    /// `locationContains` on 100,000 postings: 0.07 ms planned with the pattern, 383 ms from
+    /// the sixth run on).
+    pub fn pg_text_literal(&mut self, text: &str) -> &mut Self {
+        debug_assert!(self.is_pg() && !text.contains('\0'));
+        self.text.push_str("E'");
+        for c in text.chars() {
+            match c {
+                '\\' => self.text.push_str("\\\\"),
+                '\'' => self.text.push_str("''"),
+                c => self.text.push(c),
+            }
+        }
+        self.text.push('\'');
         self
     }
 
