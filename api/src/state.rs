@@ -21,7 +21,6 @@ use crate::metrics::Metrics;
 use crate::per_client::{PerAddress, RateLimiter};
 use crate::scheduling::clock::Clock;
 use crate::service::aggregates::AggregateCache;
-use crate::service::postings::SearchQueueWatch;
 use crate::service::runs::Runs;
 use crate::service::wake::Wakeups;
 
@@ -226,7 +225,6 @@ impl AppState {
                 generation.clone(),
                 settings.aggregate_cache_bytes,
             )),
-            search_queue: Arc::new(SearchQueueWatch::new(generation.clone())),
         };
         let rate_limiter = RateLimiter::new(settings.rate_limit).map(Arc::new);
         if let Some(limiter) = rate_limiter.clone() {

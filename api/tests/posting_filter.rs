@@ -343,7 +343,6 @@ async fn by_sql(db: &DatabaseConnection, f: &PostingFilter, what: &str) -> BTree
                 backward: false,
                 limit: PAGE,
                 columns: Columns::id_only(),
-                queue: None,
             },
         )
         .await

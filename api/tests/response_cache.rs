@@ -390,10 +390,10 @@ async fn live_fields_errors_and_mutations_are_never_cached() {
     }
 }
 
-/// PostgreSQL: a search skips its probe of the full-text queue while the data generation says
-/// nothing can have been queued since it was last found empty (`SearchQueueWatch`); a page
-/// stored meanwhile must still be found through the queue before the indexer has run. (On
-/// SQLite FTS5 is written with the row: the same answers, nothing queued.)
+/// PostgreSQL: a search probes the full-text queue in the same statement as its page (read
+/// from the index alone when nothing is queued); a page stored meanwhile must still be found
+/// through the queue before the indexer has run, on every search. (On SQLite FTS5 is written
+/// with the row: the same answers, nothing queued.)
 #[tokio::test]
 async fn a_search_finds_postings_still_queued_for_the_full_text_index() {
     let body = Arc::new(Mutex::new(board(&["Cook"])));
@@ -413,7 +413,7 @@ async fn a_search_finds_postings_still_queued_for_the_full_text_index() {
                 .map(|n| n["title"].as_str().unwrap().to_owned())
                 .collect()
         };
-        // Twice: the second skips the probe (the queue was found empty, nothing written).
+        // Twice: the same statement again, empty queue.
         for _ in 0..2 {
             assert!(titles(&srv.gql(search).await).is_empty(), "{what}");
         }

@@ -237,7 +237,6 @@ async fn by_service(conn: &DatabaseConnection, f: &PostingFilter) -> (BTreeSet<i
                 backward: false,
                 limit: 500,
                 columns: Columns::id_only(),
-                queue: None,
             },
         )
         .await
@@ -383,7 +382,6 @@ fn page_of(filter: &PostingFilter) -> PageRequest<'_> {
         backward: false,
         limit: 20,
         columns: Columns::id_only(),
-        queue: None,
     }
 }
 

@@ -83,8 +83,6 @@ pub struct ApiContext {
     /// Counts and `jobStats` parts per filter, exact under the data generation
     /// (`JOBINTEL_AGGREGATE_CACHE_BYTES`).
     pub aggregates: Arc<crate::service::aggregates::AggregateCache>,
-    /// Whether searches must probe the full-text queue (PostgreSQL).
-    pub search_queue: Arc<crate::service::postings::SearchQueueWatch>,
 }
 
 /// The schema without data (for printing the SDL with `jobintel schema`).

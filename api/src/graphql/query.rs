@@ -117,7 +117,6 @@ pub async fn posting_connection(
                 backward,
                 limit,
                 columns,
-                queue: Some(&api.search_queue),
             },
         )
         .await?

@@ -205,6 +205,19 @@ fn push_pattern(sql: &mut Sql, pattern: &str) {
     }
 }
 
+/// PostgreSQL: `plainto_tsquery('english', '<the words>')`, the words written into the text
+/// rather than bound. Bound, every execution was planned afresh: PostgreSQL keeps choosing a
+/// custom plan when the generic one (made without the words) looks dearer, and planning a
+/// search costs ~0.25 ms, twice its execution for a common word. Written in, the statement
+/// has no parameter to plan for: planned once per connection and word, then reused
+/// (`EXPLAIN EXECUTE`: planning 0.257 → 0.003 ms). The words are letters and digits only
+/// ([`Search::parse`]), escaped as any literal would be.
+pub(crate) fn push_tsquery(sql: &mut Sql, search: &Search) {
+    sql.push("plainto_tsquery('english', ")
+        .pg_text_literal(&search.plain())
+        .push(")");
+}
+
 /// ` FROM job_postings p [JOIN job_posting_search_current s] WHERE …` for `filter`.
 pub(crate) fn push_from_where(sql: &mut Sql, filter: &PostingFilter) {
     push_from_where_with(sql, filter, SearchPlan::FromMatches, Substrings::INDEX)
@@ -227,9 +240,8 @@ pub(crate) fn push_from_where_with(
     sql.push(" WHERE 1 = 1");
     if let Some(search) = &filter.search {
         if sql.is_pg() {
-            sql.push(" AND s.document @@ plainto_tsquery('english', ")
-                .bind(search.plain())
-                .push(")");
+            sql.push(" AND s.document @@ ");
+            push_tsquery(sql, search);
         } else if plan == SearchPlan::ProbeEachRow {
             // A scalar subquery, so SQLite can't turn it back into a join driven by the matches.
             sql.push(

@@ -27,12 +27,10 @@ use sea_orm::{
 
 use super::filter::{
     FTS_ROWIDS, PostingFilter, SearchPlan, Substrings, TRGM_ROWIDS, push_from_where,
-    push_from_where_with, trigram_queries,
+    push_from_where_with, push_tsquery, trigram_queries,
 };
 use super::sql::Sql;
 use crate::error::{ApiError, ApiResult};
-use ingest::generation::{Generation, Snapshot};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest page a client may ask for.
 pub const MAX_PAGE_SIZE: u64 = 100;
@@ -219,56 +217,6 @@ pub struct PageRequest<'a> {
     pub backward: bool,
     pub limit: u64,
     pub columns: Columns,
-    /// PostgreSQL: what this instance knows of the full-text queue, so a search skips the
-    /// probe of it while nothing can have been queued ([`SearchQueueWatch`]); `None` probes
-    /// every time.
-    pub queue: Option<&'a SearchQueueWatch>,
-}
-
-/// PostgreSQL: the data generation under which the full-text queue was last found empty.
-///
-/// Postings enter the queue only in writes that change postings, and every such write bumps
-/// the data generation ([`ingest::generation`]; other instances' writes arrive through
-/// `jobintel_events`); the indexer only empties it. So a queue found empty by a search that
-/// began with no write in flight stays empty while the generation has not moved, and later
-/// searches skip the probe: one statement per search instead of two. Exact on this instance;
-/// across instances stale by at most the notification's delay, like the response cache.
-pub struct SearchQueueWatch {
-    generation: Generation,
-    /// The generation + 1 at which the queue was found empty; 0 when not known.
-    empty_at: AtomicU64,
-}
-
-impl std::fmt::Debug for SearchQueueWatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SearchQueueWatch")
-            .field("empty_at", &self.empty_at)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SearchQueueWatch {
-    pub fn new(generation: Generation) -> Self {
-        SearchQueueWatch {
-            generation,
-            empty_at: AtomicU64::new(0),
-        }
-    }
-
-    /// Whether the queue is known to be empty now.
-    fn known_empty(&self) -> bool {
-        let now = self.generation.snapshot();
-        now.quiet && self.empty_at.load(Ordering::SeqCst) == now.generation + 1
-    }
-
-    /// The queue was found empty by a probe that began at `at`: remember it if no write can
-    /// have been in flight meanwhile.
-    fn found_empty(&self, at: Snapshot) {
-        let now = self.generation.snapshot();
-        if at.quiet && now.quiet && now.generation == at.generation {
-            self.empty_at.store(at.generation + 1, Ordering::SeqCst);
-        }
-    }
 }
 
 /// Rows of one page, in the order's direction, with their keyset positions.
@@ -324,9 +272,9 @@ fn push_sort_key(sql: &mut Sql, order: Order, filter: &PostingFilter) -> ApiResu
             if pg {
                 // ts_rank depends only on the row and the query (not on other rows), so the
                 // order is stable while rows are added: keyset pagination stays exact.
-                sql.push("CAST(ts_rank(s.document, plainto_tsquery('english', ")
-                    .bind(search.plain())
-                    .push(")) AS DOUBLE PRECISION)");
+                sql.push("CAST(ts_rank(s.document, ");
+                push_tsquery(&mut *sql, search);
+                sql.push(") AS DOUBLE PRECISION)");
             } else {
                 // FTS5's bm25 depends on corpus statistics that change with every insert, which
                 // would reshuffle pages mid-pagination. A per-row score instead: title matches,
@@ -482,33 +430,78 @@ fn read_sort_value(row: &QueryResult, backend: DbBackend, order: Order) -> ApiRe
 /// The statement [`page`] runs for `req` (plans chosen, parameters bound).
 async fn page_sql(db: &impl ConnectionTrait, req: &PageRequest<'_>) -> ApiResult<Sql> {
     let mut sql = Sql::new(db.get_database_backend());
-    // Walking backward is walking forward in the reversed order.
-    let descending = req.order.descending != req.backward;
-    let (cmp, dir) = if descending {
+    let plan = search_plan(db, req.filter, req.order).await?;
+    let substrings = substrings_plan(db, req.filter).await?;
+    push_page(&mut sql, req, plan, substrings)?;
+    Ok(sql)
+}
+
+/// Walking backward is walking forward in the reversed order: the comparison and direction.
+fn direction(req: &PageRequest<'_>) -> (&'static str, &'static str) {
+    if req.order.descending != req.backward {
         ("<", "DESC")
     } else {
         (">", "ASC")
-    };
+    }
+}
 
+/// The page statement for `req` with the plans chosen.
+fn push_page(
+    sql: &mut Sql,
+    req: &PageRequest<'_>,
+    plan: SearchPlan,
+    substrings: Substrings,
+) -> ApiResult<()> {
+    let (cmp, dir) = direction(req);
     sql.push("SELECT ");
-    push_columns(&mut sql, req.columns);
+    push_columns(sql, req.columns);
     sql.push(", ");
-    push_sort_key(&mut sql, req.order, req.filter)?;
+    push_sort_key(sql, req.order, req.filter)?;
     sql.push(" AS sort_key");
-    let plan = search_plan(db, req.filter, req.order, req.queue).await?;
-    let substrings = substrings_plan(db, req.filter).await?;
-    push_from_where_with(&mut sql, req.filter, plan, substrings);
+    push_from_where_with(sql, req.filter, plan, substrings);
     if let Some(pos) = &req.cursor {
         sql.push(" AND (");
-        push_sort_key(&mut sql, req.order, req.filter)?;
+        push_sort_key(sql, req.order, req.filter)?;
         sql.push(&format!(", p.id) {cmp} ("));
-        bind_sort_value(&mut sql, &pos.value)?;
+        bind_sort_value(sql, &pos.value)?;
         sql.push(", ").bind(pos.id).push(")");
     }
     sql.push(&format!(" ORDER BY sort_key {dir}, p.id {dir} LIMIT "))
         .int((req.limit + 1) as i64);
+    Ok(())
+}
 
-    Ok(sql)
+/// PostgreSQL, with a search: the page from the full-text index alone, in the same statement
+/// as the probe of the indexing queue (`queued`, on every row; one row of NULLs when the page
+/// is empty or the queue is not). Two statements were two round trips (and two pooled
+/// connections) per search; the probe only decides whether the index alone is exact, which it
+/// is whenever nothing waits to be indexed. `None` when something does: the caller then plans
+/// as before ([`search_plan`]).
+async fn pg_search_page(
+    db: &impl ConnectionTrait,
+    req: &PageRequest<'_>,
+) -> ApiResult<Option<Vec<QueryResult>>> {
+    let (_, dir) = direction(req);
+    let mut sql = Sql::new(DbBackend::Postgres);
+    sql.push(
+        "SELECT q.queued, pg.* FROM (SELECT EXISTS (SELECT 1 FROM job_posting_search_queue \
+         ORDER BY posting_id LIMIT 1) AS queued) q LEFT JOIN LATERAL (",
+    );
+    push_page(&mut sql, req, SearchPlan::IndexOnly, Substrings::INDEX)?;
+    sql.push(&format!(
+        ") pg ON NOT q.queued ORDER BY pg.sort_key {dir}, pg.id {dir}"
+    ));
+    let mut rows = db.query_all_raw(sql.statement()).await?;
+    let queued = match rows.first() {
+        Some(r) => r.try_get::<bool>("", "queued")?,
+        None => false,
+    };
+    if queued {
+        return Ok(None);
+    }
+    // The one row of NULLs an empty page leaves.
+    rows.retain(|r| matches!(r.try_get::<Option<i64>>("", "id"), Ok(Some(_))));
+    Ok(Some(rows))
 }
 
 /// The database's plan for the statement [`page`] would run (`EXPLAIN` on PostgreSQL, the
@@ -542,8 +535,18 @@ async fn explain(db: &impl ConnectionTrait, sql: Sql) -> ApiResult<String> {
 /// One page of postings matching `req.filter` in `req.order`, starting after `req.cursor`.
 pub async fn page(db: &impl ConnectionTrait, req: PageRequest<'_>) -> ApiResult<Page> {
     let backend = db.get_database_backend();
-    let sql = page_sql(db, &req).await?;
-    let rows = db.query_all_raw(sql.statement()).await?;
+    let piggyback = if backend == DbBackend::Postgres && req.filter.search.is_some() {
+        pg_search_page(db, &req).await?
+    } else {
+        None
+    };
+    let rows = match piggyback {
+        Some(rows) => rows,
+        None => {
+            let sql = page_sql(db, &req).await?;
+            db.query_all_raw(sql.statement()).await?
+        }
+    };
     let has_more = rows.len() as u64 > req.limit;
     let mut out = Vec::with_capacity(rows.len().min(req.limit as usize));
     for row in rows.iter().take(req.limit as usize) {
@@ -578,16 +581,11 @@ async fn search_plan(
     db: &impl ConnectionTrait,
     filter: &PostingFilter,
     order: Order,
-    queue: Option<&SearchQueueWatch>,
 ) -> ApiResult<SearchPlan> {
     let Some(search) = &filter.search else {
         return Ok(SearchPlan::FromMatches);
     };
     if db.get_database_backend() == DbBackend::Postgres {
-        if queue.is_some_and(SearchQueueWatch::known_empty) {
-            return Ok(SearchPlan::IndexOnly);
-        }
-        let probed_at = queue.map(|q| q.generation.snapshot());
         // Does any posting waiting to be indexed match the search, by its new text or by the
         // entry it still has in the index? If not, the index alone gives the exact answer: at
         // once when nothing is queued (a probe of the queue's primary key), and otherwise at
@@ -608,9 +606,6 @@ async fn search_plan(
         if !queued {
             // The common case, kept to the cheapest statement (planning the probe below on
             // every search cost ~30 % of scenario (c)'s throughput).
-            if let (Some(q), Some(at)) = (queue, probed_at) {
-                q.found_empty(at);
-            }
             return Ok(SearchPlan::IndexOnly);
         }
         let mut sql = Sql::new(DbBackend::Postgres);
@@ -745,10 +740,9 @@ fn count_sql(backend: DbBackend, filter: &PostingFilter) -> Sql {
         (Some(search), true, true) => {
             sql.push(
                 "SELECT COUNT(*) AS n FROM job_posting_search_current s \
-                 WHERE s.document @@ plainto_tsquery('english', ",
-            )
-            .bind(search.plain())
-            .push(")");
+                 WHERE s.document @@ ",
+            );
+            push_tsquery(&mut sql, search);
         }
         (Some(search), true, false) => {
             sql.push("SELECT COUNT(*) AS n FROM (")
