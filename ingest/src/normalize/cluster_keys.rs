@@ -211,6 +211,10 @@ pub fn simhash(text: Option<&str>) -> Option<u64> {
         let start = buf.len();
         if word == "&" {
             buf.extend_from_slice(b"and");
+        } else if word.is_ascii() && !word.contains('&') {
+            // Nearly every word: a copy, lower-cased in place.
+            buf.extend_from_slice(word.as_bytes());
+            buf[start..].make_ascii_lowercase();
         } else if word.is_ascii() {
             buf.extend(
                 word.bytes()
