@@ -270,6 +270,29 @@ async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Stored>, D
     Ok(out)
 }
 
+/// The stored cluster (`cluster_id`) of each of `ids`.
+pub async fn stored_clusters(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<HashMap<i64, Option<i64>>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_CHUNK) {
+        // Integers only: safe to inline.
+        let sql = format!(
+            "SELECT id, cluster_id FROM job_postings WHERE id IN ({})",
+            id_list(chunk)
+        );
+        for r in db
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await?
+        {
+            out.insert(r.try_get("", "id")?, r.try_get("", "cluster_id")?);
+        }
+    }
+    Ok(out)
+}
+
 /// Key slots of the SQLite candidate statement for `n` keys: the next power of two, at most
 /// 100 (the chunk size).
 fn padded_slots(n: usize) -> usize {
