@@ -458,12 +458,14 @@ async fn serve_keeps_answering_when_postgres_drops_its_connections() {
         return;
     };
     let db = testkit::postgres("dropped").await;
-    let (mut child, addr, _, _) = spawn_serve_with(&[
+    let (child, addr, _, _) = spawn_serve_with(&[
         ("DATABASE_URL", db.url.as_str()),
         // Every answer from the database, none from the response cache.
         ("JOBINTEL_RESPONSE_CACHE_BYTES", "0"),
         ("JOBINTEL_DB_POOL_SIZE", "4"),
     ]);
+    // Stopped even when an assertion below fails (a leaked server keeps its database open).
+    let _server = KillOnDrop(child);
     let client = reqwest::Client::new();
     let ask = || async {
         client
@@ -511,6 +513,14 @@ async fn serve_keeps_answering_when_postgres_drops_its_connections() {
     // The last requests all answered: the pool has replaced its connections.
     let last = ask().await;
     assert!(last["errors"].is_null(), "{last}");
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// A child process killed (and reaped) when dropped, a failing test's unwinding included.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
