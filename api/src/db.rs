@@ -55,21 +55,20 @@ pub fn connect_options(url: &DatabaseUrl, pool_size: u32) -> ConnectOptions {
         // connection's worker thread for nothing.
         DbKind::Sqlite => {
             opts.test_before_acquire(false);
+            opts.map_sqlx_sqlite_opts(|o| {
+                // WAL lets GraphQL reads proceed while an ingest writes; NORMAL is durable in
+                // WAL mode.
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+                    // A cap on what the pooled connections' page and temp caches may hold
+                    // together (2 MB each by default, more during big GROUP BYs).
+                    // Process-wide: past it SQLite recycles cache pages instead of growing;
+                    // re-reads come from the OS page cache.
+                    .pragma("soft_heap_limit", SQLITE_SOFT_HEAP_LIMIT.to_string())
+            });
         }
-    }
-    if url.kind() == DbKind::Sqlite {
-        opts.map_sqlx_sqlite_opts(|o| {
-            // WAL lets GraphQL reads proceed while an ingest writes; NORMAL is durable in WAL mode.
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
-                // A cap on what the pooled connections' page and temp caches may hold together
-                // (2 MB each by default, more during big GROUP BYs). Process-wide: past it
-                // SQLite recycles cache pages instead of growing; re-reads come from the OS
-                // page cache.
-                .pragma("soft_heap_limit", SQLITE_SOFT_HEAP_LIMIT.to_string())
-        });
     }
     opts
 }

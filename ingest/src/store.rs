@@ -1066,8 +1066,6 @@ async fn reopen(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// A PostgreSQL array literal of `items` (`{"a","b\"c"}`), to bind as one text parameter and
-/// cast in SQL: every element quoted, `"` and `\` escaped, so any string round-trips.
 /// Ids as a comma-separated SQL list, for `IN (…)`. Integers only, so inlining them is safe,
 /// and no bind-parameter limit applies (SQLite's is 32,766 per statement).
 pub fn id_list(ids: &[i64]) -> String {
@@ -1077,6 +1075,8 @@ pub fn id_list(ids: &[i64]) -> String {
         .join(", ")
 }
 
+/// A PostgreSQL array literal of `items` (`{"a","b\"c"}`), to bind as one text parameter and
+/// cast in SQL: every element quoted, `"` and `\` escaped, so any string round-trips.
 fn pg_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::from("{");
     for (i, item) in items.into_iter().enumerate() {

@@ -205,6 +205,14 @@ fn push_pattern(sql: &mut Sql, pattern: &str) {
     }
 }
 
+/// SQLite: ` AND p.id IN (<rows of the trigram index matching query>)`.
+fn push_trigram_candidates(sql: &mut Sql, query: String) {
+    sql.push(" AND p.id IN (")
+        .push(TRGM_ROWIDS)
+        .bind(query)
+        .push(")");
+}
+
 /// PostgreSQL: `plainto_tsquery('english', '<the words>')`, the words written into the text
 /// rather than bound. Bound, every execution was planned afresh: PostgreSQL keeps choosing a
 /// custom plan when the generic one (made without the words) looks dearer, and planning a
@@ -276,10 +284,7 @@ pub(crate) fn push_from_where_with(
     };
     if let Some(t) = &filter.title_contains {
         if let Some(q) = title_trgm.filter(|_| substrings.title_index) {
-            sql.push(" AND p.id IN (")
-                .push(TRGM_ROWIDS)
-                .bind(q)
-                .push(")");
+            push_trigram_candidates(sql, q);
         }
         sql.push(&format!(" AND p.title {like} "));
         push_pattern(sql, &like_pattern(t));
@@ -287,10 +292,7 @@ pub(crate) fn push_from_where_with(
     }
     if let Some(l) = &filter.location_contains {
         if let Some(q) = location_trgm.filter(|_| substrings.location_index) {
-            sql.push(" AND p.id IN (")
-                .push(TRGM_ROWIDS)
-                .bind(q)
-                .push(")");
+            push_trigram_candidates(sql, q);
         }
         let pattern = like_pattern(l);
         sql.push(" AND (");
