@@ -1,11 +1,14 @@
 //! The real `jobintel` binary: CLI contract, configuration errors, start-up and shutdown.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use sea_orm::ConnectionTrait;
+
+mod process;
+use process::KillOnDrop;
 
 const BIN: &str = env!("CARGO_BIN_EXE_jobintel");
 
@@ -143,15 +146,16 @@ fn migrate_applies_the_schema_and_is_idempotent() {
     }
 }
 
-/// Start `serve`, wait for the listening line, return the child and its address.
-fn spawn_serve(database_url: &str) -> (Child, String) {
+/// Start `serve`, wait for the listening line, return the child and its address. The child
+/// is killed when dropped, so a failing assertion does not leave a server running.
+fn spawn_serve(database_url: &str) -> (KillOnDrop, String) {
     let (child, addr, _, _) = spawn_serve_with(&[("DATABASE_URL", database_url)]);
     (child, addr)
 }
 
 /// `serve` with `env` set; also its stderr lines up to "listening" and the receiver of the
 /// ones that follow.
-fn spawn_serve_with(env: &[(&str, &str)]) -> (Child, String, Vec<String>, Receiver<String>) {
+fn spawn_serve_with(env: &[(&str, &str)]) -> (KillOnDrop, String, Vec<String>, Receiver<String>) {
     let mut cmd = jobintel();
     for (k, v) in env {
         cmd.env(k, v);
@@ -168,14 +172,15 @@ fn spawn_serve_with(env: &[(&str, &str)]) -> (Child, String, Vec<String>, Receiv
             cmd.env_remove(var);
         }
     }
-    let mut child = cmd
-        .arg("serve")
-        .env("JOBINTEL_BIND", "127.0.0.1:0")
-        .env("JOBINTEL_LOG_FORMAT", "json")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        cmd.arg("serve")
+            .env("JOBINTEL_BIND", "127.0.0.1:0")
+            .env("JOBINTEL_LOG_FORMAT", "json")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -194,8 +199,7 @@ fn spawn_serve_with(env: &[(&str, &str)]) -> (Child, String, Vec<String>, Receiv
             }
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     panic!("server did not start within 30 s");
 }
 
@@ -458,14 +462,13 @@ async fn serve_keeps_answering_when_postgres_drops_its_connections() {
         return;
     };
     let db = testkit::postgres("dropped").await;
-    let (child, addr, _, _) = spawn_serve_with(&[
+    // Stopped even when an assertion below fails (a leaked server keeps its database open).
+    let (_server, addr, _, _) = spawn_serve_with(&[
         ("DATABASE_URL", db.url.as_str()),
         // Every answer from the database, none from the response cache.
         ("JOBINTEL_RESPONSE_CACHE_BYTES", "0"),
         ("JOBINTEL_DB_POOL_SIZE", "4"),
     ]);
-    // Stopped even when an assertion below fails (a leaked server keeps its database open).
-    let _server = KillOnDrop(child);
     let client = reqwest::Client::new();
     let ask = || async {
         client
@@ -513,14 +516,4 @@ async fn serve_keeps_answering_when_postgres_drops_its_connections() {
     // The last requests all answered: the pool has replaced its connections.
     let last = ask().await;
     assert!(last["errors"].is_null(), "{last}");
-}
-
-/// A child process killed (and reaped) when dropped, a failing test's unwinding included.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -32,6 +32,9 @@ use sea_orm::{
 };
 use testkit::TestDb;
 use tokio_util::sync::CancellationToken;
+
+mod process;
+use process::KillOnDrop;
 
 const BIN: &str = env!("CARGO_BIN_EXE_jobintel");
 const GREENHOUSE_BOARD: &str = include_str!(concat!(
@@ -1839,7 +1842,8 @@ async fn deleting_a_schedule_is_all_or_nothing() {
 }
 
 /// Start `jobintel serve` with `env`, wait for its listening line, return it and its address.
-fn spawn_serve(env: &[(&str, String)]) -> (Child, String) {
+/// The child is killed when dropped, so a failing assertion does not leave a server running.
+fn spawn_serve(env: &[(&str, String)]) -> (KillOnDrop, String) {
     let mut cmd = Command::new(BIN);
     for var in [
         "DATABASE_URL",
@@ -1856,7 +1860,7 @@ fn spawn_serve(env: &[(&str, String)]) -> (Child, String) {
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -1875,8 +1879,7 @@ fn spawn_serve(env: &[(&str, String)]) -> (Child, String) {
             }
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     panic!("jobintel serve did not start within 30 s");
 }
 

@@ -35,6 +35,30 @@ impl Drop for Process {
     }
 }
 
+/// Any child process (a `serve` a test started its own way), killed and reaped when dropped,
+/// a failing test's unwinding included: a leaked server keeps its port and database.
+pub struct KillOnDrop(pub Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// How to start one: `$JOBINTEL_BIN` (e.g. a release build) or the test build, an empty
 /// environment but for what is set here, a fresh SQLite file unless [`Serve::database`].
 pub struct Serve {
