@@ -445,3 +445,67 @@ async fn a_posting_joins_the_cluster_of_the_same_job_and_leaves_it_when_reworded
         );
     }
 }
+
+/// Housekeeping's backfill keys rows stored before clusters existed in batched statements:
+/// every row gets exactly the keys an upsert would have given it, across statement chunks, with
+/// the first row of a chunk lacking a company (its NULLs must not mistype the batch).
+#[tokio::test]
+async fn backfill_gives_every_row_the_keys_an_upsert_gives() {
+    use ingest::normalize::cluster_keys::{company_key, title_key};
+    use sea_orm::{ConnectionTrait, Statement};
+    for db in testkit::databases("clusters_backfill").await {
+        let postings: Vec<NormalizedPosting> = (0..250)
+            .map(|i| {
+                let company = if i % 100 == 0 {
+                    "Private Advertiser".to_owned()
+                } else {
+                    format!("Company {} Pty Ltd", i % 7)
+                };
+                let text = format!(
+                    "Posting {i} builds pipelines for the data platform team in Sydney with \
+                     Rust, Kafka and PostgreSQL; variant {} of the description.",
+                    i % 13
+                );
+                let mut p = job(Source::Seek, &format!("b{i}"), &company, &text);
+                p.title = format!("Data Engineer {}", i % 5);
+                p
+            })
+            .collect();
+        store_all(&db.conn, &postings).await;
+        let backend = db.conn.get_database_backend();
+        db.conn
+            .execute_raw(Statement::from_string(
+                backend,
+                "UPDATE job_postings SET company_key = NULL, title_key = NULL, simhash = NULL",
+            ))
+            .await
+            .unwrap();
+        let (filled, last) = store::cluster::backfill(&db.conn, 0, 500).await.unwrap();
+        assert_eq!(filled, 250, "{:?}", db.backend);
+        let rows = job_posting::Entity::find().all(&db.conn).await.unwrap();
+        assert_eq!(last, rows.iter().map(|r| r.id).max().unwrap());
+        for r in rows {
+            let p = postings
+                .iter()
+                .find(|p| p.external_id == r.external_id)
+                .unwrap();
+            let ck = company_key(p.company.as_deref());
+            let h = ck
+                .is_some()
+                .then(|| simhash(p.description_text.as_deref()))
+                .flatten();
+            assert_eq!(
+                (r.company_key, r.title_key, r.simhash),
+                (ck, Some(title_key(&p.title)), h.map(|h| h as i64)),
+                "{:?} {}",
+                db.backend,
+                r.external_id
+            );
+        }
+        // Nothing left to fill.
+        assert_eq!(
+            store::cluster::backfill(&db.conn, 0, 500).await.unwrap().0,
+            0
+        );
+    }
+}
