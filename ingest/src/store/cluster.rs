@@ -354,7 +354,7 @@ pub enum Join {
 pub fn plan_fresh(fresh: &[&Keys], stored: &[Stored]) -> Vec<Join> {
     let mut out: Vec<Join> = Vec::with_capacity(fresh.len());
     // Earlier postings of the page by (company_key, title_key), the only ones `similar` can
-    // accept: comparing each posting with every earlier one cost ~1 M instructions per page.
+    // accept: comparing each posting with every earlier one grew with the square of the page.
     let mut earlier: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
     for (i, k) in fresh.iter().enumerate() {
         let Some(company) = k.company_key.as_deref().filter(|_| k.clusterable()) else {
