@@ -5,8 +5,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use sea_orm::ConnectionTrait;
-
 mod process;
 use process::KillOnDrop;
 
@@ -397,17 +395,7 @@ async fn ingest_runs_one_source_prints_a_summary_and_dedupes_on_rerun() {
             db.backend
         );
         if db.db_backend() == sea_orm::DbBackend::Postgres {
-            let indexed = db
-                .conn
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
-                    "SELECT COUNT(*) AS n FROM job_posting_search",
-                ))
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get::<i64>("", "n")
-                .unwrap();
+            let indexed = testkit::count(&db.conn, "SELECT COUNT(*) FROM job_posting_search").await;
             assert_eq!(indexed, 2);
         }
 

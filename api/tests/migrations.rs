@@ -166,17 +166,7 @@ async fn running_the_migrations_again_is_a_no_op() {
                 .is_empty()
         );
         assert_eq!(columns(&db, "job_postings").await, before);
-        let applied = db
-            .conn
-            .query_one_raw(Statement::from_string(
-                db.db_backend(),
-                "SELECT COUNT(*) AS n FROM seaql_migrations",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap();
+        let applied = testkit::count(&db.conn, "SELECT COUNT(*) FROM seaql_migrations").await;
         assert_eq!(applied as usize, Migrator::migrations().len());
     }
 }

@@ -420,17 +420,8 @@ async fn a_search_finds_postings_still_queued_for_the_full_text_index() {
         *body.lock().unwrap() = board(&["Cook", "Waiter"]);
         ingest(&srv).await;
         if db.backend == testkit::Backend::Postgres {
-            let queued = db
-                .conn
-                .query_one_raw(Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
-                    "SELECT COUNT(*) AS n FROM job_posting_search_queue",
-                ))
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get::<i64>("", "n")
-                .unwrap();
+            let queued =
+                testkit::count(&db.conn, "SELECT COUNT(*) FROM job_posting_search_queue").await;
             assert!(
                 queued > 0,
                 "no indexer runs in this server: the page waits in the queue"

@@ -30,7 +30,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, Statement,
 };
-use testkit::TestDb;
+use testkit::{TestDb, count};
 use tokio_util::sync::CancellationToken;
 
 mod process;
@@ -1893,15 +1893,6 @@ async fn gql(addr: &str, token: &str, query: &str) -> serde_json::Value {
         .unwrap()
         .json()
         .await
-        .unwrap()
-}
-
-async fn count(db: &impl ConnectionTrait, sql: &str) -> i64 {
-    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
         .unwrap()
 }
 

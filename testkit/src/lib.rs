@@ -15,6 +15,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
+/// The single integer `sql` returns (a `SELECT COUNT(*) …`), on either backend.
+pub async fn count(db: &impl ConnectionTrait, sql: &str) -> i64 {
+    db.query_one_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    .unwrap_or_else(|| panic!("{sql}: no row"))
+    .try_get_by_index::<i64>(0)
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 /// Which engine a [`TestDb`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
