@@ -169,13 +169,17 @@ fn cut(mut s: String) -> String {
 /// 64-bit FNV-1a: stable across releases and platforms (stored hashes must stay comparable).
 #[cfg(test)]
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(FNV_OFFSET, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME)
-    })
+    bytes.iter().fold(FNV_OFFSET, |h, b| fnv(h, u64::from(*b)))
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+/// One FNV-1a step: `byte` into the state `h`.
+#[inline(always)]
+fn fnv(h: u64, byte: u64) -> u64 {
+    (h ^ byte).wrapping_mul(FNV_PRIME)
+}
 
 /// A second mixing step: FNV's low bits are weak for short inputs.
 fn mix(mut h: u64) -> u64 {
@@ -231,9 +235,9 @@ pub fn simhash(text: Option<&str>) -> Option<u64> {
             let class = CLASS[bytes[i] as usize];
             if class > AMPERSAND {
                 let x = u64::from(class);
-                a = (a ^ x).wrapping_mul(FNV_PRIME);
-                b = (b ^ x).wrapping_mul(FNV_PRIME);
-                c = (c ^ x).wrapping_mul(FNV_PRIME);
+                a = fnv(a, x);
+                b = fnv(b, x);
+                c = fnv(c, x);
                 hashed = true;
                 i += 1;
             } else if class == AMPERSAND {
@@ -270,8 +274,8 @@ pub fn simhash(text: Option<&str>) -> Option<u64> {
             acc.add(mix(a));
         }
         let space = u64::from(b' ');
-        two = (b ^ space).wrapping_mul(FNV_PRIME);
-        one = (c ^ space).wrapping_mul(FNV_PRIME);
+        two = fnv(b, space);
+        one = fnv(c, space);
     }
     (words >= SIMHASH_MIN_WORDS).then(|| acc.finish())
 }
@@ -280,9 +284,9 @@ pub fn simhash(text: Option<&str>) -> Option<u64> {
 fn fnv3((mut a, mut b, mut c): (u64, u64, u64), bytes: &[u8]) -> (u64, u64, u64) {
     for x in bytes {
         let x = u64::from(*x);
-        a = (a ^ x).wrapping_mul(FNV_PRIME);
-        b = (b ^ x).wrapping_mul(FNV_PRIME);
-        c = (c ^ x).wrapping_mul(FNV_PRIME);
+        a = fnv(a, x);
+        b = fnv(b, x);
+        c = fnv(c, x);
     }
     (a, b, c)
 }
