@@ -48,6 +48,12 @@ use ingest::store::{self, NewRun};
 use scraper::{Html, Selector};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
+
+/// The binary's allocator (`api/src/main.rs`), so that the parse and upsert figures are the
+/// binary's: allocation is a visible share of both (with glibc's malloc, SQLite's new pages
+/// cost ~3 % more CPU, the same on both sides of an A/B).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use url::Url;
 
 macro_rules! fixture {
@@ -125,6 +131,17 @@ fn main() {
     }
     if matches!(phase, "upsert" | "all") {
         runtime.block_on(upsert_phase(&mut targets));
+        let by_text = BY_TEXT.lock().expect("statements");
+        if !by_text.is_empty() {
+            println!(
+                "\n== statements (INGEST_BENCH_STATEMENTS), all passes: count, total ms, text"
+            );
+            let mut rows: Vec<_> = by_text.iter().collect();
+            rows.sort_by_key(|(_, (_, t))| std::cmp::Reverse(*t));
+            for (text, (n, t)) in rows {
+                println!("  {n:>7} {:>9.1}  {text}", t.as_secs_f64() * 1e3);
+            }
+        }
     }
     if matches!(phase, "rss" | "all") {
         rss_phase(&runtime, &mut targets);
@@ -1583,6 +1600,11 @@ struct StatementStats {
     time: [Duration; 4],
 }
 
+/// `INGEST_BENCH_STATEMENTS=1`: count and time of each statement (by its first 70 characters)
+/// over the whole benchmark, printed at its end: where a pass's statement time goes.
+static BY_TEXT: Mutex<std::collections::BTreeMap<String, (u64, Duration)>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
 impl StatementStats {
     fn total_time(&self) -> Duration {
         self.time.iter().sum()
@@ -1601,6 +1623,13 @@ fn count_statements(conn: &mut DatabaseConnection) -> Arc<Mutex<StatementStats>>
         let mut s = sink.lock().expect("stats");
         s.count[kind] += 1;
         s.time[kind] += info.elapsed;
+        if std::env::var_os("INGEST_BENCH_STATEMENTS").is_some() {
+            let head: String = sql.chars().take(70).collect();
+            let mut by_text = BY_TEXT.lock().expect("statements");
+            let e = by_text.entry(head).or_default();
+            e.0 += 1;
+            e.1 += info.elapsed;
+        }
     });
     stats
 }
@@ -1881,6 +1910,17 @@ async fn upsert_phase(targets: &mut Vec<TargetCheck>) {
             let (db, mut conn) = fresh_database(backend).await;
             let stats = count_statements(&mut conn);
             let first = upsert_pass(&conn, &stats, &postings).await;
+            if runs.is_empty() {
+                // How much clustering the generated postings do (-1: no clusters yet).
+                println!(
+                    "  pass 1 left {} postings in another's cluster",
+                    count_rows(
+                        &conn,
+                        "SELECT COUNT(*) AS n FROM job_postings WHERE cluster_id IS NOT NULL"
+                    )
+                    .await
+                );
+            }
             if backend == Backend::Postgres {
                 // What the background indexer does after pass 1 (migration 000006): timed
                 // apart, and done before the next pass as it would be in the server.
