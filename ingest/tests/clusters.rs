@@ -446,6 +446,69 @@ async fn a_posting_joins_the_cluster_of_the_same_job_and_leaves_it_when_reworded
     }
 }
 
+/// The candidate lookup keeps exactly the stored postings within `SIMHASH_MAX_DISTANCE` bits —
+/// compared in the server on PostgreSQL (`simhash_distance`), in Rust on SQLite — whatever
+/// the sign of the 64 bits as stored, and only those of the same company and title.
+#[tokio::test]
+async fn candidates_are_the_stored_postings_within_the_simhash_threshold() {
+    for db in testkit::databases("clusters_candidates").await {
+        let texts: Vec<String> = (0..5).map(|i| format!("{DATA_JOB} Posting {i}.")).collect();
+        let mut postings: Vec<NormalizedPosting> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| job(Source::Lever, &format!("c{i}"), "Acme", t))
+            .collect();
+        postings[4].company = Some("Beta".into());
+        // One page each, so none clusters with another before the SimHashes are set below.
+        for p in &postings {
+            store_all(&db.conn, std::slice::from_ref(p)).await;
+        }
+        let rows = job_posting::Entity::find().all(&db.conn).await.unwrap();
+        let id = |ext: &str| rows.iter().find(|m| m.external_id == ext).unwrap().id;
+        // The probe's SimHash has its top bit set (a negative BIGINT); the stored ones differ
+        // from it in 0, 18, 19 and 18 bits, the last at another company.
+        let probe: u64 = 0x8000_0000_0000_0000 | 0x5555;
+        let bits = |n: u32| if n == 0 { 0 } else { (1u64 << n) - 1 } << 20;
+        let stored = [
+            ("c0", probe),
+            ("c1", probe ^ bits(SIMHASH_MAX_DISTANCE)),
+            ("c2", probe ^ bits(SIMHASH_MAX_DISTANCE + 1)),
+            ("c3", probe ^ (1 << 63) ^ bits(SIMHASH_MAX_DISTANCE - 1)),
+            ("c4", probe),
+        ];
+        for (ext, hash) in stored {
+            sea_orm::ConnectionTrait::execute_unprepared(
+                &db.conn,
+                &format!(
+                    "UPDATE job_postings SET simhash = {} WHERE id = {}",
+                    hash as i64,
+                    id(ext)
+                ),
+            )
+            .await
+            .unwrap();
+        }
+        let keys = store::cluster::Keys {
+            simhash: Some(probe),
+            ..store::cluster::Keys::of(&postings[0], Utc::now())
+        };
+        let mut found: Vec<i64> = store::cluster::candidates(&db.conn, [&keys])
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        found.sort_unstable();
+        assert_eq!(
+            found,
+            [id("c0"), id("c1"), id("c3")],
+            "{:?}: 0, 18 and 18 bits away (c3 across the sign bit); not 19, not another company",
+            db.backend
+        );
+        assert_eq!(hamming(probe, stored[3].1), SIMHASH_MAX_DISTANCE);
+    }
+}
+
 /// Housekeeping's backfill keys rows stored before clusters existed in batched statements:
 /// every row gets exactly the keys an upsert would have given it, across statement chunks, with
 /// the first row of a chunk lacking a company (its NULLs must not mistype the batch).

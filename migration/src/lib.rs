@@ -21,6 +21,7 @@ mod m20261206_000012_clusters;
 mod m20261207_000013_stats_by_source;
 mod m20261207_000014_cluster_covering;
 mod m20261207_000016_trigram;
+mod m20261207_000017_simhash_distance;
 
 pub struct Migrator;
 
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_stats_by_source::Migration),
             Box::new(m20261207_000014_cluster_covering::Migration),
             Box::new(m20261207_000016_trigram::Migration),
+            Box::new(m20261207_000017_simhash_distance::Migration),
         ]
     }
 }

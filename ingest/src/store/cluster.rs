@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::job_posting;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
-use super::{IN_CHUNK, id_list, pg_array};
+use super::{IN_CHUNK, pg_array};
 use crate::model::NormalizedPosting;
 use crate::normalize::cluster_keys::{
     SIMHASH_MAX_DISTANCE, company_key, hamming, simhash, title_key,
@@ -171,10 +171,11 @@ fn stored_from_row(r: &sea_orm::QueryResult) -> Result<Stored, DbErr> {
 /// [`CANDIDATES_PER_KEY`] per key) whose description is close enough to one of those keys'
 /// to be the same job.
 ///
-/// Two steps, because nearly every candidate fails on its SimHash: the first reads only
-/// `(id, simhash)` of every candidate from the index (`idx_job_postings_cluster_match` covers
-/// it on SQLite), the second the rest of the few within [`SIMHASH_MAX_DISTANCE`] bits. Reading
-/// every column of every candidate was most of clustering's cost per page.
+/// Two steps, because nearly every candidate fails on its SimHash: the first finds the ids of
+/// the candidates within [`SIMHASH_MAX_DISTANCE`] bits, reading only `(id, simhash)` of each
+/// (from the index alone on SQLite: `idx_job_postings_cluster_match`), the second the other
+/// columns of those few. Reading every column of every candidate was most of clustering's
+/// cost per page.
 pub async fn candidates<'a>(
     db: &impl ConnectionTrait,
     keys: impl IntoIterator<Item = &'a Keys>,
@@ -188,65 +189,12 @@ pub async fn candidates<'a>(
     }
     let mut pairs: Vec<((&str, &str), Vec<u64>)> = wanted.into_iter().collect();
     pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let backend = db.get_database_backend();
     let mut near: Vec<i64> = Vec::new();
     for chunk in pairs.chunks(100) {
-        let stmt = if backend == DbBackend::Postgres {
-            // One statement text for any number of keys; one probe of
-            // idx_job_postings_cluster_candidates per key (as `existing_rows` does).
-            let sql = format!(
-                "SELECT k.n - 1 AS n, c.id, c.simhash \
-                 FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[])) WITH ORDINALITY AS k (ck, tk, n) \
-                 CROSS JOIN LATERAL (SELECT id, simhash FROM job_postings \
-                 WHERE company_key = k.ck AND title_key = k.tk \
-                 ORDER BY id DESC LIMIT {CANDIDATES_PER_KEY}) AS c"
-            );
-            Statement::from_sql_and_values(
-                backend,
-                sql,
-                [
-                    pg_array(chunk.iter().map(|p| p.0.0)).into(),
-                    pg_array(chunk.iter().map(|p| p.0.1)).into(),
-                ],
-            )
+        if db.get_database_backend() == DbBackend::Postgres {
+            near.extend(near_ids_postgres(db, chunk).await?);
         } else {
-            // The statement's text depends only on the padded number of keys (a few sizes),
-            // so each connection prepares it once: preparing a 100-way UNION ALL afresh for
-            // every page cost more than running it. Padding keys are NULLs, which match
-            // nothing.
-            let slots = padded_slots(chunk.len());
-            let sql = (0..slots)
-                .map(|n| {
-                    format!(
-                        "SELECT {n} AS n, id, simhash FROM (SELECT id, simhash FROM job_postings \
-                         WHERE company_key = ? AND title_key = ? ORDER BY id DESC \
-                         LIMIT {CANDIDATES_PER_KEY})"
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ");
-            let none = || Value::String(None);
-            let values: Vec<Value> = chunk
-                .iter()
-                .flat_map(|((c, t), _)| [(*c).into(), (*t).into()])
-                .chain((chunk.len()..slots).flat_map(|_| [none(), none()]))
-                .collect();
-            Statement::from_sql_and_values(backend, sql, values)
-        };
-        for r in db.query_all_raw(stmt).await? {
-            let n: i64 = r.try_get_by_index(0)?;
-            let id: i64 = r.try_get_by_index(1)?;
-            let Some(stored) = r.try_get_by_index::<Option<i64>>(2)? else {
-                continue;
-            };
-            let close = chunk.get(n as usize).is_some_and(|(_, hashes)| {
-                hashes
-                    .iter()
-                    .any(|h| hamming(*h, stored as u64) <= SIMHASH_MAX_DISTANCE)
-            });
-            if close {
-                near.push(id);
-            }
+            near.extend(near_ids_sqlite(db, chunk).await?);
         }
     }
     near.sort_unstable();
@@ -254,16 +202,122 @@ pub async fn candidates<'a>(
     by_ids(db, &near).await
 }
 
+/// Step one on PostgreSQL: one statement text for any number of keys, one probe of
+/// `idx_job_postings_cluster_candidates` per (key, SimHash) of the page. The server takes the
+/// SimHash distance (`simhash_distance`, migration 000017), so only near candidates come
+/// back: sending every candidate's row (hundreds per page) to be compared here cost more than
+/// finding them.
+async fn near_ids_postgres(
+    db: &impl ConnectionTrait,
+    keys: &[((&str, &str), Vec<u64>)],
+) -> Result<Vec<i64>, DbErr> {
+    let flat: Vec<(&str, &str, String)> = keys
+        .iter()
+        .flat_map(|((c, t), hashes)| hashes.iter().map(|h| (*c, *t, (*h as i64).to_string())))
+        .collect();
+    let sql = format!(
+        "SELECT DISTINCT c.id \
+         FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS BIGINT[])) AS k (ck, tk, h) \
+         CROSS JOIN LATERAL (SELECT id, simhash FROM job_postings \
+         WHERE company_key = k.ck AND title_key = k.tk \
+         ORDER BY id DESC LIMIT {CANDIDATES_PER_KEY}) AS c \
+         WHERE simhash_distance(c.simhash, k.h) <= {SIMHASH_MAX_DISTANCE}"
+    );
+    let stmt = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        [
+            pg_array(flat.iter().map(|f| f.0)).into(),
+            pg_array(flat.iter().map(|f| f.1)).into(),
+            pg_array(flat.iter().map(|f| f.2.as_str())).into(),
+        ],
+    );
+    db.query_all_raw(stmt)
+        .await?
+        .iter()
+        .map(|r| r.try_get_by_index(0))
+        .collect()
+}
+
+/// Step one on SQLite. The statement's text depends only on the padded number of keys (a few
+/// sizes), so each connection prepares it once: preparing a 100-way UNION ALL afresh for every
+/// page cost more than running it. Padding keys are NULLs, which match nothing. The
+/// candidates come back as one text of numbers, not as rows: the driver hands each row from
+/// SQLite's thread to this task on its own, and those hand-offs (hundreds per page) cost more
+/// CPU than the lookup itself. The SimHashes are compared here.
+async fn near_ids_sqlite(
+    db: &impl ConnectionTrait,
+    keys: &[((&str, &str), Vec<u64>)],
+) -> Result<Vec<i64>, DbErr> {
+    let slots = padded_slots(keys.len());
+    let union = (0..slots)
+        .map(|n| {
+            format!(
+                "SELECT {n} AS n, id, simhash FROM (SELECT id, simhash FROM job_postings \
+                 WHERE company_key = ? AND title_key = ? ORDER BY id DESC \
+                 LIMIT {CANDIDATES_PER_KEY})"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let sql = format!(
+        "SELECT group_concat(n || ' ' || id || ' ' || simhash, ' ') AS found \
+         FROM ({union}) WHERE simhash IS NOT NULL"
+    );
+    let none = || Value::String(None);
+    let values: Vec<Value> = keys
+        .iter()
+        .flat_map(|((c, t), _)| [(*c).into(), (*t).into()])
+        .chain((keys.len()..slots).flat_map(|_| [none(), none()]))
+        .collect();
+    let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+    let found: Option<String> = match db.query_one_raw(stmt).await? {
+        Some(r) => r.try_get_by_index(0)?,
+        None => None,
+    };
+    let mut near = Vec::new();
+    for (n, id, stored) in triples(found.as_deref().unwrap_or(""))? {
+        let close = keys.get(n as usize).is_some_and(|(_, hashes)| {
+            hashes
+                .iter()
+                .any(|h| hamming(*h, stored as u64) <= SIMHASH_MAX_DISTANCE)
+        });
+        if close {
+            near.push(id);
+        }
+    }
+    Ok(near)
+}
+
+/// `"n id simhash n id simhash …"` (the SQLite candidate statement's one value) as triples.
+fn triples(text: &str) -> Result<Vec<(i64, i64, i64)>, DbErr> {
+    let mut numbers = text.split(' ').filter(|s| !s.is_empty()).map(|s| {
+        s.parse::<i64>()
+            .map_err(|e| DbErr::Custom(format!("cluster candidates: `{s}`: {e}")))
+    });
+    let mut out = Vec::new();
+    while let Some(n) = numbers.next() {
+        match (numbers.next(), numbers.next()) {
+            (Some(id), Some(hash)) => out.push((n?, id?, hash?)),
+            _ => {
+                return Err(DbErr::Custom(
+                    "cluster candidates: an incomplete triple".to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The stored postings `ids`, as clustering sees them.
 async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Stored>, DbErr> {
     let backend = db.get_database_backend();
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IN_CHUNK) {
-        let list = id_list(chunk);
-        // Integers only: safe to inline.
-        let sql = format!("SELECT {STORED_COLUMNS} FROM job_postings WHERE id IN ({list})");
+        let (cond, values) = ids_in(backend, "id", chunk, 1);
+        let sql = format!("SELECT {STORED_COLUMNS} FROM job_postings WHERE {cond}");
         for r in db
-            .query_all_raw(Statement::from_string(backend, sql))
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?
         {
             out.push(stored_from_row(&r)?);
@@ -280,19 +334,40 @@ pub async fn stored_clusters(
     let backend = db.get_database_backend();
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(IN_CHUNK) {
-        // Integers only: safe to inline.
-        let sql = format!(
-            "SELECT id, cluster_id FROM job_postings WHERE id IN ({})",
-            id_list(chunk)
-        );
+        let (cond, values) = ids_in(backend, "id", chunk, 1);
+        let sql = format!("SELECT id, cluster_id FROM job_postings WHERE {cond}");
         for r in db
-            .query_all_raw(Statement::from_string(backend, sql))
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?
         {
             out.insert(r.try_get("", "id")?, r.try_get("", "cluster_id")?);
         }
     }
     Ok(out)
+}
+
+/// `column IN ids` as a condition on bound values (PostgreSQL: parameter `$param`, one
+/// array), for the few postings of a page. Its text depends only on the backend and, on
+/// SQLite, on the number of ids padded to a power of two (NULLs match nothing), so each
+/// connection prepares it once: ids written into the text made every page's statement new
+/// to SQLite's and PostgreSQL's statement caches, and preparing it cost more than running it.
+fn ids_in(backend: DbBackend, column: &str, ids: &[i64], param: usize) -> (String, Vec<Value>) {
+    if backend == DbBackend::Postgres {
+        let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+        (
+            format!("{column} = ANY(CAST(${param} AS BIGINT[]))"),
+            vec![pg_array(ids.iter().map(String::as_str)).into()],
+        )
+    } else {
+        let slots = ids.len().next_power_of_two().min(IN_CHUNK.max(ids.len()));
+        let values = ids
+            .iter()
+            .map(|id| Value::BigInt(Some(*id)))
+            .chain((ids.len()..slots).map(|_| Value::BigInt(None)))
+            .collect();
+        let marks = vec!["?"; slots].join(", ");
+        (format!("{column} IN ({marks})"), values)
+    }
 }
 
 /// Key slots of the SQLite candidate statement for `n` keys: the next power of two, at most
@@ -306,16 +381,17 @@ async fn members(db: &impl ConnectionTrait, roots: &[i64]) -> Result<Vec<Stored>
     let mut out = Vec::new();
     let backend = db.get_database_backend();
     for chunk in roots.chunks(IN_CHUNK) {
-        let list = id_list(chunk);
-        // Integers only: safe to inline, and both halves use an index (primary key, the
-        // partial cluster index).
+        // Both halves use an index (primary key, the partial cluster index).
+        let (by_id, mut values) = ids_in(backend, "id", chunk, 1);
+        let (by_cluster, more) = ids_in(backend, "cluster_id", chunk, 2);
+        values.extend(more);
         let sql = format!(
-            "SELECT {STORED_COLUMNS} FROM job_postings WHERE id IN ({list}) \
-             UNION SELECT {STORED_COLUMNS} FROM job_postings WHERE cluster_id IN ({list}) \
+            "SELECT {STORED_COLUMNS} FROM job_postings WHERE {by_id} \
+             UNION SELECT {STORED_COLUMNS} FROM job_postings WHERE {by_cluster} \
              LIMIT {MEMBERS_MAX}"
         );
         for r in db
-            .query_all_raw(Statement::from_string(backend, sql))
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?
         {
             out.push(stored_from_row(&r)?);
@@ -515,11 +591,17 @@ pub async fn set_cluster(
 ) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     for chunk in ids.chunks(IN_CHUNK) {
-        let list = id_list(chunk);
-        let v = value.map_or_else(|| "NULL".to_owned(), |v| v.to_string());
-        db.execute_raw(Statement::from_string(
+        let (cond, ids) = ids_in(backend, "id", chunk, 2);
+        let param = if backend == DbBackend::Postgres {
+            "$1"
+        } else {
+            "?"
+        };
+        let values: Vec<Value> = std::iter::once(value.into()).chain(ids).collect();
+        db.execute_raw(Statement::from_sql_and_values(
             backend,
-            format!("UPDATE job_postings SET cluster_id = {v} WHERE id IN ({list})"),
+            format!("UPDATE job_postings SET cluster_id = {param} WHERE {cond}"),
+            values,
         ))
         .await?;
     }
@@ -642,6 +724,17 @@ mod tests {
         assert_eq!(similar(&unknown, &unknown.clone()), None);
         unknown.company_key = None;
         assert!(!unknown.clusterable());
+    }
+
+    #[test]
+    fn sqlite_candidates_text_is_read_as_triples() {
+        assert_eq!(triples("").unwrap(), []);
+        assert_eq!(
+            triples("0 17 -5 3 18 9223372036854775807").unwrap(),
+            [(0, 17, -5), (3, 18, i64::MAX)]
+        );
+        assert!(triples("0 17").is_err(), "an incomplete triple");
+        assert!(triples("0 x 1").is_err(), "not a number");
     }
 
     #[test]
