@@ -1265,7 +1265,10 @@ fn counting(db: &DatabaseConnection) -> (DatabaseConnection, Arc<std::sync::Mute
     let sink = log.clone();
     conn.set_metric_callback(move |info| {
         let sql = info.statement.sql.clone();
-        if sql.contains("job_postings") || sql.contains("ingest_runs") {
+        if sql.contains("job_postings")
+            || sql.contains("ingest_runs")
+            || sql.contains("posting_history")
+        {
             sink.lock().unwrap().push(sql);
         }
     });
@@ -1317,6 +1320,108 @@ async fn a_page_of_postings_with_their_runs_costs_a_constant_number_of_statement
             );
         }
         assert_eq!(counts[0], counts[1]);
+    }
+}
+
+/// `history` on a page of postings is one batched statement (primed by the connection, so
+/// the count does not depend on the executor's timing), and each posting gets exactly its
+/// own newest entries; a page after a cursor still reads that posting alone.
+#[tokio::test]
+async fn a_page_of_postings_with_their_history_costs_one_history_statement() {
+    for db in testkit::databases("history_loader").await {
+        let seeds: Vec<Seed> = (0..30)
+            .map(|i| Seed {
+                posted_at: Some(
+                    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
+                        + chrono::Duration::minutes(i),
+                ),
+                ..seed(&format!("Job {i}"))
+            })
+            .collect();
+        insert_bulk(&db.conn, &seeds).await;
+        let postings = job_posting::Entity::find().all(&db.conn).await.unwrap();
+        // Posting k gets k % 4 entries, interleaved with the others' so ids do not follow
+        // postings.
+        let mut expected: std::collections::HashMap<i64, Vec<i64>> = Default::default();
+        for round in 0..3 {
+            for (k, p) in postings.iter().enumerate() {
+                if round >= k % 4 {
+                    continue;
+                }
+                let entry = entity::posting_history::ActiveModel {
+                    id: NotSet,
+                    posting_id: Set(p.id),
+                    run_id: Set(None),
+                    kind: Set(entity::PostingChangeKind::Changed),
+                    changes: Set(
+                        json!([{"field": "title", "from": "a", "to": format!("b{round}")}]),
+                    ),
+                    changed_at: Set(Utc
+                        .with_ymd_and_hms(2026, 11, 2, round as u32, 0, 0)
+                        .unwrap()),
+                }
+                .insert(&db.conn)
+                .await
+                .unwrap();
+                expected.entry(p.id).or_default().insert(0, entry.id);
+            }
+        }
+        let (conn, log) = counting(&db.conn);
+        let st = state(conn);
+        for q in [
+            "{ jobPostings(first: 30) { nodes { databaseId \
+             history(first: 2) { nodes { id kind } pageInfo { hasNextPage endCursor } } } } }",
+            "query($n: Int) { jobPostings(first: 30) { edges { node { databaseId \
+             history(first: $n) { nodes { id kind } pageInfo { hasNextPage endCursor } } } } } }",
+        ] {
+            log.lock().unwrap().clear();
+            let d = data(&st, q, json!({ "n": 2 })).await;
+            let statements = log.lock().unwrap().clone();
+            assert_eq!(
+                statements.len(),
+                2,
+                "{:?}: the page, then every posting's history at once: {statements:#?}",
+                db.backend
+            );
+            let list = &d["jobPostings"];
+            let nodes: Vec<&Value> = match list["nodes"].as_array() {
+                Some(n) => n.iter().collect(),
+                None => list["edges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| &e["node"])
+                    .collect(),
+            };
+            assert_eq!(nodes.len(), 30);
+            for n in nodes {
+                let id = n["databaseId"].as_i64().unwrap();
+                let all = expected.get(&id).cloned().unwrap_or_default();
+                let got: Vec<i64> = n["history"]["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| h["id"].as_str().unwrap().parse().unwrap())
+                    .collect();
+                assert_eq!(got, all.iter().take(2).copied().collect::<Vec<_>>(), "{id}");
+                assert_eq!(n["history"]["pageInfo"]["hasNextPage"], all.len() > 2);
+            }
+        }
+        // The next page of the posting with three entries: its oldest one.
+        let (id, all) = expected.iter().find(|(_, v)| v.len() == 3).unwrap();
+        let q = "query($id: ID!, $after: String) { jobPosting(id: $id) { \
+            history(first: 2, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } } }";
+        let first = data(&st, q, json!({ "id": id.to_string() })).await;
+        let cursor = first["jobPosting"]["history"]["pageInfo"]["endCursor"].clone();
+        let next = data(&st, q, json!({ "id": id.to_string(), "after": cursor })).await;
+        assert_eq!(
+            next["jobPosting"]["history"]["nodes"],
+            json!([{ "id": all[2].to_string() }])
+        );
+        assert_eq!(
+            next["jobPosting"]["history"]["pageInfo"]["hasNextPage"],
+            false
+        );
     }
 }
 

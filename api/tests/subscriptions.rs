@@ -474,6 +474,21 @@ async fn posting_subscriptions_deliver_matching_new_and_changed_postings() {
                 .is_none(),
             "an update is not an addition"
         );
+
+        // Changed again: the same subscription's next event carries the new change, not the
+        // one its first event loaded (a subscription's loaders keep nothing between events).
+        *body.lock().unwrap() =
+            GREENHOUSE_BOARD.replace("Accounts Payable Lead", "Accounts Payable Lead (Acting)");
+        let run = queue_greenhouse_run(&srv.state).await;
+        let report = execute(&srv.state, run).await.unwrap();
+        assert_eq!(report.counters.jobs_updated, 1, "{:?}", report.counters);
+        let v = next_json(&mut changes).await;
+        let change = &v["payload"]["data"]["jobPostingUpdated"]["history"]["nodes"][0];
+        assert_eq!(change["run"]["databaseId"], report.run.id, "{v}");
+        assert_eq!(
+            change["changes"][0]["to"], "Accounts Payable Lead (Acting)",
+            "{v}"
+        );
         srv.stop().await;
     }
 }

@@ -383,7 +383,10 @@ impl GraphqlExecutor {
                 .allows(&doc, request.operation_name.as_deref());
         request.set_parsed_query(doc);
         // Fresh per operation: the loaders cache runs whose counters change while they run.
-        request.data.insert(Loaders::new(self.inner.db.clone()));
+        request.data.insert(Loaders::for_operation(
+            self.inner.db.clone(),
+            kind == "subscription",
+        ));
         Ok(Prepared {
             request,
             kind,

@@ -3,7 +3,7 @@
 use async_graphql::connection::{
     Connection, ConnectionNameType, Edge, EdgeNameType, EmptyFields, EnableNodesField,
 };
-use async_graphql::{Context, Enum, ID, Object, OutputType, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, Lookahead, Object, OutputType, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::posting_history;
 
@@ -136,7 +136,15 @@ pub async fn page(
         }
     };
     let before_id = after.as_deref().map(id_from_cursor).transpose()?;
-    let mut rows = service::history::page(&api.db, posting_id, before_id, first).await?;
+    let mut rows = match (before_id, ctx.data::<Loaders>()) {
+        // The first page: batched with the other postings' (and primed by the connection).
+        (None, Ok(loaders)) => loaders
+            .history
+            .load_one((posting_id, first + 1))
+            .await?
+            .unwrap_or_default(),
+        _ => service::history::page(&api.db, posting_id, before_id, first).await?,
+    };
     let has_next = rows.len() as u64 > first;
     rows.truncate(first as usize);
     let mut conn = PostingChangeConnection::new(after.is_some(), has_next);
@@ -145,4 +153,44 @@ pub async fn page(
             .map(|m| Edge::new(cursor_for_id(m.id), PostingChange(m))),
     );
     Ok(conn)
+}
+
+/// Load the first history page of every posting in `ids` in one statement, for each
+/// `history` selected under `posting` (a connection's node) without `after`: the fields then
+/// find theirs in the loader's cache, so a page of postings costs one history query whatever
+/// the timing of the executor (the loader's batching window alone is a race on a busy
+/// machine). A `first` out of range is left to the field, which reports it.
+pub async fn prime(ctx: &Context<'_>, posting: &Lookahead<'_>, ids: &[i64]) -> Result<()> {
+    let Ok(loaders) = ctx.data::<Loaders>() else {
+        return Ok(());
+    };
+    let mut limits = Vec::new();
+    for field in posting.field("history").selection_fields() {
+        let args = field.arguments()?;
+        let arg = |name: &str| {
+            args.iter()
+                .find(|(n, _)| n.as_str() == name)
+                .map(|(_, v)| v)
+        };
+        if arg("after").is_some_and(|v| *v != async_graphql::Value::Null) {
+            continue;
+        }
+        let first = match arg("first") {
+            None | Some(async_graphql::Value::Null) => Some(20),
+            Some(async_graphql::Value::Number(n)) => n.as_i64(),
+            Some(_) => None,
+        };
+        if let Some(first) = first.filter(|n| (0..=i64::from(MAX_PAGE)).contains(n)) {
+            limits.push(first as u64 + 1);
+        }
+    }
+    limits.sort_unstable();
+    limits.dedup();
+    for limit in limits {
+        loaders
+            .history
+            .load_many(ids.iter().map(|id| (*id, limit)))
+            .await?;
+    }
+    Ok(())
 }

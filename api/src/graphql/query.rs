@@ -134,6 +134,11 @@ pub async fn posting_connection(
             .collect();
         loaders.runs.load_many(ids).await?;
     }
+    // The same for each posting's first history page.
+    let ids: Vec<i64> = page.rows.iter().map(|(m, _)| m.id).collect();
+    for node in [look.field("edges").field("node"), look.field("nodes")] {
+        super::history::prime(ctx, &node, &ids).await?;
+    }
     let edges: Vec<JobPostingEdge> = page
         .rows
         .into_iter()

@@ -1,7 +1,12 @@
 //! A posting's history (`posting_history`), newest first.
 
+use std::collections::HashMap;
+
 use entity::posting_history;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement, Value,
+};
 
 use crate::error::ApiResult;
 
@@ -21,4 +26,45 @@ pub async fn page(
         q = q.filter(posting_history::Column::Id.lt(id));
     }
     Ok(q.all(db).await?)
+}
+
+/// The newest `limit` entries of each of `posting_ids` (newest first; an empty list for a
+/// posting without any), in one statement: `JobPosting.history` on a page of postings is
+/// one query, not one per posting. `ROW_NUMBER()` per posting over
+/// `idx_posting_history_posting`; the per-posting cap bounds what each posting adds.
+pub async fn newest_many(
+    db: &impl ConnectionTrait,
+    posting_ids: &[i64],
+    limit: u64,
+) -> ApiResult<HashMap<i64, Vec<posting_history::Model>>> {
+    let mut out: HashMap<i64, Vec<posting_history::Model>> =
+        posting_ids.iter().map(|id| (*id, Vec::new())).collect();
+    let backend = db.get_database_backend();
+    // Pages hold at most 100 postings; the chunk keeps any caller under both databases'
+    // parameter limits.
+    for chunk in posting_ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len())
+            .map(|i| match backend {
+                DbBackend::Postgres => format!("${i}"),
+                _ => "?".to_owned(),
+            })
+            .collect();
+        let sql = format!(
+            "SELECT id, posting_id, run_id, kind, changes, changed_at FROM \
+             (SELECT id, posting_id, run_id, kind, changes, changed_at, \
+             ROW_NUMBER() OVER (PARTITION BY posting_id ORDER BY id DESC) AS rn \
+             FROM posting_history WHERE posting_id IN ({})) AS h \
+             WHERE rn <= {limit} ORDER BY posting_id, id DESC",
+            marks.join(", ")
+        );
+        let values: Vec<Value> = chunk.iter().map(|id| (*id).into()).collect();
+        let rows = posting_history::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+            .all(db)
+            .await?;
+        for row in rows {
+            out.entry(row.posting_id).or_default().push(row);
+        }
+    }
+    Ok(out)
 }
