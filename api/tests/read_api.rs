@@ -1425,6 +1425,47 @@ async fn a_page_of_postings_with_their_history_costs_one_history_statement() {
     }
 }
 
+/// Identical aggregates asked at once (a dashboard's clients after a write) run one query and
+/// share its answer; a read after a write committed computes afresh.
+#[tokio::test]
+async fn concurrent_identical_aggregates_run_one_query() {
+    use jobintel::service::aggregates::AggregateCache;
+    use jobintel::service::filter::PostingFilter;
+    for db in testkit::databases("aggregate_flight").await {
+        filter_fixture(&db.conn).await;
+        let expected = job_posting::Entity::find()
+            .all(&db.conn)
+            .await
+            .unwrap()
+            .len() as u64;
+        let (conn, log) = counting(&db.conn);
+        let generation = ingest::generation::Generation::new();
+        let cache = AggregateCache::new(generation.clone(), 1 << 20);
+        let filter = PostingFilter::default();
+
+        let counts =
+            futures_util::future::join_all((0..8).map(|_| cache.count(&conn, &filter))).await;
+        assert!(
+            counts.iter().all(|c| *c.as_ref().unwrap() == expected),
+            "{counts:?}"
+        );
+        assert_eq!(
+            log.lock().unwrap().len(),
+            1,
+            "{:?}: one count for eight",
+            db.backend
+        );
+
+        // A write commits: the next reads compute again (once), not from the old flight.
+        generation.bump();
+        log.lock().unwrap().clear();
+        let counts =
+            futures_util::future::join_all((0..4).map(|_| cache.count(&conn, &filter))).await;
+        assert!(counts.iter().all(|c| *c.as_ref().unwrap() == expected));
+        assert_eq!(log.lock().unwrap().len(), 1);
+    }
+}
+
 /// `totalCount` alone runs the count and nothing else; with a page it runs both.
 #[tokio::test]
 async fn total_count_alone_does_not_read_a_page() {

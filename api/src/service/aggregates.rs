@@ -10,18 +10,23 @@
 //! on this instance before the read began (other instances: the notification's delay, as for
 //! the response cache).
 //!
+//! Single flight: identical aggregates asked together under one generation run one
+//! statement and share its answer ([`AggregateCache::single_flight`]).
+//!
 //! Memory: `JOBINTEL_AGGREGATE_CACHE_BYTES` (0: off) bounds the values' estimated heap bytes
 //! plus each key and [`ENTRY_OVERHEAD`]; least recently used first out. A value is a few
 //! hundred bytes to a few KiB (a `jobStats` of one filter: ~3 KiB in all), so the default
 //! 1 MiB holds the aggregates of a few hundred filters.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::mem::size_of;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use ingest::generation::{Generation, Snapshot};
 use sea_orm::ConnectionTrait;
+use tokio::sync::OnceCell;
 
 use super::filter::PostingFilter;
 use super::postings;
@@ -98,6 +103,32 @@ impl Value {
 /// Aggregates by (what, filter), within a byte budget ([`GenerationLru`]); see the module docs.
 pub struct AggregateCache {
     lru: GenerationLru<String, Value>,
+    /// Computations under way (single flight).
+    flights: Flights,
+}
+
+/// Computations under way, by key and the generation they began under.
+type Flights = Mutex<HashMap<(String, u64), Arc<OnceCell<Value>>>>;
+
+/// A read's place in a flight; leaving (done, failed or cancelled) removes the flight once
+/// nobody else waits on it or it has its value, so the map holds only reads under way.
+struct Boarding<'a> {
+    flights: &'a Flights,
+    key: (String, u64),
+    cell: Arc<OnceCell<Value>>,
+}
+
+impl Drop for Boarding<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        let ours = flights
+            .get(&self.key)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cell));
+        // The map's reference and ours: nobody else is waiting.
+        if ours && (self.cell.initialized() || Arc::strong_count(&self.cell) <= 2) {
+            flights.remove(&self.key);
+        }
+    }
 }
 
 /// `what` and the filter as one key. The filter's `Debug` form names every field and value, so
@@ -107,6 +138,13 @@ fn key(what: std::fmt::Arguments<'_>, filter: &PostingFilter) -> String {
     let mut k = String::with_capacity(160);
     let _ = write!(k, "{what}|{filter:?}");
     k
+}
+
+/// A flight of `key` gave another kind of value than its key names (a bug, never input).
+fn mixed_kinds(key: &str) -> crate::error::ApiError {
+    crate::error::ApiError::Internal(anyhow::anyhow!(
+        "aggregate cache: a flight of `{key}` gave another kind of value"
+    ))
 }
 
 /// The content of a [`Value`] of one variant (`None` for another).
@@ -124,6 +162,7 @@ impl AggregateCache {
     pub fn new(generation: Generation, max_bytes: usize) -> Self {
         AggregateCache {
             lru: GenerationLru::new(generation, max_bytes),
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -162,8 +201,38 @@ impl AggregateCache {
         if let Some(v) = self.get(&key, at).and_then(unwrap) {
             return Ok(v);
         }
-        let v = compute.await?;
-        self.put(key, at, wrap(v.clone()));
+        let v = self
+            .single_flight(&key, at, async { compute.await.map(wrap) })
+            .await?;
+        // A key names its kind ("count|…", "facets|…"), so the flight's value is this kind.
+        let out = unwrap(v.clone()).ok_or_else(|| mixed_kinds(&key))?;
+        self.put(key, at, v);
+        Ok(out)
+    }
+
+    /// `compute`'s value, or that of the same key's computation already under way in the same
+    /// generation: after a write, a dashboard's clients all miss together, and each running
+    /// the same scan (tens of ms of CPU for a `jobStats` on SQLite) multiplied the load by the
+    /// number of clients. Exact as the cache is: a computation begun under the same generation
+    /// reflects every write committed before this read began. Its error goes to its own
+    /// caller; a waiting read then computes for itself.
+    async fn single_flight(
+        &self,
+        key: &str,
+        at: Snapshot,
+        compute: impl Future<Output = ApiResult<Value>>,
+    ) -> ApiResult<Value> {
+        let boarding = {
+            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+            let key = (key.to_owned(), at.generation);
+            let cell = flights.entry(key.clone()).or_default().clone();
+            Boarding {
+                flights: &self.flights,
+                key,
+                cell,
+            }
+        };
+        let v = boarding.cell.get_or_try_init(|| compute).await?.clone();
         Ok(v)
     }
 
@@ -193,7 +262,14 @@ impl AggregateCache {
         if let Some(Value::Facets(f)) = self.get(&k, at) {
             return Ok(f);
         }
-        let f = Arc::new(stats::facets(db, filter).await?);
+        let computed = self
+            .single_flight(&k, at, async {
+                Ok(Value::Facets(Arc::new(stats::facets(db, filter).await?)))
+            })
+            .await?;
+        let Value::Facets(f) = computed else {
+            return Err(mixed_kinds(&k));
+        };
         if self.put(k, at, Value::Facets(f.clone())) {
             self.put(
                 key(format_args!("count"), filter),
@@ -299,6 +375,38 @@ mod tests {
             companies: vec![company.to_owned()],
             ..PostingFilter::default()
         }
+    }
+
+    /// A computation whose caller went away (a cancelled request) leaves the read waiting on
+    /// it to compute for itself, an error goes to its own caller only, and the flights are
+    /// gone once nobody is in them.
+    #[tokio::test]
+    async fn a_flight_survives_its_first_reader_leaving_or_failing() {
+        use futures_util::FutureExt;
+        let cache = AggregateCache::new(Generation::new(), 1 << 20);
+        let at = cache.lru.snapshot();
+        let mut first = Box::pin(cache.single_flight("count|x", at, std::future::pending()));
+        assert!((&mut first).now_or_never().is_none());
+        let mut second =
+            Box::pin(cache.single_flight("count|x", at, async { Ok(Value::Count(7)) }));
+        assert!(
+            (&mut second).now_or_never().is_none(),
+            "waits for the first, under way"
+        );
+        drop(first);
+        assert!(matches!(second.await, Ok(Value::Count(7))));
+
+        let failed = cache
+            .single_flight("count|y", at, async {
+                Err(crate::error::ApiError::bad_input("boom"))
+            })
+            .await;
+        assert!(failed.is_err());
+        let after = cache
+            .single_flight("count|y", at, async { Ok(Value::Count(3)) })
+            .await;
+        assert!(matches!(after, Ok(Value::Count(3))));
+        assert!(cache.flights.lock().unwrap().is_empty());
     }
 
     #[test]
