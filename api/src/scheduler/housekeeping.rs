@@ -150,7 +150,7 @@ async fn other_chores(
     Ok(())
 }
 
-/// Give postings stored before clusters existed their cluster keys, [`CLUSTER_KEYS_BATCH`] per
+/// Give postings stored before clusters existed their cluster keys, `CLUSTER_KEYS_BATCH` per
 /// transaction. Keys change no answer (a posting's cluster is decided when a posting of the
 /// same job arrives), so this is not a fenced write. Returns (postings filled, transactions).
 pub async fn fill_cluster_keys(

@@ -11,7 +11,7 @@
 //! the response cache).
 //!
 //! Single flight: identical aggregates asked together under one generation run one
-//! statement and share its answer ([`AggregateCache::single_flight`]).
+//! statement and share its answer (`AggregateCache::single_flight`).
 //!
 //! Memory: `JOBINTEL_AGGREGATE_CACHE_BYTES` (0: off) bounds the values' estimated heap bytes
 //! plus each key and [`ENTRY_OVERHEAD`]; least recently used first out. A value is a few
