@@ -1066,13 +1066,28 @@ async fn reopen(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Ids as a comma-separated SQL list, for `IN (…)`. Integers only, so inlining them is safe,
-/// and no bind-parameter limit applies (SQLite's is 32,766 per statement).
-pub fn id_list(ids: &[i64]) -> String {
-    ids.iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `column IN ids` as a condition on bound values (PostgreSQL: parameter `$param`, one
+/// array; SQLite: `?`s, so a statement using it twice binds the values twice), for the few rows of a page or a request. Its text depends only on the backend and, on
+/// SQLite, on the number of ids padded to a power of two (NULLs match nothing), so each
+/// connection prepares it once: ids written into the text made every such statement new
+/// to SQLite's and PostgreSQL's statement caches, and preparing it cost more than running it.
+pub fn ids_in(backend: DbBackend, column: &str, ids: &[i64], param: usize) -> (String, Vec<Value>) {
+    if backend == DbBackend::Postgres {
+        let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+        (
+            format!("{column} = ANY(CAST(${param} AS BIGINT[]))"),
+            vec![pg_array(ids.iter().map(String::as_str)).into()],
+        )
+    } else {
+        let slots = ids.len().next_power_of_two().min(IN_CHUNK.max(ids.len()));
+        let values = ids
+            .iter()
+            .map(|id| Value::BigInt(Some(*id)))
+            .chain((ids.len()..slots).map(|_| Value::BigInt(None)))
+            .collect();
+        let marks = vec!["?"; slots].join(", ");
+        (format!("{column} IN ({marks})"), values)
+    }
 }
 
 /// A PostgreSQL array literal of `items` (`{"a","b\"c"}`), to bind as one text parameter and

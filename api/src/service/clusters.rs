@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use entity::Source;
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use crate::error::ApiResult;
 
@@ -38,18 +38,23 @@ pub async fn get_many(
     let mut out: HashMap<i64, Cluster> = HashMap::with_capacity(roots.len());
     let backend = db.get_database_backend();
     for chunk in roots.chunks(500) {
-        // Integers only: inlined (no bind-parameter limit to mind).
-        let list = ingest::store::id_list(chunk);
+        // Bound, with a statement text per padded size: ids written into the SQL made every
+        // request's statement new to the driver's statement cache, evicting others.
+        let (by_id, mut values) = ingest::store::ids_in(backend, "id", chunk, 1);
+        let (by_cluster, again) = ingest::store::ids_in(backend, "cluster_id", chunk, 1);
+        if backend != DbBackend::Postgres {
+            values.extend(again);
+        }
         let sql = format!(
             "SELECT root, id, source, url, n FROM ( \
              SELECT COALESCE(cluster_id, id) AS root, id, source, url, \
              ROW_NUMBER() OVER (PARTITION BY COALESCE(cluster_id, id) ORDER BY id) AS rn, \
              COUNT(*) OVER (PARTITION BY COALESCE(cluster_id, id)) AS n \
-             FROM job_postings WHERE id IN ({list}) OR cluster_id IN ({list})) AS m \
+             FROM job_postings WHERE {by_id} OR {by_cluster}) AS m \
              WHERE rn <= {MAX_CLUSTER_POSTINGS} ORDER BY root, id"
         );
         for r in db
-            .query_all_raw(Statement::from_string(backend, sql))
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?
         {
             let root: i64 = r.try_get("", "root")?;

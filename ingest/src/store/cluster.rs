@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::job_posting;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
-use super::{IN_CHUNK, pg_array};
+use super::{IN_CHUNK, ids_in, pg_array};
 use crate::model::NormalizedPosting;
 use crate::normalize::cluster_keys::{
     SIMHASH_MAX_DISTANCE, company_key, hamming, simhash, title_key,
@@ -344,30 +344,6 @@ pub async fn stored_clusters(
         }
     }
     Ok(out)
-}
-
-/// `column IN ids` as a condition on bound values (PostgreSQL: parameter `$param`, one
-/// array), for the few postings of a page. Its text depends only on the backend and, on
-/// SQLite, on the number of ids padded to a power of two (NULLs match nothing), so each
-/// connection prepares it once: ids written into the text made every page's statement new
-/// to SQLite's and PostgreSQL's statement caches, and preparing it cost more than running it.
-fn ids_in(backend: DbBackend, column: &str, ids: &[i64], param: usize) -> (String, Vec<Value>) {
-    if backend == DbBackend::Postgres {
-        let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
-        (
-            format!("{column} = ANY(CAST(${param} AS BIGINT[]))"),
-            vec![pg_array(ids.iter().map(String::as_str)).into()],
-        )
-    } else {
-        let slots = ids.len().next_power_of_two().min(IN_CHUNK.max(ids.len()));
-        let values = ids
-            .iter()
-            .map(|id| Value::BigInt(Some(*id)))
-            .chain((ids.len()..slots).map(|_| Value::BigInt(None)))
-            .collect();
-        let marks = vec!["?"; slots].join(", ");
-        (format!("{column} IN ({marks})"), values)
-    }
 }
 
 /// Key slots of the SQLite candidate statement for `n` keys: the next power of two, at most
