@@ -232,11 +232,9 @@ async fn serve_answers_health_and_exits_cleanly_on_sigterm() {
 #[tokio::test]
 async fn postgres_with_sslmode_require_connects_over_tls() {
     jobintel::install_crypto_provider();
-    let Some(_) = testkit::postgres_admin_url() else {
-        // Only meaningful with the PostgreSQL suite; `.ci/run` always enables it.
+    let Some(db) = testkit::postgres_only("tls").await else {
         return;
     };
-    let db = testkit::postgres("tls").await;
     let sep = if db.url.contains('?') { '&' } else { '?' };
     let url = format!("{}{sep}sslmode=require", db.url);
     let (mut child, addr) = spawn_serve(&url);
@@ -270,11 +268,9 @@ async fn postgres_with_sslmode_require_connects_over_tls() {
 #[tokio::test]
 async fn the_old_db_settings_reach_postgres_and_the_password_is_never_logged() {
     jobintel::install_crypto_provider();
-    let Some(_) = testkit::postgres_admin_url() else {
-        // Only meaningful with the PostgreSQL suite; `.ci/run` always enables it.
+    let Some(db) = testkit::postgres_only("db_vars").await else {
         return;
     };
-    let db = testkit::postgres("db_vars").await;
     let url = url::Url::parse(&db.url).unwrap();
     let port = url.port().unwrap_or(5432).to_string();
     let name = url.path().trim_start_matches('/').to_owned();
@@ -445,11 +441,9 @@ fn ingest_rejects_unknown_sources_and_missing_parameters_with_exit_code_2() {
 #[tokio::test]
 async fn serve_keeps_answering_when_postgres_drops_its_connections() {
     jobintel::install_crypto_provider();
-    let Some(_) = testkit::postgres_admin_url() else {
-        // Only meaningful with the PostgreSQL suite; `.ci/run` always enables it.
+    let Some(db) = testkit::postgres_only("dropped").await else {
         return;
     };
-    let db = testkit::postgres("dropped").await;
     // Stopped even when an assertion below fails (a leaked server keeps its database open).
     let (_server, addr, _, _) = spawn_serve_with(&[
         ("DATABASE_URL", db.url.as_str()),

@@ -372,10 +372,9 @@ async fn sqlite_day_index_is_on_the_day_expression_the_stats_query_uses() {
 /// PostgreSQL compresses the wide columns with lz4 where the server supports it (000006).
 #[tokio::test]
 async fn postgres_compresses_descriptions_with_lz4_where_available() {
-    let Some(_) = testkit::postgres_admin_url() else {
-        return; // PostgreSQL only: SQLite does not compress.
+    let Some(db) = testkit::postgres_only("lz4").await else {
+        return; // SQLite does not compress.
     };
-    let db = testkit::postgres("lz4").await;
     let lz4 = db
         .conn
         .execute_unprepared("CREATE TEMP TABLE lz4_probe (x TEXT COMPRESSION lz4)")

@@ -248,10 +248,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_refresh_takes_at_most_its_batch_and_skips_rows_a_writer_holds() {
-        let Some(_) = testkit::postgres_admin_url() else {
-            return; // PostgreSQL only; the SQLite half of this module is tested above.
+        let Some(db) = testkit::postgres_only("search_refresh").await else {
+            return; // The SQLite half of this module is tested above.
         };
-        let db = testkit::postgres("search_refresh").await;
         let conn = db.conn.clone();
         store_page(&conn, "Chef").await;
         assert_eq!(refresh(&conn, 10).await.unwrap(), 10);

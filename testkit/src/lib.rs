@@ -82,6 +82,17 @@ pub fn postgres_admin_url() -> Option<String> {
         .filter(|s| !s.trim().is_empty())
 }
 
+/// A fresh PostgreSQL database for a PostgreSQL-only test, or `None` (said on stderr) when
+/// `TEST_DATABASE_URL` is not set: such a test then has nothing to run (`.ci/run` always sets
+/// it, and a set but unreachable server fails the test, as [`postgres`] does).
+pub async fn postgres_only(label: &str) -> Option<TestDb> {
+    if postgres_admin_url().is_none() {
+        eprintln!("{label}: PostgreSQL only, and TEST_DATABASE_URL is not set: nothing to run");
+        return None;
+    }
+    Some(postgres(label).await)
+}
+
 /// One fresh database per enabled backend: SQLite always, PostgreSQL with `TEST_DATABASE_URL`.
 pub async fn databases(label: &str) -> Vec<TestDb> {
     let mut out = vec![sqlite(label).await];
