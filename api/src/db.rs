@@ -158,6 +158,9 @@ pub async fn migrate(db: &DatabaseConnection, url: &DatabaseUrl) -> Result<(), D
 ///   migrator reads `seaql_migrations`; a second process waits for it (`busy_timeout`) and
 ///   then sees the migrations applied. It costs nothing more, and also keeps every statement on
 ///   one connection (whose schema cache is never stale).
+///
+/// After the migrations, under the same lock: the trigram indexes a migration had to skip
+/// (`migration::ensure_trigram_indexes`).
 pub async fn migrate_exclusively(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = match db.get_database_backend() {
         DbBackend::Postgres => {
@@ -179,5 +182,6 @@ pub async fn migrate_exclusively(db: &DatabaseConnection) -> Result<(), DbErr> {
         }
     };
     Migrator::up(&txn, None).await?;
+    migration::ensure_trigram_indexes(&txn).await?;
     txn.commit().await
 }

@@ -438,6 +438,7 @@ async fn the_trigram_indexes_serve_the_filters() {
 
 /// PostgreSQL: a role that may not create extensions (no CREATE on the database, as on many
 /// hosted services) still migrates; the filters then run on plain ILIKE, with the same answers.
+/// Once an administrator installs `pg_trgm`, the next start-up creates the indexes.
 #[tokio::test]
 async fn postgres_migrates_without_pg_trgm_when_it_may_not_create_it() {
     let Some(admin_url) = testkit::postgres_admin_url() else {
@@ -468,6 +469,7 @@ async fn postgres_migrates_without_pg_trgm_when_it_may_not_create_it() {
     let mut url = url::Url::parse(&testkit::with_database(&admin_url, &name)).unwrap();
     url.set_username(&role).unwrap();
     url.set_password(None).unwrap();
+    let installer = db_admin.clone();
     let result = async move {
         let conn = Database::connect(url.as_str()).await.unwrap();
         Migrator::up(&conn, None).await.unwrap();
@@ -498,6 +500,34 @@ async fn postgres_migrates_without_pg_trgm_when_it_may_not_create_it() {
                 (want.clone(), want.len() as u64)
             );
         }
+
+        // The administrator installs the extension; the application restarts (migrations
+        // and start-up checks under the lock, as `serve` runs them).
+        installer
+            .execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            .await
+            .unwrap();
+        jobintel::db::migrate_exclusively(&conn).await.unwrap();
+        let indexes = conn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname LIKE '%trgm%'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(indexes, 4, "the four trigram indexes, made at the restart");
+        for text in ["zymurg", "engineer", "ZÜRICH", "e_j", "ng"] {
+            let want = reference(&conn, &["title"], text).await;
+            assert_eq!(
+                by_service(&conn, &title(text)).await,
+                (want.clone(), want.len() as u64)
+            );
+        }
+        // A second start-up with every index there changes nothing.
+        jobintel::db::migrate_exclusively(&conn).await.unwrap();
         conn.close().await.unwrap();
     };
     // Drop the database and the role even when the checks fail.

@@ -25,6 +25,37 @@ mod m20261207_000017_simhash_distance;
 
 pub struct Migrator;
 
+/// PostgreSQL: create the trigram indexes of migration 000016 if any is missing and `pg_trgm`
+/// can be had now (installed since, or CREATE granted since): that migration skips them when
+/// it cannot, and a migration never runs twice. A no-op when all four exist, and on SQLite
+/// (whose trigram table 000016 always creates). Run at start-up after the migrations, under
+/// the same lock.
+pub async fn ensure_trigram_indexes<C>(db: &C) -> Result<(), DbErr>
+where
+    C: sea_orm_migration::sea_orm::ConnectionTrait,
+{
+    use sea_orm_migration::sea_orm::{DbBackend, Statement};
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let present = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM pg_indexes WHERE schemaname = current_schema() \
+             AND indexname IN ('idx_job_postings_title_trgm', 'idx_job_postings_location_raw_trgm', \
+             'idx_job_postings_city_trgm', 'idx_job_postings_region_trgm')",
+        ))
+        .await?
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0);
+    if present < 4 {
+        db.execute_unprepared(m20261207_000016_trigram::POSTGRES_UP)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Run each statement in order.
 pub(crate) async fn run_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
     let db = manager.get_connection();

@@ -23,6 +23,11 @@
 //! "substring filters").
 //!
 //! `companies` needs nothing here: it is an exact `company IN (…)`, which trigrams do not help.
+//!
+//! A server migrated while `pg_trgm` was unavailable gets the indexes later: every start-up
+//! runs the same block again when one of the four is missing
+//! ([`crate::ensure_trigram_indexes`]), so installing the extension (or granting CREATE) and
+//! restarting is enough.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
@@ -34,7 +39,7 @@ pub struct Migration;
 /// `insufficient_privilege`: no CREATE on the database (trusted extension) or not a superuser;
 /// `undefined_file`: not installed on the server; `feature_not_supported`: some hosted
 /// services' allow-lists. Any other error (a full disk, say) still fails the migration.
-const POSTGRES_UP: &str = r#"
+pub(crate) const POSTGRES_UP: &str = r#"
 DO $$
 DECLARE
     ops TEXT;
