@@ -12,8 +12,8 @@ use entity::{RunStatus, RunTrigger, Source, ingest_run, job_posting};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DbBackend, DbErr, EntityTrait, NotSet, QueryFilter, QuerySelect, QueryTrait,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
+    DbBackend, DbErr, EntityTrait, NotSet, QueryFilter, QueryTrait, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait, Value,
 };
 use sea_orm::{DatabaseTransaction, IdenStatic};
 use serde::{Deserialize, Serialize};
@@ -626,8 +626,8 @@ struct Existing {
     cluster_id: Option<i64>,
 }
 
-/// `(id, external_id, content_hash, closed_at, cluster_id)`.
-type ExistingRow = (i64, String, String, Option<DateTime<Utc>>, Option<i64>);
+/// `(id, external_id, content_hash, closed, cluster_id)`.
+type ExistingRow = (i64, String, String, bool, Option<i64>);
 
 /// The stored postings of `source` among `ids` (ids as stored), by external id.
 async fn existing_rows(
@@ -666,40 +666,52 @@ async fn existing_rows(
                     r.try_get("", "id")?,
                     r.try_get("", "external_id")?,
                     r.try_get("", "content_hash")?,
-                    r.try_get("", "closed_at")?,
+                    r.try_get::<Option<DateTime<Utc>>>("", "closed_at")?
+                        .is_some(),
                     r.try_get("", "cluster_id")?,
                 ));
             }
             rows
         } else {
-            job_posting::Entity::find()
-                .select_only()
-                .column(job_posting::Column::Id)
-                .column(job_posting::Column::ExternalId)
-                .column(job_posting::Column::ContentHash)
-                .column(job_posting::Column::ClosedAt)
-                .filter(job_posting::Column::Source.eq(source))
-                .filter(job_posting::Column::ExternalId.is_in(chunk.iter().cloned()))
-                .into_tuple::<(i64, String, String, Option<DateTime<Utc>>)>()
-                .all(db)
+            // Not `cluster_id`: added by a later migration, it sits at the end of each SQLite
+            // record, after the descriptions and raw JSON, so reading it follows every row's
+            // overflow pages (+13-17 % CPU on a page of unchanged postings). Only changed
+            // postings need it: the caller reads theirs. The rows come back as one JSON array
+            // rather than one row each: the driver hands every row from SQLite's thread to this
+            // task on its own, a context switch per row.
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT json_group_array(json_array(id, external_id, content_hash, \
+                 closed_at IS NOT NULL)) AS found \
+                 FROM job_postings WHERE source = ? AND external_id IN ({marks})"
+            );
+            let values: Vec<Value> = std::iter::once(source.as_str().into())
+                .chain(chunk.iter().map(|id| id.as_str().into()))
+                .collect();
+            let found: Option<String> = match db
+                .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
                 .await?
+            {
+                Some(r) => r.try_get_by_index(0)?,
+                None => None,
+            };
+            let found: Vec<(i64, String, String, i64)> =
+                serde_json::from_str(found.as_deref().unwrap_or("[]"))
+                    .map_err(|e| DbErr::Custom(format!("existing postings: {e}")))?;
+            found
                 .into_iter()
-                // Not `cluster_id`: added by a later migration, it sits at the end of each
-                // SQLite record, after the descriptions and raw JSON, so reading it follows
-                // every row's overflow pages (+13-17 % CPU on a page of unchanged postings).
-                // Only changed postings need it: the caller reads theirs.
-                .map(|(id, ext, hash, closed)| (id, ext, hash, closed, None))
+                .map(|(id, ext, hash, closed)| (id, ext, hash, closed != 0, None))
                 .collect()
         };
         out.extend(
             rows.into_iter()
-                .map(|(id, ext, content_hash, closed_at, cluster_id)| {
+                .map(|(id, ext, content_hash, closed, cluster_id)| {
                     (
                         ext,
                         Existing {
                             id,
                             content_hash,
-                            closed: closed_at.is_some(),
+                            closed,
                             cluster_id,
                         },
                     )
@@ -1517,11 +1529,14 @@ pub(crate) mod tests {
         }
     }
 
-    /// Ids that need quoting in an array literal are looked up as themselves.
+    /// Ids that need quoting in an array literal (PostgreSQL) or escaping in JSON (SQLite's
+    /// existing rows come back as one JSON array) are looked up as themselves.
     #[tokio::test]
     async fn external_ids_with_quotes_commas_and_braces_are_found_again() {
         for db in testkit::databases("store_odd_ids").await {
-            let odd = ["a,b", "{c}", "d\"e", "f\\g", "NULL", " h ", "é"];
+            let odd = [
+                "a,b", "{c}", "d\"e", "f\\g", "NULL", " h ", "é", "t\tab", "[1]", "🙂",
+            ];
             let page: Vec<NormalizedPosting> = odd
                 .iter()
                 .enumerate()
