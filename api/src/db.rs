@@ -182,6 +182,11 @@ pub async fn migrate_exclusively(db: &DatabaseConnection) -> Result<(), DbErr> {
         }
     };
     Migrator::up(&txn, None).await?;
-    migration::ensure_trigram_indexes(&txn).await?;
+    if let Err(e) = migration::ensure_trigram_indexes(&txn).await {
+        tracing::warn!(
+            error = %e,
+            "trigram indexes not created: substring filters run without them"
+        );
+    }
     txn.commit().await
 }

@@ -545,3 +545,78 @@ async fn postgres_migrates_without_pg_trgm_when_it_may_not_create_it() {
         std::panic::resume_unwind(e.into_panic());
     }
 }
+
+/// PostgreSQL: a start-up that cannot make the missing trigram indexes (here the application's
+/// role does not own `job_postings`) says so and starts anyway: the indexes only make
+/// substring filters faster.
+#[tokio::test]
+async fn a_start_up_that_may_not_make_the_trigram_indexes_still_starts() {
+    let Some(admin_url) = testkit::postgres_admin_url() else {
+        return;
+    };
+    let admin = Database::connect(admin_url.as_str()).await.unwrap();
+    let suffix = format!("{}_{:08x}", std::process::id(), rand::random::<u32>());
+    let role = format!("jobintel_test_notowner_{suffix}");
+    let name = format!("jobintel_test_notowner_{suffix}");
+    admin
+        .execute_unprepared(&format!("CREATE ROLE \"{role}\" LOGIN"))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .unwrap();
+    // An administrator migrated (and owns the tables), then dropped one trigram index.
+    let db_admin = Database::connect(testkit::with_database(&admin_url, &name))
+        .await
+        .unwrap();
+    jobintel::db::migrate_exclusively(&db_admin).await.unwrap();
+    for sql in [
+        "DROP INDEX idx_job_postings_title_trgm".to_owned(),
+        format!("GRANT CREATE, USAGE ON SCHEMA public TO \"{role}\""),
+        format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO \"{role}\""),
+        format!("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO \"{role}\""),
+    ] {
+        db_admin.execute_unprepared(&sql).await.unwrap();
+    }
+    let mut url = url::Url::parse(&testkit::with_database(&admin_url, &name)).unwrap();
+    url.set_username(&role).unwrap();
+    url.set_password(None).unwrap();
+    let result = async move {
+        let conn = Database::connect(url.as_str()).await.unwrap();
+        jobintel::db::migrate_exclusively(&conn)
+            .await
+            .expect("starts without the index it may not make");
+        let indexes = conn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname LIKE '%trgm%'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(indexes, 3, "the three left, the dropped one not remade");
+        seed(&conn).await;
+        let want = reference(&conn, &["title"], "engineer").await;
+        assert_eq!(
+            by_service(&conn, &title("engineer")).await,
+            (want.clone(), want.len() as u64)
+        );
+        conn.close().await.unwrap();
+    };
+    let outcome = tokio::spawn(result).await;
+    let _ = db_admin.close().await;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!("DROP ROLE IF EXISTS \"{role}\""))
+        .await
+        .unwrap();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}

@@ -29,12 +29,14 @@ pub struct Migrator;
 /// can be had now (installed since, or CREATE granted since): that migration skips them when
 /// it cannot, and a migration never runs twice. A no-op when all four exist, and on SQLite
 /// (whose trigram table 000016 always creates). Run at start-up after the migrations, under
-/// the same lock.
+/// the same lock, in a savepoint: an error (say, a role that does not own `job_postings`)
+/// leaves the caller's transaction usable, and is the caller's to log — the indexes only make
+/// substring filters faster.
 pub async fn ensure_trigram_indexes<C>(db: &C) -> Result<(), DbErr>
 where
-    C: sea_orm_migration::sea_orm::ConnectionTrait,
+    C: sea_orm_migration::sea_orm::ConnectionTrait + sea_orm_migration::sea_orm::TransactionTrait,
 {
-    use sea_orm_migration::sea_orm::{DbBackend, Statement};
+    use sea_orm_migration::sea_orm::{DbBackend, Statement, TransactionSession};
     if db.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }
@@ -50,8 +52,17 @@ where
         .transpose()?
         .unwrap_or(0);
     if present < 4 {
-        db.execute_unprepared(m20261207_000016_trigram::POSTGRES_UP)
-            .await?;
+        let savepoint = db.begin().await?;
+        match savepoint
+            .execute_unprepared(m20261207_000016_trigram::POSTGRES_UP)
+            .await
+        {
+            Ok(_) => savepoint.commit().await?,
+            Err(e) => {
+                savepoint.rollback().await?;
+                return Err(e);
+            }
+        }
     }
     Ok(())
 }
