@@ -436,40 +436,79 @@ async fn the_trigram_indexes_serve_the_filters() {
     }
 }
 
+/// A fresh PostgreSQL database and a login role with no privileges yet (`None` without
+/// `TEST_DATABASE_URL`): the administrator's connection to the database sets the scene, the
+/// test runs as the role through `url`, and [`RoleDb::finish`] drops both, even when the test
+/// failed.
+struct RoleDb {
+    admin: DatabaseConnection,
+    /// The administrator, connected to the new database.
+    db_admin: DatabaseConnection,
+    role: String,
+    name: String,
+    /// The new database as the role.
+    url: url::Url,
+}
+
+impl RoleDb {
+    async fn new(label: &str) -> Option<RoleDb> {
+        let admin_url = testkit::postgres_admin_url()?;
+        let admin = Database::connect(admin_url.as_str()).await.unwrap();
+        let suffix = format!("{}_{:08x}", std::process::id(), rand::random::<u32>());
+        let role = format!("jobintel_test_{label}_{suffix}");
+        let name = role.clone();
+        for sql in [
+            format!("CREATE ROLE \"{role}\" LOGIN"),
+            format!("CREATE DATABASE \"{name}\""),
+        ] {
+            admin.execute_unprepared(&sql).await.unwrap();
+        }
+        let db_url = testkit::with_database(&admin_url, &name);
+        let db_admin = Database::connect(db_url.as_str()).await.unwrap();
+        let mut url = url::Url::parse(&db_url).unwrap();
+        url.set_username(&role).unwrap();
+        url.set_password(None).unwrap();
+        Some(RoleDb {
+            admin,
+            db_admin,
+            role,
+            name,
+            url,
+        })
+    }
+
+    /// Drop the database and the role, then fail as the test did.
+    async fn finish(self, outcome: Result<(), tokio::task::JoinError>) {
+        let _ = self.db_admin.close().await;
+        for sql in [
+            format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+            format!("DROP ROLE IF EXISTS \"{}\"", self.role),
+        ] {
+            self.admin.execute_unprepared(&sql).await.unwrap();
+        }
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
+
 /// PostgreSQL: a role that may not create extensions (no CREATE on the database, as on many
 /// hosted services) still migrates; the filters then run on plain ILIKE, with the same answers.
 /// Once an administrator installs `pg_trgm`, the next start-up creates the indexes.
 #[tokio::test]
 async fn postgres_migrates_without_pg_trgm_when_it_may_not_create_it() {
-    let Some(admin_url) = testkit::postgres_admin_url() else {
+    let Some(scene) = RoleDb::new("noext").await else {
         return;
     };
-    let admin = Database::connect(admin_url.as_str()).await.unwrap();
-    let suffix = format!("{}_{:08x}", std::process::id(), rand::random::<u32>());
-    let role = format!("jobintel_test_noext_{suffix}");
-    let name = format!("jobintel_test_noext_{suffix}");
-    admin
-        .execute_unprepared(&format!("CREATE ROLE \"{role}\" LOGIN"))
-        .await
-        .unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .unwrap();
-    let db_admin = Database::connect(testkit::with_database(&admin_url, &name))
-        .await
-        .unwrap();
     // Tables in `public`, as the application's own role would have; but no CREATE on the
     // database, which a trusted extension needs.
-    db_admin
-        .execute_unprepared(&format!("GRANT ALL ON SCHEMA public TO \"{role}\""))
+    scene
+        .db_admin
+        .execute_unprepared(&format!("GRANT ALL ON SCHEMA public TO \"{}\"", scene.role))
         .await
         .unwrap();
-
-    let mut url = url::Url::parse(&testkit::with_database(&admin_url, &name)).unwrap();
-    url.set_username(&role).unwrap();
-    url.set_password(None).unwrap();
-    let installer = db_admin.clone();
+    let url = scene.url.clone();
+    let installer = scene.db_admin.clone();
     let result = async move {
         let conn = Database::connect(url.as_str()).await.unwrap();
         Migrator::up(&conn, None).await.unwrap();
@@ -530,20 +569,7 @@ async fn postgres_migrates_without_pg_trgm_when_it_may_not_create_it() {
         jobintel::db::migrate_exclusively(&conn).await.unwrap();
         conn.close().await.unwrap();
     };
-    // Drop the database and the role even when the checks fail.
-    let outcome = tokio::spawn(result).await;
-    let _ = db_admin.close().await;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await
-        .unwrap();
-    admin
-        .execute_unprepared(&format!("DROP ROLE IF EXISTS \"{role}\""))
-        .await
-        .unwrap();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    scene.finish(tokio::spawn(result).await).await;
 }
 
 /// PostgreSQL: a start-up that cannot make the missing trigram indexes (here the application's
@@ -551,37 +577,23 @@ async fn postgres_migrates_without_pg_trgm_when_it_may_not_create_it() {
 /// substring filters faster.
 #[tokio::test]
 async fn a_start_up_that_may_not_make_the_trigram_indexes_still_starts() {
-    let Some(admin_url) = testkit::postgres_admin_url() else {
+    let Some(scene) = RoleDb::new("notowner").await else {
         return;
     };
-    let admin = Database::connect(admin_url.as_str()).await.unwrap();
-    let suffix = format!("{}_{:08x}", std::process::id(), rand::random::<u32>());
-    let role = format!("jobintel_test_notowner_{suffix}");
-    let name = format!("jobintel_test_notowner_{suffix}");
-    admin
-        .execute_unprepared(&format!("CREATE ROLE \"{role}\" LOGIN"))
-        .await
-        .unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .unwrap();
     // An administrator migrated (and owns the tables), then dropped one trigram index.
-    let db_admin = Database::connect(testkit::with_database(&admin_url, &name))
+    jobintel::db::migrate_exclusively(&scene.db_admin)
         .await
         .unwrap();
-    jobintel::db::migrate_exclusively(&db_admin).await.unwrap();
+    let role = &scene.role;
     for sql in [
         "DROP INDEX idx_job_postings_title_trgm".to_owned(),
         format!("GRANT CREATE, USAGE ON SCHEMA public TO \"{role}\""),
         format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO \"{role}\""),
         format!("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO \"{role}\""),
     ] {
-        db_admin.execute_unprepared(&sql).await.unwrap();
+        scene.db_admin.execute_unprepared(&sql).await.unwrap();
     }
-    let mut url = url::Url::parse(&testkit::with_database(&admin_url, &name)).unwrap();
-    url.set_username(&role).unwrap();
-    url.set_password(None).unwrap();
+    let url = scene.url.clone();
     let result = async move {
         let conn = Database::connect(url.as_str()).await.unwrap();
         jobintel::db::migrate_exclusively(&conn)
@@ -606,17 +618,5 @@ async fn a_start_up_that_may_not_make_the_trigram_indexes_still_starts() {
         );
         conn.close().await.unwrap();
     };
-    let outcome = tokio::spawn(result).await;
-    let _ = db_admin.close().await;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await
-        .unwrap();
-    admin
-        .execute_unprepared(&format!("DROP ROLE IF EXISTS \"{role}\""))
-        .await
-        .unwrap();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    scene.finish(tokio::spawn(result).await).await;
 }
