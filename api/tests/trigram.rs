@@ -436,6 +436,9 @@ async fn the_trigram_indexes_serve_the_filters() {
     }
 }
 
+/// How many trigram indexes the database has.
+const TRGM_INDEXES: &str = "SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE '%trgm%'";
+
 /// A fresh PostgreSQL database and a login role with no privileges yet (`None` without
 /// `TEST_DATABASE_URL`): the administrator's connection to the database sets the scene, the
 /// test runs as the role through `url`, and [`RoleDb::finish`] drops both, even when the test
@@ -512,17 +515,12 @@ async fn postgres_migrates_without_pg_trgm_when_it_may_not_create_it() {
     let result = async move {
         let conn = Database::connect(url.as_str()).await.unwrap();
         Migrator::up(&conn, None).await.unwrap();
-        let trgm_objects = conn
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT (SELECT COUNT(*) FROM pg_extension WHERE extname = 'pg_trgm') \
+        let trgm_objects = testkit::count(
+            &conn,
+            "SELECT (SELECT COUNT(*) FROM pg_extension WHERE extname = 'pg_trgm') \
                  + (SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE '%trgm%') AS n",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap();
+        )
+        .await;
         assert_eq!(trgm_objects, 0);
         seed(&conn).await;
         for text in ["zymurg", "engineer", "ZÜRICH", "e_j", "ng"] {
@@ -547,16 +545,7 @@ async fn postgres_migrates_without_pg_trgm_when_it_may_not_create_it() {
             .await
             .unwrap();
         jobintel::db::migrate_exclusively(&conn).await.unwrap();
-        let indexes = conn
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname LIKE '%trgm%'",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap();
+        let indexes = testkit::count(&conn, TRGM_INDEXES).await;
         assert_eq!(indexes, 4, "the four trigram indexes, made at the restart");
         for text in ["zymurg", "engineer", "ZÜRICH", "e_j", "ng"] {
             let want = reference(&conn, &["title"], text).await;
@@ -599,16 +588,7 @@ async fn a_start_up_that_may_not_make_the_trigram_indexes_still_starts() {
         jobintel::db::migrate_exclusively(&conn)
             .await
             .expect("starts without the index it may not make");
-        let indexes = conn
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname LIKE '%trgm%'",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap();
+        let indexes = testkit::count(&conn, TRGM_INDEXES).await;
         assert_eq!(indexes, 3, "the three left, the dropped one not remade");
         seed(&conn).await;
         let want = reference(&conn, &["title"], "engineer").await;
