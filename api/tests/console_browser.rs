@@ -4,7 +4,8 @@
 //!
 //! Every page is opened, every action the issue names is taken through the UI, and the page
 //! must report no error (an uncaught exception or a Content-Security-Policy violation fails
-//! the test). The SQLite run writes the screenshots the README shows (`docs/console/`).
+//! the test). The SQLite run takes the screenshots the README shows, into `docs/console/` with
+//! `JOBINTEL_UPDATE_SCREENSHOTS=1` (otherwise into a temporary directory).
 
 #![cfg(target_os = "linux")]
 
@@ -125,8 +126,17 @@ async fn serve(database: Option<&str>, board: &str, env: &[(&str, &str)]) -> pro
     serve.start().await
 }
 
+/// `docs/console/` (the README's pictures) with `JOBINTEL_UPDATE_SCREENSHOTS=1`; otherwise a
+/// temporary directory, so that a test run leaves the checkout as it found it (every run
+/// renders slightly different bytes, which then got committed by accident).
 fn screenshot_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console")
+    let dir = if std::env::var_os("JOBINTEL_UPDATE_SCREENSHOTS").is_some() {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console")
+    } else {
+        std::env::temp_dir().join(format!("jobintel-console-shots-{}", std::process::id()))
+    };
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
 }
 
 const LONG: Duration = Duration::from_secs(60);
