@@ -626,6 +626,23 @@ struct Existing {
     cluster_id: Option<i64>,
 }
 
+/// The rows of a SQLite statement whose one value is `json_group_array(json_array(…))`, each
+/// as a `T` (a tuple of the array's items). Rows come back this way where a page reads many:
+/// the driver hands every row from SQLite's thread to the task on its own, a context switch
+/// per row, which cost more CPU than the lookups themselves (`existing_rows`, the cluster
+/// candidates).
+pub(crate) async fn sqlite_json_rows<T: serde::de::DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    stmt: Statement,
+) -> Result<Vec<T>, DbErr> {
+    let text: Option<String> = match db.query_one_raw(stmt).await? {
+        Some(r) => r.try_get_by_index(0)?,
+        None => None,
+    };
+    serde_json::from_str(text.as_deref().unwrap_or("[]"))
+        .map_err(|e| DbErr::Custom(format!("rows as JSON: {e}")))
+}
+
 /// `(id, external_id, content_hash, closed, cluster_id)`.
 type ExistingRow = (i64, String, String, bool, Option<i64>);
 
@@ -676,28 +693,18 @@ async fn existing_rows(
             // Not `cluster_id`: added by a later migration, it sits at the end of each SQLite
             // record, after the descriptions and raw JSON, so reading it follows every row's
             // overflow pages (+13-17 % CPU on a page of unchanged postings). Only changed
-            // postings need it: the caller reads theirs. The rows come back as one JSON array
-            // rather than one row each: the driver hands every row from SQLite's thread to this
-            // task on its own, a context switch per row.
+            // postings need it: the caller reads theirs.
             let marks = vec!["?"; chunk.len()].join(", ");
             let sql = format!(
                 "SELECT json_group_array(json_array(id, external_id, content_hash, \
-                 closed_at IS NOT NULL)) AS found \
+                 closed_at IS NOT NULL)) \
                  FROM job_postings WHERE source = ? AND external_id IN ({marks})"
             );
             let values: Vec<Value> = std::iter::once(source.as_str().into())
                 .chain(chunk.iter().map(|id| id.as_str().into()))
                 .collect();
-            let found: Option<String> = match db
-                .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
-                .await?
-            {
-                Some(r) => r.try_get_by_index(0)?,
-                None => None,
-            };
             let found: Vec<(i64, String, String, i64)> =
-                serde_json::from_str(found.as_deref().unwrap_or("[]"))
-                    .map_err(|e| DbErr::Custom(format!("existing postings: {e}")))?;
+                sqlite_json_rows(db, Statement::from_sql_and_values(backend, sql, values)).await?;
             found
                 .into_iter()
                 .map(|(id, ext, hash, closed)| (id, ext, hash, closed != 0, None))

@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::job_posting;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
-use super::{IN_CHUNK, ids_in, pg_array};
+use super::{IN_CHUNK, ids_in, pg_array, sqlite_json_rows};
 use crate::model::NormalizedPosting;
 use crate::normalize::cluster_keys::{
     SIMHASH_MAX_DISTANCE, company_key, hamming, simhash, title_key,
@@ -242,9 +242,8 @@ async fn near_ids_postgres(
 /// Step one on SQLite. The statement's text depends only on the padded number of keys (a few
 /// sizes), so each connection prepares it once: preparing a 100-way UNION ALL afresh for every
 /// page cost more than running it. Padding keys are NULLs, which match nothing. The
-/// candidates come back as one text of numbers, not as rows: the driver hands each row from
-/// SQLite's thread to this task on its own, and those hand-offs (hundreds per page) cost more
-/// CPU than the lookup itself. The SimHashes are compared here.
+/// candidates (hundreds per page) come back as one JSON value ([`sqlite_json_rows`]). The
+/// SimHashes are compared here.
 async fn near_ids_sqlite(
     db: &impl ConnectionTrait,
     keys: &[((&str, &str), Vec<u64>)],
@@ -261,7 +260,7 @@ async fn near_ids_sqlite(
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
     let sql = format!(
-        "SELECT group_concat(n || ' ' || id || ' ' || simhash, ' ') AS found \
+        "SELECT json_group_array(json_array(n, id, simhash)) \
          FROM ({union}) WHERE simhash IS NOT NULL"
     );
     let none = || Value::String(None);
@@ -271,12 +270,9 @@ async fn near_ids_sqlite(
         .chain((keys.len()..slots).flat_map(|_| [none(), none()]))
         .collect();
     let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
-    let found: Option<String> = match db.query_one_raw(stmt).await? {
-        Some(r) => r.try_get_by_index(0)?,
-        None => None,
-    };
+    let found: Vec<(i64, i64, i64)> = sqlite_json_rows(db, stmt).await?;
     let mut near = Vec::new();
-    for (n, id, stored) in triples(found.as_deref().unwrap_or(""))? {
+    for (n, id, stored) in found {
         let close = keys.get(n as usize).is_some_and(|(_, hashes)| {
             hashes
                 .iter()
@@ -287,26 +283,6 @@ async fn near_ids_sqlite(
         }
     }
     Ok(near)
-}
-
-/// `"n id simhash n id simhash …"` (the SQLite candidate statement's one value) as triples.
-fn triples(text: &str) -> Result<Vec<(i64, i64, i64)>, DbErr> {
-    let mut numbers = text.split(' ').filter(|s| !s.is_empty()).map(|s| {
-        s.parse::<i64>()
-            .map_err(|e| DbErr::Custom(format!("cluster candidates: `{s}`: {e}")))
-    });
-    let mut out = Vec::new();
-    while let Some(n) = numbers.next() {
-        match (numbers.next(), numbers.next()) {
-            (Some(id), Some(hash)) => out.push((n?, id?, hash?)),
-            _ => {
-                return Err(DbErr::Custom(
-                    "cluster candidates: an incomplete triple".to_owned(),
-                ));
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The stored postings `ids`, as clustering sees them.
@@ -700,17 +676,6 @@ mod tests {
         assert_eq!(similar(&unknown, &unknown.clone()), None);
         unknown.company_key = None;
         assert!(!unknown.clusterable());
-    }
-
-    #[test]
-    fn sqlite_candidates_text_is_read_as_triples() {
-        assert_eq!(triples("").unwrap(), []);
-        assert_eq!(
-            triples("0 17 -5 3 18 9223372036854775807").unwrap(),
-            [(0, 17, -5), (3, 18, i64::MAX)]
-        );
-        assert!(triples("0 17").is_err(), "an incomplete triple");
-        assert!(triples("0 x 1").is_err(), "not a number");
     }
 
     #[test]
