@@ -1085,11 +1085,12 @@ async fn reopen(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// `column IN ids` as a condition on bound values (PostgreSQL: parameter `$param`, one
-/// array; SQLite: `?`s, so a statement using it twice binds the values twice), for the few rows of a page or a request. Its text depends only on the backend and, on
-/// SQLite, on the number of ids padded to a power of two (NULLs match nothing), so each
-/// connection prepares it once: ids written into the text made every such statement new
-/// to SQLite's and PostgreSQL's statement caches, and preparing it cost more than running it.
+/// `column IN ids` as a condition on bound values (PostgreSQL: parameter `$param`, one array;
+/// SQLite: `?`s, so a statement using it twice binds the values twice), for the few rows of a
+/// page or a request. Its text depends only on the backend and, on SQLite, on the number of
+/// ids padded to a power of two (NULLs match nothing), so each connection prepares it once:
+/// ids written into the text made every such statement new to SQLite's and PostgreSQL's
+/// statement caches, and preparing it cost more than running it.
 pub fn ids_in(backend: DbBackend, column: &str, ids: &[i64], param: usize) -> (String, Vec<Value>) {
     if backend == DbBackend::Postgres {
         let ids: Vec<String> = ids.iter().map(i64::to_string).collect();

@@ -4,8 +4,7 @@ use std::collections::HashMap;
 
 use entity::posting_history;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, Value,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use crate::error::ApiResult;
@@ -43,21 +42,14 @@ pub async fn newest_many(
     // Pages hold at most 100 postings; the chunk keeps any caller under both databases'
     // parameter limits.
     for chunk in posting_ids.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len())
-            .map(|i| match backend {
-                DbBackend::Postgres => format!("${i}"),
-                _ => "?".to_owned(),
-            })
-            .collect();
+        let (cond, values) = ingest::store::ids_in(backend, "posting_id", chunk, 1);
         let sql = format!(
             "SELECT id, posting_id, run_id, kind, changes, changed_at FROM \
              (SELECT id, posting_id, run_id, kind, changes, changed_at, \
              ROW_NUMBER() OVER (PARTITION BY posting_id ORDER BY id DESC) AS rn \
-             FROM posting_history WHERE posting_id IN ({})) AS h \
-             WHERE rn <= {limit} ORDER BY posting_id, id DESC",
-            marks.join(", ")
+             FROM posting_history WHERE {cond}) AS h \
+             WHERE rn <= {limit} ORDER BY posting_id, id DESC"
         );
-        let values: Vec<Value> = chunk.iter().map(|id| (*id).into()).collect();
         let rows = posting_history::Entity::find()
             .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
             .all(db)
