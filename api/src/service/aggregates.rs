@@ -232,8 +232,7 @@ impl AggregateCache {
                 cell,
             }
         };
-        let v = boarding.cell.get_or_try_init(|| compute).await?.clone();
-        Ok(v)
+        Ok(boarding.cell.get_or_try_init(|| compute).await?.clone())
     }
 
     /// [`postings::count`].
