@@ -1040,12 +1040,49 @@ impl FromStr for DatabaseUrl {
         if url.host_str().is_none_or(str::is_empty) {
             return Err("PostgreSQL URL has no host".into());
         }
+        let pgsslmode = std::env::var_os("PGSSLMODE").is_some_and(|v| !v.is_empty());
         Ok(DatabaseUrl {
-            raw: s.to_owned(),
+            raw: without_loopback_tls(&url, pgsslmode).unwrap_or_else(|| s.to_owned()),
             kind: DbKind::Postgres,
             redacted: ingest::fetch::redact_url(&url),
         })
     }
+}
+
+/// The URL with `sslmode=disable` added when it names no TLS mode (neither in the URL nor in
+/// `PGSSLMODE`) and its server is this machine (`localhost`, `127.0.0.0/8`, `::1`); `None`
+/// otherwise, i.e. keep the URL as given.
+///
+/// The drivers' default, `prefer`, encrypts whenever the server offers TLS, and Debian's and
+/// most packaged servers do (a self-signed certificate): on the loopback interface that buys
+/// nothing — the bytes never leave the host, and `prefer` does not verify the certificate, so
+/// it could not tell an impostor anyway — and costs both sides the encryption of every
+/// statement and row: 10–20 % of an uncached read's throughput (issue #16). A URL that asks
+/// for TLS (`?sslmode=require`, or `prefer` written out) gets it, on any host.
+fn without_loopback_tls(url: &Url, pgsslmode: bool) -> Option<String> {
+    let names_mode = url
+        .query_pairs()
+        .any(|(k, _)| k == "sslmode" || k == "ssl-mode");
+    if names_mode || pgsslmode {
+        return None;
+    }
+    let loopback = match url.host()? {
+        // `postgres:` is not a special scheme to the URL standard: its IPv4 hosts come back
+        // as names.
+        url::Host::Domain(d) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    if !loopback {
+        return None;
+    }
+    let mut url = url.clone();
+    url.query_pairs_mut().append_pair("sslmode", "disable");
+    Some(url.into())
 }
 
 /// `30s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
@@ -1105,6 +1142,38 @@ pub fn dotenv_path() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_urls_without_a_tls_mode_connect_in_the_clear() {
+        let rule =
+            |s: &str, pgsslmode: bool| without_loopback_tls(&Url::parse(s).unwrap(), pgsslmode);
+        assert_eq!(
+            rule("postgres://u:p@127.0.0.1:5432/db", false).as_deref(),
+            Some("postgres://u:p@127.0.0.1:5432/db?sslmode=disable")
+        );
+        assert_eq!(
+            rule("postgres://u@localhost/db?application_name=x", false).as_deref(),
+            Some("postgres://u@localhost/db?application_name=x&sslmode=disable")
+        );
+        assert_eq!(
+            rule("postgres://u@[::1]:5432/db", false).as_deref(),
+            Some("postgres://u@[::1]:5432/db?sslmode=disable")
+        );
+        assert!(rule("postgres://u@127.0.0.2/db", false).is_some());
+        // Asked for TLS in the URL or the environment, or another host: as given.
+        assert_eq!(
+            rule("postgres://u@127.0.0.1/db?sslmode=prefer", false),
+            None
+        );
+        assert_eq!(
+            rule("postgres://u@127.0.0.1/db?ssl-mode=require", false),
+            None
+        );
+        assert_eq!(rule("postgres://u@127.0.0.1/db", true), None);
+        assert_eq!(rule("postgres://u@db.example.com/db", false), None);
+        assert_eq!(rule("postgres://u@10.0.0.5/db", false), None);
+        assert_eq!(rule("postgres://u@localhost.example.com/db", false), None);
+    }
 
     #[test]
     fn debug_and_display_of_a_postgres_url_hide_the_password() {

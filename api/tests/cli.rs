@@ -262,6 +262,42 @@ async fn postgres_with_sslmode_require_connects_over_tls() {
     assert!(row.try_get::<bool>("", "ssl").unwrap());
 }
 
+/// A loopback URL that names no `sslmode` reaches the server in the clear (TLS there protects
+/// nothing and costs every statement), one that names a mode gets it: the server here offers
+/// TLS, as the test above proves.
+#[tokio::test]
+async fn a_loopback_url_without_sslmode_skips_tls_and_an_explicit_mode_is_kept() {
+    jobintel::install_crypto_provider();
+    let Some(db) = testkit::postgres_only("loopback tls").await else {
+        return;
+    };
+    assert!(
+        db.url.contains("127.0.0.1") || db.url.contains("localhost"),
+        "TEST_DATABASE_URL is not a loopback URL: {}",
+        db.url
+    );
+    async fn encrypted(url: &str) -> bool {
+        use sea_orm::ConnectionTrait;
+        let url: jobintel::config::DatabaseUrl = url.parse().unwrap();
+        let conn = jobintel::db::connect_with_retry(&url, 1, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<bool>("", "ssl").unwrap()
+    }
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    assert!(!encrypted(&db.url).await);
+    assert!(encrypted(&format!("{}{sep}sslmode=prefer", db.url)).await);
+    assert!(encrypted(&format!("{}{sep}sslmode=require", db.url)).await);
+}
+
 /// The old system's `.env` (`DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_USER`, `DB_PASSWORD`) without
 /// `DATABASE_URL`: the server reaches PostgreSQL through them, both health probes say so, and
 /// the password appears in no log line.
