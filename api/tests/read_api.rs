@@ -1075,6 +1075,159 @@ async fn node_job_posting_and_ingest_run_resolve_global_ids() {
     }
 }
 
+/// Every plain field of a posting, of its salary and of an edge: the selection
+/// `jobintel::graphql::plain` answers without async-graphql's per-field resolvers.
+const PLAIN_POSTING: &[&str] = &[
+    "__typename",
+    "id",
+    "databaseId",
+    "source",
+    "externalId",
+    "url",
+    "applyUrl",
+    "title",
+    "company",
+    "companyExternalId",
+    "locationRaw",
+    "city",
+    "region",
+    "country",
+    "workType",
+    "workArrangement",
+    "salary",
+    "descriptionHtml",
+    "descriptionText",
+    "classification",
+    "postedAt",
+    "expiresAt",
+    "firstSeenAt",
+    "lastSeenAt",
+    "closedAt",
+    "isOpen",
+    "contentHash",
+    "createdAt",
+    "updatedAt",
+];
+const PLAIN_SALARY: &[&str] = &[
+    "__typename",
+    "text",
+    "min",
+    "max",
+    "currency",
+    "period",
+    "annualMin",
+    "annualMax",
+    "source",
+];
+
+/// The plain selection; with `general`, each field inside its own inline fragment, which sends
+/// it through the derived resolvers (`@include`/`@skip` would not: async-graphql removes them
+/// before executing).
+fn plain_selection(general: bool) -> String {
+    let wrap = |ty: &str, f: String| {
+        if general {
+            format!("... on {ty} {{ {f} }}")
+        } else {
+            f
+        }
+    };
+    PLAIN_POSTING
+        .iter()
+        .map(|f| match *f {
+            "salary" => wrap(
+                "JobPosting",
+                format!(
+                    "salary {{ {} }}",
+                    PLAIN_SALARY
+                        .iter()
+                        .map(|s| wrap("Salary", (*s).to_owned()))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            ),
+            f => wrap("JobPosting", f.to_owned()),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Serialised as sent (key order included).
+async fn wire(state: &AppState, query: &str, vars: Value) -> String {
+    let req =
+        async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(vars));
+    serde_json::to_string(&state.schema.execute(req).await).unwrap()
+}
+
+#[tokio::test]
+async fn the_plain_field_path_answers_exactly_what_the_resolvers_do() {
+    for db in testkit::databases("plain fields").await {
+        let (ids, _, _) = filter_fixture(&db.conn).await;
+        // The columns the fixture leaves empty, set on one posting; another keeps them empty.
+        let mut full: job_posting::ActiveModel = job_posting::Entity::find_by_id(ids[0])
+            .one(&db.conn)
+            .await
+            .unwrap()
+            .unwrap()
+            .into();
+        full.apply_url = Set(Some("https://example.com/apply/\"\u{e9}".into()));
+        full.company_external_id = Set(Some("adv-1".into()));
+        full.salary_text = Set(Some("$150k – $180k + super".into()));
+        full.salary_source = Set(Some(entity::SalarySource::Parsed));
+        full.classification = Set(Some("Information & Communication Technology".into()));
+        full.expires_at = Set(Some(t("2026-12-31T23:59:59.123456Z")));
+        full.update(&db.conn).await.unwrap();
+
+        let st = state(db.conn.clone());
+        let (fast, slow) = (plain_selection(false), plain_selection(true));
+        let page = |sel: &str, general_edge: bool| {
+            let edge = if general_edge {
+                "... on JobPostingEdge { __typename } ... on JobPostingEdge { cursor }"
+            } else {
+                "__typename cursor"
+            };
+            format!(
+                "{{ jobPostings(first: 50, orderBy: {{field: FIRST_SEEN_AT, direction: ASC}}) {{ \
+                 edges {{ {edge} node {{ {sel} }} }} nodes {{ {sel} }} }} }}"
+            )
+        };
+        let fast_page = wire(&st, &page(&fast, false), json!({})).await;
+        let slow_page = wire(&st, &page(&slow, true), json!({})).await;
+        assert!(!fast_page.contains("\"errors\""), "{fast_page}");
+        assert!(fast_page.contains("adv-1") && fast_page.contains("\"PARSED\""));
+        assert!(
+            fast_page.contains("\"salary\":null"),
+            "a posting without a salary"
+        );
+        assert_eq!(fast_page, slow_page, "{:?}", db.backend);
+        // The edge falls back while its node does not, and the other way round.
+        let mixed = wire(&st, &page(&fast, true), json!({})).await;
+        assert_eq!(mixed, fast_page);
+        let mixed = wire(&st, &page(&slow, false), json!({})).await;
+        assert_eq!(mixed, fast_page);
+
+        for id in [ids[0], ids[3]] {
+            let one = |sel: &str| format!("query($id: ID!) {{ jobPosting(id: $id) {{ {sel} }} }}");
+            let vars = json!({ "id": id.to_string() });
+            let fast_one = wire(&st, &one(&fast), vars.clone()).await;
+            assert!(fast_one.contains("\"databaseId\""), "{fast_one}");
+            assert_eq!(fast_one, wire(&st, &one(&slow), vars).await);
+        }
+        // Aliases keep their names and order; a repeated key, a fragment and the fields that
+        // are not plain go the general way and still answer.
+        let q = "query($id: ID!) { jobPosting(id: $id) { b: title a: id title \
+                 ... on JobPosting { company } raw firstRun { databaseId } } }";
+        let d = wire(&st, q, json!({ "id": ids[0].to_string() })).await;
+        assert!(
+            d.starts_with(r#"{"data":{"jobPosting":{"b":"Senior Rust Engineer","a":""#),
+            "{d}"
+        );
+        assert!(d.contains(r#""company":"Acme","raw":{"n":"#), "{d}");
+        let q = "query($id: ID!) { jobPosting(id: $id) { title title salary { min min } } }";
+        let d = data(&st, q, json!({ "id": ids[0].to_string() })).await;
+        assert_eq!(d["jobPosting"]["salary"]["min"], 150_000.0);
+    }
+}
+
 #[tokio::test]
 async fn node_resolves_schedule_ids() {
     use jobintel::service::schedules::{self, ScheduleDef};

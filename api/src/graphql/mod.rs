@@ -29,6 +29,7 @@ pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod node;
+pub mod plain;
 pub mod query;
 pub mod response_cache;
 pub mod runs;

@@ -12,6 +12,7 @@ use super::filter::{JobPostingFilter, JobPostingOrder};
 use super::limits::PageArgs;
 use super::loaders::Loaders;
 use super::node::{self, Node};
+use super::plain::PostingOut;
 use super::stats::JobStats;
 use super::types::{Health, JobPosting, JobPostingConnection, JobPostingEdge, SourceInfo};
 use super::{ApiContext, ids};
@@ -181,14 +182,18 @@ impl PostingQuery {
     }
 
     /// One posting by its ID (a bare database id works too).
-    async fn job_posting(&self, ctx: &Context<'_>, id: ID) -> Result<Option<JobPosting>> {
+    async fn job_posting(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<PostingOut<JobPosting>>> {
         require_reader(ctx)?;
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("JobPosting", &id)?;
         let columns = wanted_columns(&ctx.look_ahead());
         Ok(service::postings::get_with(&api.db, id, columns)
             .await?
-            .map(JobPosting))
+            .map(|m| PostingOut(JobPosting(m))))
     }
 
     /// Postings matching `filter`, in `orderBy` order (default: newest posting first), as a

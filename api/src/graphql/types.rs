@@ -10,6 +10,7 @@ use entity::job_posting;
 
 use super::ids;
 use super::loaders::Loaders;
+use super::plain::{EdgeOut, PostingOut};
 use super::runs::IngestRun;
 use crate::service::filter::PostingFilter;
 use crate::service::health::HealthReport;
@@ -213,20 +214,7 @@ impl JobPosting {
     }
     /// The advertised salary; `null` when the source gave none.
     async fn salary(&self) -> Option<Salary> {
-        let m = &self.0;
-        if m.salary_text.is_none() && m.salary_min.is_none() && m.salary_max.is_none() {
-            return None;
-        }
-        Some(Salary {
-            text: m.salary_text.clone(),
-            min: m.salary_min,
-            max: m.salary_max,
-            currency: m.salary_currency.clone(),
-            period: m.salary_period.map(Into::into),
-            annual_min: m.salary_annual_min,
-            annual_max: m.salary_annual_max,
-            source: m.salary_source.map(Into::into),
-        })
+        self.salary_value()
     }
     /// Sanitised HTML description.
     async fn description_html(&self) -> Option<&str> {
@@ -307,6 +295,26 @@ impl JobPosting {
     }
 }
 
+impl JobPosting {
+    /// `salary`: `None` when the source gave none.
+    pub(crate) fn salary_value(&self) -> Option<Salary> {
+        let m = &self.0;
+        if m.salary_text.is_none() && m.salary_min.is_none() && m.salary_max.is_none() {
+            return None;
+        }
+        Some(Salary {
+            text: m.salary_text.clone(),
+            min: m.salary_min,
+            max: m.salary_max,
+            currency: m.salary_currency.clone(),
+            period: m.salary_period.map(Into::into),
+            annual_min: m.salary_annual_min,
+            annual_max: m.salary_annual_max,
+            source: m.salary_source.map(Into::into),
+        })
+    }
+}
+
 async fn load_run(ctx: &Context<'_>, id: Option<i64>) -> Result<Option<IngestRun>> {
     let Some(id) = id else {
         return Ok(None);
@@ -327,12 +335,12 @@ pub struct JobPostingConnection {
 #[Object]
 impl JobPostingConnection {
     /// The postings of this page with their cursors.
-    async fn edges(&self) -> &[JobPostingEdge] {
-        &self.edges
+    async fn edges(&self) -> Vec<EdgeOut<'_>> {
+        self.edges.iter().map(EdgeOut).collect()
     }
     /// The postings of this page (the edges' nodes, without cursors).
-    async fn nodes(&self) -> Vec<&JobPosting> {
-        self.edges.iter().map(|e| &e.node).collect()
+    async fn nodes(&self) -> Vec<PostingOut<&JobPosting>> {
+        self.edges.iter().map(|e| PostingOut(&e.node)).collect()
     }
     /// Cursors of the first and last edge, and whether more pages exist.
     async fn page_info(&self) -> &PageInfo {
@@ -359,8 +367,8 @@ impl JobPostingEdge {
         &self.cursor
     }
     /// The posting.
-    async fn node(&self) -> &JobPosting {
-        &self.node
+    async fn node(&self) -> PostingOut<&JobPosting> {
+        PostingOut(&self.node)
     }
 }
 

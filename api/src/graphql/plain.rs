@@ -1,0 +1,233 @@
+//! The values of a posting's plain fields, built straight from the row.
+//!
+//! async-graphql resolves every selected field of every object through the same machinery: a
+//! boxed future per field, a context per field, the field found by comparing its name with
+//! each of the object's ~40 field names in turn, its value merged into the object's map. A
+//! page of 20 postings asks ~300 such fields, and that machinery was a fifth of jobintel's CPU
+//! for an uncached page (issue #16: `perf` on the peer benchmark's "newest 20"). Nearly all of
+//! them are plain columns, so [`PostingOut`] and [`EdgeOut`] answer a selection made only of
+//! plain fields (no arguments, no directives, no fragments, no repeated response key) in one
+//! pass over it, and hand anything else to the derived resolvers unchanged. The schema does
+//! not change: both wrappers register and name the types they wrap.
+//!
+//! The values must be exactly what the resolvers in [`super::types`] give: the test
+//! `the_plain_field_path_answers_exactly_what_the_resolvers_do` (read_api.rs) asks every
+//! plain field both ways (a field inside an inline fragment goes the general way) and compares.
+
+use std::borrow::{Borrow, Cow};
+
+use async_graphql::indexmap::IndexMap;
+use async_graphql::parser::types::{Field, Selection, SelectionSet};
+use async_graphql::registry::Registry;
+use async_graphql::resolver_utils::enum_value;
+use async_graphql::{
+    ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value,
+};
+
+use super::ids;
+use super::types::{
+    JobPosting, JobPostingEdge, Salary, SalaryPeriod, SalarySource, WorkArrangement, WorkType,
+};
+
+/// A `JobPosting` whose plain fields are answered without the per-field machinery.
+pub struct PostingOut<P>(pub P);
+
+impl<P: Borrow<JobPosting> + Send + Sync> OutputType for PostingOut<P> {
+    fn type_name() -> Cow<'static, str> {
+        JobPosting::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        JobPosting::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        match posting_value(&ctx.item.node, self.0.borrow()) {
+            Some(value) => Ok(value),
+            None => OutputType::resolve(self.0.borrow(), ctx, field).await,
+        }
+    }
+}
+
+/// A `JobPostingEdge` whose cursor and plain node are answered the same way.
+pub struct EdgeOut<'a>(pub &'a JobPostingEdge);
+
+impl OutputType for EdgeOut<'_> {
+    fn type_name() -> Cow<'static, str> {
+        JobPostingEdge::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        JobPostingEdge::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        match edge_value(&ctx.item.node, self.0) {
+            Some(value) => Ok(value),
+            None => OutputType::resolve(self.0, ctx, field).await,
+        }
+    }
+}
+
+/// The selection's fields as (response key, field), when every selection is a plain field:
+/// no fragment, no directive, no argument, no response key twice (the general path merges
+/// repeated keys).
+fn plain_fields(set: &SelectionSet) -> Option<Vec<(&Name, &Field)>> {
+    let mut fields: Vec<(&Name, &Field)> = Vec::with_capacity(set.items.len());
+    for selection in &set.items {
+        let Selection::Field(field) = &selection.node else {
+            return None;
+        };
+        let field = &field.node;
+        if !field.directives.is_empty() || !field.arguments.is_empty() {
+            return None;
+        }
+        let key = &field.response_key().node;
+        if fields.iter().any(|(k, _)| *k == key) {
+            return None;
+        }
+        fields.push((key, field));
+    }
+    // An object selects at least one field; the general path answers the odd empty one.
+    (!fields.is_empty()).then_some(fields)
+}
+
+fn object(
+    fields: &[(&Name, &Field)],
+    mut value_of: impl FnMut(&Field) -> Option<Value>,
+) -> Option<Value> {
+    let mut map = IndexMap::with_capacity(fields.len());
+    for (key, field) in fields {
+        map.insert((*key).clone(), value_of(field)?);
+    }
+    Some(Value::Object(map))
+}
+
+fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
+fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Value) -> Value {
+    v.map_or(Value::Null, f)
+}
+
+fn edge_value(set: &SelectionSet, edge: &JobPostingEdge) -> Option<Value> {
+    let fields = plain_fields(set)?;
+    object(&fields, |field| {
+        Some(match field.name.node.as_str() {
+            "__typename" => Value::String(JobPostingEdge::type_name().into_owned()),
+            "cursor" => text(&edge.cursor),
+            "node" => posting_value(&field.selection_set.node, &edge.node)?,
+            _ => return None,
+        })
+    })
+}
+
+fn posting_value(set: &SelectionSet, posting: &JobPosting) -> Option<Value> {
+    let fields = plain_fields(set)?;
+    let m = &posting.0;
+    object(&fields, |field| {
+        Some(match field.name.node.as_str() {
+            "__typename" => Value::String(JobPosting::type_name().into_owned()),
+            "id" => Value::String(ids::encode("JobPosting", m.id)),
+            "databaseId" => m.id.to_value(),
+            "source" => enum_value(m.source),
+            "externalId" => text(&m.external_id),
+            "url" => text(&m.url),
+            "applyUrl" => opt(m.apply_url.as_deref(), text),
+            "title" => text(&m.title),
+            "company" => opt(m.company.as_deref(), text),
+            "companyExternalId" => opt(m.company_external_id.as_deref(), text),
+            "locationRaw" => opt(m.location_raw.as_deref(), text),
+            "city" => opt(m.city.as_deref(), text),
+            "region" => opt(m.region.as_deref(), text),
+            "country" => opt(m.country.as_deref(), text),
+            "workType" => opt(m.work_type, |w| enum_value(WorkType::from(w))),
+            "workArrangement" => enum_value(WorkArrangement::from(m.work_arrangement)),
+            "salary" => match posting.salary_value() {
+                Some(salary) => salary_value(&field.selection_set.node, &salary)?,
+                None => Value::Null,
+            },
+            "descriptionHtml" => opt(m.description_html.as_deref(), text),
+            "descriptionText" => opt(m.description_text.as_deref(), text),
+            "classification" => opt(m.classification.as_deref(), text),
+            "postedAt" => opt(m.posted_at, |t| t.to_value()),
+            "expiresAt" => opt(m.expires_at, |t| t.to_value()),
+            "firstSeenAt" => m.first_seen_at.to_value(),
+            "lastSeenAt" => m.last_seen_at.to_value(),
+            "closedAt" => opt(m.closed_at, |t| t.to_value()),
+            "isOpen" => Value::Boolean(m.closed_at.is_none()),
+            "contentHash" => text(&m.content_hash),
+            "createdAt" => m.created_at.to_value(),
+            "updatedAt" => m.updated_at.to_value(),
+            // `raw`, the runs, history and cluster: the general path.
+            _ => return None,
+        })
+    })
+}
+
+fn salary_value(set: &SelectionSet, s: &Salary) -> Option<Value> {
+    let fields = plain_fields(set)?;
+    object(&fields, |field| {
+        Some(match field.name.node.as_str() {
+            "__typename" => Value::String(Salary::type_name().into_owned()),
+            "text" => opt(s.text.as_deref(), text),
+            "min" => opt(s.min, |n| n.to_value()),
+            "max" => opt(s.max, |n| n.to_value()),
+            "currency" => opt(s.currency.as_deref(), text),
+            "period" => opt(s.period, enum_value::<SalaryPeriod>),
+            "annualMin" => opt(s.annual_min, |n| n.to_value()),
+            "annualMax" => opt(s.annual_max, |n| n.to_value()),
+            "source" => opt(s.source, enum_value::<SalarySource>),
+            _ => return None,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::parser::parse_query;
+    use async_graphql::parser::types::DocumentOperations;
+
+    /// The selection of the query's first field.
+    fn inner(query: &str) -> SelectionSet {
+        let doc = parse_query(query).unwrap();
+        let DocumentOperations::Single(op) = doc.operations else {
+            panic!("one operation")
+        };
+        let Selection::Field(f) = &op.node.selection_set.node.items[0].node else {
+            panic!("a field")
+        };
+        f.node.selection_set.node.clone()
+    }
+
+    #[test]
+    fn only_plain_selections_take_the_fast_path() {
+        let keys = |q: &str| {
+            plain_fields(&inner(q))
+                .map(|f| f.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            keys("{ p { id b: title __typename salary { min } } }").unwrap(),
+            ["id", "b", "__typename", "salary"]
+        );
+        assert_eq!(keys("{ p { title ... on JobPosting { id } } }"), None);
+        assert_eq!(
+            keys("{ p { title ...F } } fragment F on JobPosting { id }"),
+            None
+        );
+        assert_eq!(keys("{ p { title title } }"), None);
+        assert_eq!(keys("{ p { a: id a: title } }"), None);
+        assert_eq!(keys("{ p { history(first: 1) { totalCount } } }"), None);
+        assert_eq!(keys("{ p { title @deprecated } }"), None);
+    }
+}
