@@ -1,5 +1,6 @@
 //! Connecting to the database (with bounded retries at start-up) and applying migrations.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
@@ -189,4 +190,158 @@ pub async fn migrate_exclusively(db: &DatabaseConnection) -> Result<(), DbErr> {
         );
     }
     txn.commit().await
+}
+
+/// A [`ConnectionTrait`] for the read path that keeps a few PostgreSQL connections between
+/// statements instead of handing each back to the pool.
+///
+/// sqlx tests every connection handed back to its pool with a round trip (a `Sync`, awaiting
+/// `ReadyForQuery`), so an uncached read cost PostgreSQL two wake-ups instead of one: ~10 %
+/// of jobintel's CPU for a lookup by id, and as much again in PostgreSQL (perf, issue #16).
+/// The check exists for connections whose statement was cancelled or failed half-way; a
+/// statement that ran to the end leaves its connection idle and clean. So a connection whose
+/// statement succeeded goes back here (the most recent first: its server process is the one
+/// still in the CPU's caches), and any other — failed, or dropped by a cancelled request — goes
+/// back to the pool the usual way, test included. A kept connection idle for
+/// [`PING_IF_IDLE_FOR`] goes back to the pool too, so one the server dropped meanwhile is
+/// found by the pool's test, as before. Writes, and everything on SQLite, go to the pool.
+#[derive(Clone)]
+pub struct Reader {
+    db: DatabaseConnection,
+    kept: Option<Arc<Kept>>,
+}
+
+struct Kept {
+    pool: sea_orm::sqlx::PgPool,
+    idle: std::sync::Mutex<Vec<(PgPooled, Instant)>>,
+    /// At most this many kept at once: they count against the pool's size.
+    max: usize,
+}
+
+type PgPooled = sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>;
+
+impl Reader {
+    /// Keeps up to `keep` connections on PostgreSQL (0: none, every statement goes to the pool).
+    pub fn new(db: DatabaseConnection, keep: usize) -> Reader {
+        let kept = (db.get_database_backend() == DbBackend::Postgres && keep > 0).then(|| {
+            Arc::new(Kept {
+                pool: db.get_postgres_connection_pool().clone(),
+                idle: std::sync::Mutex::new(Vec::with_capacity(keep)),
+                max: keep,
+            })
+        });
+        Reader { db, kept }
+    }
+
+    /// How many connections to keep for a pool of `pool_size`: a quarter, 1 to 4, so the
+    /// engine, scheduler and webhooks always find most of the pool.
+    pub fn keep_for(pool_size: u32) -> usize {
+        (pool_size as usize / 4).clamp(1, 4)
+    }
+
+    /// Connections kept now (tests).
+    pub fn kept(&self) -> usize {
+        self.kept.as_ref().map_or(0, |k| {
+            k.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+        })
+    }
+
+    /// A kept connection, else one from the pool.
+    async fn checkout(kept: &Kept) -> Result<PgPooled, DbErr> {
+        if let Some(conn) = kept.take() {
+            return Ok(conn);
+        }
+        kept.pool.acquire().await.map_err(|e| match e {
+            sea_orm::sqlx::Error::PoolTimedOut => {
+                DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)
+            }
+            sea_orm::sqlx::Error::PoolClosed => {
+                DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed)
+            }
+            e => DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(e))),
+        })
+    }
+}
+
+/// `stmt` as sqlx runs it (as sea-orm does: the same SQL and bound values).
+fn sqlx_query(
+    stmt: Statement,
+) -> sea_orm::sqlx::query::Query<'static, sea_orm::sqlx::Postgres, sea_query_sqlx::SqlxValues> {
+    let values = stmt.values.unwrap_or(sea_orm::Values(Vec::new()));
+    sea_orm::sqlx::query_with(
+        sea_orm::sqlx::AssertSqlSafe(stmt.sql),
+        sea_query_sqlx::SqlxValues(values),
+    )
+}
+
+fn query_err(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(e)))
+}
+
+impl Kept {
+    fn take(&self) -> Option<PgPooled> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let (conn, since) = idle.pop()?;
+        if since.elapsed() < PING_IF_IDLE_FOR {
+            return Some(conn);
+        }
+        // The newest has idled too long, so have the others: all back to the pool, tested.
+        drop(conn);
+        idle.clear();
+        None
+    }
+
+    fn put(&self, conn: PgPooled) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.max {
+            idle.push((conn, Instant::now()));
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Reader {
+    fn get_database_backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        self.db.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        self.db.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        let Some(kept) = &self.kept else {
+            return self.db.query_one_raw(stmt).await;
+        };
+        let mut conn = Reader::checkout(kept).await?;
+        // On an error, or when the request is cancelled meanwhile, `conn` is dropped: back to
+        // the pool, which tests it.
+        let row = sqlx_query(stmt)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(query_err)?;
+        kept.put(conn);
+        Ok(row.map(Into::into))
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        let Some(kept) = &self.kept else {
+            return self.db.query_all_raw(stmt).await;
+        };
+        let mut conn = Reader::checkout(kept).await?;
+        let rows = sqlx_query(stmt)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(query_err)?;
+        kept.put(conn);
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    fn support_returning(&self) -> bool {
+        self.db.support_returning()
+    }
 }

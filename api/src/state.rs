@@ -122,6 +122,10 @@ pub struct ServerSettings {
     pub response_cache_bytes: usize,
     /// `JOBINTEL_AGGREGATE_CACHE_BYTES` (0: no aggregate cache).
     pub aggregate_cache_bytes: usize,
+    /// The read path keeps a few PostgreSQL connections between statements
+    /// ([`crate::db::Reader`]); tests that count statements through sea-orm's metric
+    /// callback turn it off (the kept connections run their statements through sqlx).
+    pub keep_read_connections: bool,
 }
 
 impl Default for ServerSettings {
@@ -153,6 +157,7 @@ impl Default for ServerSettings {
             header_read_timeout: HEADER_READ_TIMEOUT,
             response_cache_bytes: crate::config::DEFAULT_RESPONSE_CACHE_BYTES,
             aggregate_cache_bytes: crate::config::DEFAULT_AGGREGATE_CACHE_BYTES,
+            keep_read_connections: true,
         }
     }
 }
@@ -194,6 +199,7 @@ impl ServerSettings {
             header_read_timeout: HEADER_READ_TIMEOUT,
             response_cache_bytes: config.response_cache_bytes,
             aggregate_cache_bytes: config.aggregate_cache_bytes,
+            keep_read_connections: true,
         }
     }
 }
@@ -228,8 +234,14 @@ impl AppState {
             generation.clone(),
             shutdown.clone(),
         );
+        let keep = if settings.keep_read_connections {
+            crate::db::Reader::keep_for(settings.pool_max)
+        } else {
+            0
+        };
         let api = ApiContext {
             db: db.clone(),
+            reader: crate::db::Reader::new(db.clone(), keep),
             runs: Runs::new(db.clone(), engine, Wakeups::default(), Clock::Database),
             auth: settings.auth,
             fanout,

@@ -1428,6 +1428,92 @@ fn counting(db: &DatabaseConnection) -> (DatabaseConnection, Arc<std::sync::Mute
     (conn, log)
 }
 
+/// A state whose every statement reaches sea-orm's metric callback: the read path's kept
+/// PostgreSQL connections ([`jobintel::db::Reader`]) run theirs through sqlx directly.
+fn counted_state(db: DatabaseConnection) -> AppState {
+    let settings = ServerSettings {
+        keep_read_connections: false,
+        ..ServerSettings::default()
+    };
+    AppState::new(db, settings).unwrap()
+}
+
+#[tokio::test]
+async fn the_read_path_keeps_a_connection_only_after_a_statement_that_ran_to_the_end() {
+    let Some(db) = testkit::postgres_only("kept connections").await else {
+        return;
+    };
+    let reader = jobintel::db::Reader::new(db.conn.clone(), 2);
+    let pid = |r: jobintel::db::Reader| async move {
+        let row = r
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_backend_pid() AS pid",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i32>("", "pid").unwrap()
+    };
+    // One statement after another: the same connection, kept in between.
+    let first = pid(reader.clone()).await;
+    assert_eq!(reader.kept(), 1);
+    assert_eq!(pid(reader.clone()).await, first);
+    // A failed statement's connection goes back to the pool, not to the kept ones.
+    let err = reader
+        .query_all_raw(sea_orm::Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT no_such_column FROM job_postings",
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no_such_column"), "{err}");
+    assert_eq!(reader.kept(), 0);
+    // So does one whose request gave up half-way, and the next statement is answered whole.
+    let slow = reader.query_all_raw(sea_orm::Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT pg_sleep(5), generate_series(1, 3) AS n",
+    ));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), slow)
+            .await
+            .is_err()
+    );
+    assert_eq!(reader.kept(), 0);
+    let rows = reader
+        .query_all_raw(sea_orm::Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT generate_series(1, 4) AS n",
+        ))
+        .await
+        .unwrap();
+    let ns: Vec<i32> = rows.iter().map(|r| r.try_get("", "n").unwrap()).collect();
+    assert_eq!(ns, [1, 2, 3, 4]);
+    assert_eq!(reader.kept(), 1);
+    // A kept connection the server ended fails its next statement as a lost connection (as a
+    // pooled one in steady use does), is not kept, and the one after works.
+    let kept = pid(reader.clone()).await;
+    db.conn
+        .execute_unprepared(&format!("SELECT pg_terminate_backend({kept})"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let lost = reader
+        .query_one_raw(sea_orm::Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT 1 AS one",
+        ))
+        .await
+        .unwrap_err();
+    let api: jobintel::error::ApiError = lost.into();
+    assert_eq!(api.code(), "SERVICE_UNAVAILABLE");
+    assert_ne!(pid(reader.clone()).await, kept);
+    // Never more than asked.
+    let many = futures_util::future::join_all((0..5).map(|_| pid(reader.clone()))).await;
+    assert_eq!(many.len(), 5);
+    assert!(reader.kept() <= 2);
+}
+
 #[tokio::test]
 async fn a_page_of_postings_with_their_runs_costs_a_constant_number_of_statements() {
     for db in testkit::databases("loader").await {
@@ -1448,7 +1534,7 @@ async fn a_page_of_postings_with_their_runs_costs_a_constant_number_of_statement
             .collect();
         insert_bulk(&db.conn, &seeds).await;
         let (conn, log) = counting(&db.conn);
-        let st = state(conn);
+        let st = counted_state(conn);
         let q = "query($n: Int) { jobPostings(first: $n) { edges { node { title \
             firstRun { id source status jobsNew } lastRun { id source } } } } }";
         let mut counts = Vec::new();
@@ -1520,7 +1606,7 @@ async fn a_page_of_postings_with_their_history_costs_one_history_statement() {
             }
         }
         let (conn, log) = counting(&db.conn);
-        let st = state(conn);
+        let st = counted_state(conn);
         for q in [
             "{ jobPostings(first: 30) { nodes { databaseId \
              history(first: 2) { nodes { id kind } pageInfo { hasNextPage endCursor } } } } }",
@@ -1625,7 +1711,7 @@ async fn total_count_alone_does_not_read_a_page() {
     for db in testkit::databases("count_only").await {
         filter_fixture(&db.conn).await;
         let (conn, log) = counting(&db.conn);
-        let st = state(conn);
+        let st = counted_state(conn);
         let all = data(&st, "{ jobPostings { totalCount } }", json!({})).await;
         let statements = log.lock().unwrap().clone();
         assert_eq!(statements.len(), 1, "{:?}: {statements:#?}", db.backend);
@@ -1667,7 +1753,7 @@ async fn list_queries_read_only_the_columns_of_the_selected_fields() {
     for db in testkit::databases("columns").await {
         filter_fixture(&db.conn).await;
         let (conn, log) = counting(&db.conn);
-        let st = state(conn);
+        let st = counted_state(conn);
         let lean = data(
             &st,
             "{ jobPostings(first: 3) { nodes { title descriptionText } } }",

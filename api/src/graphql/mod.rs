@@ -70,6 +70,9 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 #[derive(Clone)]
 pub struct ApiContext {
     pub db: DatabaseConnection,
+    /// The read path's statements (pages of postings, a posting by id): on PostgreSQL they
+    /// keep their connections between statements ([`crate::db::Reader`]).
+    pub reader: crate::db::Reader,
     /// Starts, executes and cancels runs (its engine's bus carries their events); shared with
     /// this server's worker pool.
     pub runs: crate::service::runs::Runs,

@@ -110,7 +110,7 @@ pub async fn posting_connection(
         }
     } else {
         service::postings::page(
-            &api.db,
+            &api.reader,
             PageRequest {
                 filter: &filter,
                 order,
@@ -191,7 +191,7 @@ impl PostingQuery {
         let api = ctx.data_unchecked::<ApiContext>();
         let id = ids::decode("JobPosting", &id)?;
         let columns = wanted_columns(&ctx.look_ahead());
-        Ok(service::postings::get_with(&api.db, id, columns)
+        Ok(service::postings::get_with(&api.reader, id, columns)
             .await?
             .map(|m| PostingOut(JobPosting(m))))
     }
