@@ -249,8 +249,16 @@ async fn postgres_with_sslmode_require_connects_over_tls() {
     let _ = child.wait();
 
     // Prove the session really is encrypted, not silently downgraded.
+    assert!(encrypted(&url).await);
+}
+
+/// Whether jobintel's connection to `url` is encrypted (`pg_stat_ssl` of its session).
+async fn encrypted(url: &str) -> bool {
     use sea_orm::ConnectionTrait;
-    let conn = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    let url: jobintel::config::DatabaseUrl = url.parse().unwrap();
+    let conn = jobintel::db::connect_with_retry(&url, 1, Duration::from_secs(10))
+        .await
+        .unwrap();
     let row = conn
         .query_one_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,
@@ -259,7 +267,7 @@ async fn postgres_with_sslmode_require_connects_over_tls() {
         .await
         .unwrap()
         .unwrap();
-    assert!(row.try_get::<bool>("", "ssl").unwrap());
+    row.try_get::<bool>("", "ssl").unwrap()
 }
 
 /// A loopback URL that names no `sslmode` reaches the server in the clear (TLS there protects
@@ -276,22 +284,6 @@ async fn a_loopback_url_without_sslmode_skips_tls_and_an_explicit_mode_is_kept()
         "TEST_DATABASE_URL is not a loopback URL: {}",
         db.url
     );
-    async fn encrypted(url: &str) -> bool {
-        use sea_orm::ConnectionTrait;
-        let url: jobintel::config::DatabaseUrl = url.parse().unwrap();
-        let conn = jobintel::db::connect_with_retry(&url, 1, Duration::from_secs(10))
-            .await
-            .unwrap();
-        let row = conn
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<bool>("", "ssl").unwrap()
-    }
     let sep = if db.url.contains('?') { '&' } else { '?' };
     assert!(!encrypted(&db.url).await);
     assert!(encrypted(&format!("{}{sep}sslmode=prefer", db.url)).await);

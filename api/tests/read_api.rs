@@ -1444,12 +1444,10 @@ async fn the_read_path_keeps_a_connection_only_after_a_statement_that_ran_to_the
         return;
     };
     let reader = jobintel::db::Reader::new(db.conn.clone(), 2);
+    let sql = |s: &str| sea_orm::Statement::from_string(DbBackend::Postgres, s);
     let pid = |r: jobintel::db::Reader| async move {
         let row = r
-            .query_one_raw(sea_orm::Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT pg_backend_pid() AS pid",
-            ))
+            .query_one_raw(sql("SELECT pg_backend_pid() AS pid"))
             .await
             .unwrap()
             .unwrap();
@@ -1461,19 +1459,13 @@ async fn the_read_path_keeps_a_connection_only_after_a_statement_that_ran_to_the
     assert_eq!(pid(reader.clone()).await, first);
     // A failed statement's connection goes back to the pool, not to the kept ones.
     let err = reader
-        .query_all_raw(sea_orm::Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT no_such_column FROM job_postings",
-        ))
+        .query_all_raw(sql("SELECT no_such_column FROM job_postings"))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("no_such_column"), "{err}");
     assert_eq!(reader.kept(), 0);
     // So does one whose request gave up half-way, and the next statement is answered whole.
-    let slow = reader.query_all_raw(sea_orm::Statement::from_string(
-        DbBackend::Postgres,
-        "SELECT pg_sleep(5), generate_series(1, 3) AS n",
-    ));
+    let slow = reader.query_all_raw(sql("SELECT pg_sleep(5), generate_series(1, 3) AS n"));
     assert!(
         tokio::time::timeout(Duration::from_millis(200), slow)
             .await
@@ -1481,10 +1473,7 @@ async fn the_read_path_keeps_a_connection_only_after_a_statement_that_ran_to_the
     );
     assert_eq!(reader.kept(), 0);
     let rows = reader
-        .query_all_raw(sea_orm::Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT generate_series(1, 4) AS n",
-        ))
+        .query_all_raw(sql("SELECT generate_series(1, 4) AS n"))
         .await
         .unwrap();
     let ns: Vec<i32> = rows.iter().map(|r| r.try_get("", "n").unwrap()).collect();
@@ -1499,10 +1488,7 @@ async fn the_read_path_keeps_a_connection_only_after_a_statement_that_ran_to_the
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let lost = reader
-        .query_one_raw(sea_orm::Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT 1 AS one",
-        ))
+        .query_one_raw(sql("SELECT 1 AS one"))
         .await
         .unwrap_err();
     let api: jobintel::error::ApiError = lost.into();
