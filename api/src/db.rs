@@ -216,6 +216,9 @@ struct Kept {
     idle: std::sync::Mutex<Vec<(PgPooled, Instant)>>,
     /// At most this many kept at once: they count against the pool's size.
     max: usize,
+    /// Set at shutdown: nothing is kept any more, so closing the pool (which waits for every
+    /// connection to come back) does not wait for ours.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 type PgPooled = sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>;
@@ -228,6 +231,7 @@ impl Reader {
                 pool: db.get_postgres_connection_pool().clone(),
                 idle: std::sync::Mutex::new(Vec::with_capacity(keep)),
                 max: keep,
+                closed: std::sync::atomic::AtomicBool::new(false),
             })
         });
         Reader { db, kept }
@@ -239,11 +243,32 @@ impl Reader {
         (pool_size as usize / 4).clamp(1, 4)
     }
 
+    /// Hand kept connections that idled [`PING_IF_IDLE_FOR`] back to the pool (whose idle
+    /// timeout then applies to them) until `stop` is cancelled, then every one, for good.
+    pub fn watch(&self, stop: tokio_util::sync::CancellationToken) {
+        let Some(kept) = self.kept.as_ref().map(Arc::downgrade) else {
+            return;
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(PING_IF_IDLE_FOR) => {}
+                }
+                let Some(kept) = kept.upgrade() else { return };
+                kept.lock()
+                    .retain(|(_, since)| since.elapsed() < PING_IF_IDLE_FOR);
+            }
+            if let Some(kept) = kept.upgrade() {
+                kept.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+                kept.lock().clear();
+            }
+        });
+    }
+
     /// Connections kept now (tests).
     pub fn kept(&self) -> usize {
-        self.kept.as_ref().map_or(0, |k| {
-            k.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
-        })
+        self.kept.as_ref().map_or(0, |k| k.lock().len())
     }
 
     /// A kept connection, else one from the pool.
@@ -279,8 +304,12 @@ fn query_err(e: sea_orm::sqlx::Error) -> DbErr {
 }
 
 impl Kept {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(PgPooled, Instant)>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn take(&self) -> Option<PgPooled> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.lock();
         let (conn, since) = idle.pop()?;
         if since.elapsed() < PING_IF_IDLE_FOR {
             return Some(conn);
@@ -292,8 +321,8 @@ impl Kept {
     }
 
     fn put(&self, conn: PgPooled) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < self.max {
+        let mut idle = self.lock();
+        if idle.len() < self.max && !self.closed.load(std::sync::atomic::Ordering::SeqCst) {
             idle.push((conn, Instant::now()));
         }
     }

@@ -239,9 +239,11 @@ impl AppState {
         } else {
             0
         };
+        let reader = crate::db::Reader::new(db.clone(), keep);
+        reader.watch(shutdown.clone());
         let api = ApiContext {
             db: db.clone(),
-            reader: crate::db::Reader::new(db.clone(), keep),
+            reader,
             runs: Runs::new(db.clone(), engine, Wakeups::default(), Clock::Database),
             auth: settings.auth,
             fanout,
