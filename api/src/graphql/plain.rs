@@ -20,9 +20,7 @@ use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::enum_value;
-use async_graphql::{
-    ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value,
-};
+use async_graphql::{ContextSelectionSet, OutputType, Positioned, ScalarType, ServerResult, Value};
 
 use super::ids;
 use super::types::{
@@ -77,11 +75,16 @@ impl OutputType for EdgeOut<'_> {
     }
 }
 
-/// The selection's fields as (response key, field), when every selection is a plain field:
-/// no fragment, no directive, no argument, no response key twice (the general path merges
-/// repeated keys).
-fn plain_fields(set: &SelectionSet) -> Option<Vec<(&Name, &Field)>> {
-    let mut fields: Vec<(&Name, &Field)> = Vec::with_capacity(set.items.len());
+/// The object `set` selects, each field's value from `value_of`, when every selection is a
+/// plain field: no fragment, no directive, no argument, no response key twice (the general
+/// path merges repeated keys); `None` otherwise, or when `value_of` gives `None`. One pass,
+/// a map lookup per field.
+fn object(set: &SelectionSet, mut value_of: impl FnMut(&Field) -> Option<Value>) -> Option<Value> {
+    // An object selects at least one field; the general path answers the odd empty one.
+    if set.items.is_empty() {
+        return None;
+    }
+    let mut map = IndexMap::with_capacity(set.items.len());
     for selection in &set.items {
         let Selection::Field(field) = &selection.node else {
             return None;
@@ -91,22 +94,10 @@ fn plain_fields(set: &SelectionSet) -> Option<Vec<(&Name, &Field)>> {
             return None;
         }
         let key = &field.response_key().node;
-        if fields.iter().any(|(k, _)| *k == key) {
+        if map.contains_key(key) {
             return None;
         }
-        fields.push((key, field));
-    }
-    // An object selects at least one field; the general path answers the odd empty one.
-    (!fields.is_empty()).then_some(fields)
-}
-
-fn object(
-    fields: &[(&Name, &Field)],
-    mut value_of: impl FnMut(&Field) -> Option<Value>,
-) -> Option<Value> {
-    let mut map = IndexMap::with_capacity(fields.len());
-    for (key, field) in fields {
-        map.insert((*key).clone(), value_of(field)?);
+        map.insert(key.clone(), value_of(field)?);
     }
     Some(Value::Object(map))
 }
@@ -120,8 +111,7 @@ fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Value) -> Value {
 }
 
 fn edge_value(set: &SelectionSet, edge: &JobPostingEdge) -> Option<Value> {
-    let fields = plain_fields(set)?;
-    object(&fields, |field| {
+    object(set, |field| {
         Some(match field.name.node.as_str() {
             "__typename" => Value::String(JobPostingEdge::type_name().into_owned()),
             "cursor" => text(&edge.cursor),
@@ -132,9 +122,8 @@ fn edge_value(set: &SelectionSet, edge: &JobPostingEdge) -> Option<Value> {
 }
 
 fn posting_value(set: &SelectionSet, posting: &JobPosting) -> Option<Value> {
-    let fields = plain_fields(set)?;
     let m = &posting.0;
-    object(&fields, |field| {
+    object(set, |field| {
         Some(match field.name.node.as_str() {
             "__typename" => Value::String(JobPosting::type_name().into_owned()),
             "id" => Value::String(ids::encode("JobPosting", m.id)),
@@ -175,8 +164,7 @@ fn posting_value(set: &SelectionSet, posting: &JobPosting) -> Option<Value> {
 }
 
 fn salary_value(set: &SelectionSet, s: &Salary) -> Option<Value> {
-    let fields = plain_fields(set)?;
-    object(&fields, |field| {
+    object(set, |field| {
         Some(match field.name.node.as_str() {
             "__typename" => Value::String(Salary::type_name().into_owned()),
             "text" => opt(s.text.as_deref(), text),
@@ -213,8 +201,11 @@ mod tests {
     #[test]
     fn only_plain_selections_take_the_fast_path() {
         let keys = |q: &str| {
-            plain_fields(&inner(q))
-                .map(|f| f.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>())
+            let fields = object(&inner(q), |f| Some(Value::String(f.name.node.to_string())));
+            fields.map(|v| match v {
+                Value::Object(map) => map.keys().map(|k| k.to_string()).collect::<Vec<_>>(),
+                other => panic!("an object: {other:?}"),
+            })
         };
         assert_eq!(
             keys("{ p { id b: title __typename salary { min } } }").unwrap(),
