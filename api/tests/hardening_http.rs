@@ -238,6 +238,76 @@ async fn a_variable_coercion_error_is_422_for_graphql_response_json() {
     srv.stop().await;
 }
 
+/// An operation that has passed validation once runs under async-graphql's fast mode after
+/// that, its variables checked against their declared types (`graphql::variables`): every
+/// answer must be the one the same request got before the operation was ever validated.
+#[tokio::test]
+async fn an_operation_seen_before_answers_every_request_as_the_first_time() {
+    for db in testkit::databases("h_seen").await {
+        let srv = server(&db).await;
+        let q = "query Q($id: ID!, $n: Int) { jobPosting(id: $id) { id } \
+                 jobPostings(first: $n) { totalCount } }";
+        let d = r#"query D($id: ID = "1") { jobPosting(id: $id) { id } }"#;
+        let good = [
+            json!({"query": q, "operationName": "Q", "variables": {"id": "1", "n": 2}}),
+            json!({"query": d, "operationName": "D", "variables": {}}),
+        ];
+        // (request, status): request errors are 422 without `data`; an Int out of range
+        // passes validation (async-graphql's Int check takes any integer) and is a field error.
+        let bad = [
+            (
+                json!({"query": q, "operationName": "Q", "variables": {"id": {"a": 1}}}),
+                422,
+            ),
+            (
+                json!({"query": q, "operationName": "Q", "variables": {"n": 2}}),
+                422,
+            ),
+            (
+                json!({"query": q, "operationName": "Q", "variables": {"id": "1", "n": "two"}}),
+                422,
+            ),
+            (
+                json!({"query": q, "operationName": "Q", "variables": {"id": null}}),
+                422,
+            ),
+            (
+                json!({"query": q, "operationName": "Q", "variables": {"id": "1", "n": 3_000_000_000i64}}),
+                200,
+            ),
+            // Explicit null for a nullable variable with a default, in a non-null position.
+            (
+                json!({"query": d, "operationName": "D", "variables": {"id": null}}),
+                422,
+            ),
+        ];
+        let mut before = Vec::new();
+        for (body, expected) in &bad {
+            let (status, _, v) = post_gr(&srv, body.clone()).await;
+            assert_eq!(status, *expected, "{body}: {v}");
+            assert!(!v["errors"].as_array().unwrap().is_empty(), "{body}: {v}");
+            assert_eq!(v.get("data").is_none(), status == 422, "{body}: {v}");
+            before.push((status, v));
+        }
+        let mut first = Vec::new();
+        for body in &good {
+            let (status, _, v) = post_gr(&srv, body.clone()).await;
+            assert_eq!(status, 200, "{body}: {v}");
+            assert!(v.get("errors").is_none(), "{body}: {v}");
+            first.push(v);
+        }
+        for ((body, _), expected) in bad.iter().zip(&before) {
+            let (status, _, v) = post_gr(&srv, body.clone()).await;
+            assert_eq!(&(status, v), expected, "{body}");
+        }
+        for (body, expected) in good.iter().zip(&first) {
+            let (status, _, v) = post_gr(&srv, body.clone()).await;
+            assert_eq!((status, &v), (200, expected), "{body}");
+        }
+        srv.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn field_errors_with_a_data_entry_stay_200_for_graphql_response_json() {
     let db = testkit::sqlite("h_field").await;

@@ -25,8 +25,17 @@ pub struct DocumentCache {
 }
 
 struct Entries {
-    lru: LruCache<String, (ExecutableDocument, usize)>,
+    lru: LruCache<String, Entry>,
     bytes: usize,
+}
+
+struct Entry {
+    doc: ExecutableDocument,
+    cost: usize,
+    /// The operations of `doc` (by name; `None`: the one unnamed) that have passed
+    /// async-graphql's strict validation rules (see [`super::variables`] for why that is
+    /// kept). At most one entry per operation of the document.
+    validated: Vec<Option<String>>,
 }
 
 impl DocumentCache {
@@ -41,10 +50,25 @@ impl DocumentCache {
         }
     }
 
-    /// The document stored under `key`, marked as recently used.
-    pub fn get(&self, key: &str) -> Option<ExecutableDocument> {
+    /// The document stored under `key`, marked as recently used, and whether its operation
+    /// `operation` has passed the strict validation rules.
+    pub fn get(&self, key: &str, operation: Option<&str>) -> Option<(ExecutableDocument, bool)> {
         let mut entries = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        entries.lru.get(key).map(|(doc, _)| doc.clone())
+        entries.lru.get(key).map(|e| {
+            let validated = e.validated.iter().any(|v| v.as_deref() == operation);
+            (e.doc.clone(), validated)
+        })
+    }
+
+    /// Record that operation `operation` of the document under `key` passed the strict
+    /// validation rules (nothing if the document is no longer held).
+    pub fn mark_validated(&self, key: &str, operation: Option<&str>) {
+        let mut entries = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = entries.lru.peek_mut(key)
+            && !e.validated.iter().any(|v| v.as_deref() == operation)
+        {
+            e.validated.push(operation.map(str::to_owned));
+        }
     }
 
     /// Store `doc`, parsed from `text_len` bytes of text. A document that alone exceeds the
@@ -55,17 +79,22 @@ impl DocumentCache {
             return;
         }
         let mut entries = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, old)) = entries.lru.pop(&key) {
-            entries.bytes -= old;
+        if let Some(old) = entries.lru.pop(&key) {
+            entries.bytes -= old.cost;
         }
         while entries.bytes + cost > self.max_bytes {
             match entries.lru.pop_lru() {
-                Some((_, (_, dropped))) => entries.bytes -= dropped,
+                Some((_, dropped)) => entries.bytes -= dropped.cost,
                 None => break,
             }
         }
-        if let Some((_, (_, dropped))) = entries.lru.push(key, (doc, cost)) {
-            entries.bytes -= dropped;
+        let entry = Entry {
+            doc,
+            cost,
+            validated: Vec::new(),
+        };
+        if let Some((_, dropped)) = entries.lru.push(key, entry) {
+            entries.bytes -= dropped.cost;
         }
         entries.bytes += cost;
     }
@@ -91,16 +120,23 @@ mod tests {
         let cache = DocumentCache::new(100, 500);
         cache.insert("1".into(), doc(text), text.len());
         cache.insert("2".into(), doc(text), text.len());
-        assert!(cache.get("1").is_some(), "1 is now the most recently used");
+        assert!(
+            cache.get("1", None).is_some(),
+            "1 is now the most recently used"
+        );
         cache.insert("3".into(), doc(text), text.len());
         assert_eq!(cache.usage(), (3, 480));
         cache.insert("4".into(), doc(text), text.len());
         assert_eq!(cache.usage(), (3, 480));
         assert!(
-            cache.get("2").is_none(),
+            cache.get("2", None).is_none(),
             "the least recently used went first"
         );
-        assert!(cache.get("1").is_some() && cache.get("3").is_some() && cache.get("4").is_some());
+        assert!(
+            cache.get("1", None).is_some()
+                && cache.get("3", None).is_some()
+                && cache.get("4", None).is_some()
+        );
     }
 
     #[test]
@@ -110,12 +146,20 @@ mod tests {
             cache.insert(key.into(), doc("{ a }"), 5);
         }
         assert_eq!(cache.usage(), (2, 320));
-        assert!(cache.get("1").is_none());
+        assert!(cache.get("1", None).is_none());
         cache.insert("big".into(), doc("{ a }"), 10_000);
-        assert!(cache.get("big").is_none());
+        assert!(cache.get("big", None).is_none());
         assert_eq!(cache.usage(), (2, 320));
         // Storing a key again replaces it and its cost.
         cache.insert("3".into(), doc("{ a }"), 10);
         assert_eq!(cache.usage(), (2, 480));
+        // Validation is recorded per operation, and forgotten with the document.
+        cache.insert("ops".into(), doc("query A { a } query B { b }"), 5);
+        cache.mark_validated("ops", Some("A"));
+        assert_eq!(cache.get("ops", Some("A")).map(|(_, v)| v), Some(true));
+        assert_eq!(cache.get("ops", Some("B")).map(|(_, v)| v), Some(false));
+        assert_eq!(cache.get("ops", None).map(|(_, v)| v), Some(false));
+        cache.insert("ops".into(), doc("query A { a } query B { b }"), 5);
+        assert_eq!(cache.get("ops", Some("A")).map(|(_, v)| v), Some(false));
     }
 }

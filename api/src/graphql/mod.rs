@@ -38,6 +38,7 @@ pub mod schedules;
 pub mod stats;
 pub mod subscription;
 pub mod types;
+pub mod variables;
 pub mod viewer;
 
 use std::sync::Arc;
@@ -119,12 +120,14 @@ pub fn build_schema(
 
 /// The schema with its resolvers' context ([`executor::GraphqlExecutor`] builds it on first
 /// use).
-fn executable_schema(ctx: ApiContext) -> AppSchema {
+/// `mode`: `Strict` for documents not yet seen to pass, `Fast` for operations that have (see
+/// [`variables`]).
+fn executable_schema(ctx: ApiContext, mode: async_graphql::ValidationMode) -> AppSchema {
     // No `limit_complexity` / `limit_depth` here: async-graphql's visitors follow every
     // fragment spread afresh, so they would be exponential on hostile documents. The executor
     // measures each document first (`document::analyse`, each fragment once) and enforces the
     // cost, depth and alias limits there, for single requests, batches and WebSocket messages.
-    builder().data(ctx).finish()
+    builder().data(ctx).validation_mode(mode).finish()
 }
 
 /// The SDL that `schema.graphql` must equal.
