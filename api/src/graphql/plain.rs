@@ -46,7 +46,8 @@ impl<P: Borrow<JobPosting> + Send + Sync> OutputType for PostingOut<P> {
     ) -> ServerResult<Value> {
         match posting_value(&ctx.item.node, self.0.borrow()) {
             Some(value) => Ok(value),
-            None => OutputType::resolve(self.0.borrow(), ctx, field).await,
+            // Boxed: the general path's state would otherwise be part of every item's future.
+            None => Box::pin(OutputType::resolve(self.0.borrow(), ctx, field)).await,
         }
     }
 }
@@ -70,8 +71,72 @@ impl OutputType for EdgeOut<'_> {
     ) -> ServerResult<Value> {
         match edge_value(&ctx.item.node, self.0) {
             Some(value) => Ok(value),
-            None => OutputType::resolve(self.0, ctx, field).await,
+            None => Box::pin(OutputType::resolve(self.0, ctx, field)).await,
         }
+    }
+}
+
+/// A connection's `edges`, answered in one loop when each edge's selection is plain.
+/// async-graphql resolves a list with one future per item, and an item's future holds the
+/// general path's state too: a page of 20 edges moved ~20 such futures around (`memmove` in
+/// the profile of a page).
+pub struct EdgesOut<'a>(pub &'a [JobPostingEdge]);
+
+/// A connection's `nodes`, the same way.
+pub struct NodesOut<'a>(pub &'a [JobPostingEdge]);
+
+impl OutputType for EdgesOut<'_> {
+    fn type_name() -> Cow<'static, str> {
+        <Vec<EdgeOut<'static>> as OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Vec<EdgeOut<'static>> as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        <Vec<EdgeOut<'static>> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let set = &ctx.item.node;
+        if let Some(items) = self.0.iter().map(|e| edge_value(set, e)).collect() {
+            return Ok(Value::List(items));
+        }
+        let edges: Vec<EdgeOut<'_>> = self.0.iter().map(EdgeOut).collect();
+        Box::pin(OutputType::resolve(&edges, ctx, field)).await
+    }
+}
+
+impl OutputType for NodesOut<'_> {
+    fn type_name() -> Cow<'static, str> {
+        <Vec<PostingOut<&'static JobPosting>> as OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Vec<PostingOut<&'static JobPosting>> as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        <Vec<PostingOut<&'static JobPosting>> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let set = &ctx.item.node;
+        if let Some(items) = self.0.iter().map(|e| posting_value(set, &e.node)).collect() {
+            return Ok(Value::List(items));
+        }
+        let nodes: Vec<PostingOut<&JobPosting>> =
+            self.0.iter().map(|e| PostingOut(&e.node)).collect();
+        Box::pin(OutputType::resolve(&nodes, ctx, field)).await
     }
 }
 

@@ -10,7 +10,7 @@ use entity::job_posting;
 
 use super::ids;
 use super::loaders::Loaders;
-use super::plain::{EdgeOut, PostingOut};
+use super::plain::{EdgesOut, NodesOut, PostingOut};
 use super::runs::IngestRun;
 use crate::service::filter::PostingFilter;
 use crate::service::health::HealthReport;
@@ -335,12 +335,12 @@ pub struct JobPostingConnection {
 #[Object]
 impl JobPostingConnection {
     /// The postings of this page with their cursors.
-    async fn edges(&self) -> Vec<EdgeOut<'_>> {
-        self.edges.iter().map(EdgeOut).collect()
+    async fn edges(&self) -> EdgesOut<'_> {
+        EdgesOut(&self.edges)
     }
     /// The postings of this page (the edges' nodes, without cursors).
-    async fn nodes(&self) -> Vec<PostingOut<&JobPosting>> {
-        self.edges.iter().map(|e| PostingOut(&e.node)).collect()
+    async fn nodes(&self) -> NodesOut<'_> {
+        NodesOut(&self.edges)
     }
     /// Cursors of the first and last edge, and whether more pages exist.
     async fn page_info(&self) -> &PageInfo {

@@ -466,6 +466,16 @@ fn request_error_status(code: Option<&str>) -> StatusCode {
     }
 }
 
+/// `value` as JSON, in a buffer that starts at the size of a page of postings (~7 KB for 20):
+/// from serde_json's default it doubled, copying, six times. The buffer is the response body
+/// and lives only until it is written (answers kept by the response cache are serialised in
+/// the executor, at their size).
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(8 * 1024);
+    serde_json::to_writer(&mut buf, value)?;
+    Ok(buf)
+}
+
 /// The HTTP response for what the executor returned.
 fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
     let mut status = StatusCode::OK;
@@ -497,12 +507,12 @@ fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
                 if !response.extensions.is_empty() {
                     body["extensions"] = json!(response.extensions);
                 }
-                serde_json::to_vec(&body)
+                to_json(&body)
             } else {
-                serde_json::to_vec(&response)
+                to_json(&response)
             }
         }
-        other => serde_json::to_vec(&other),
+        other => to_json(&other),
     };
     let body = match body {
         Ok(b) => b,
