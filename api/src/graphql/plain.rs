@@ -17,6 +17,7 @@
 use std::borrow::{Borrow, Cow};
 
 use async_graphql::indexmap::IndexMap;
+use async_graphql::indexmap::map::Entry as IndexMapEntry;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::enum_value;
@@ -143,7 +144,7 @@ impl OutputType for NodesOut<'_> {
 /// The object `set` selects, each field's value from `value_of`, when every selection is a
 /// plain field: no fragment, no directive, no argument, no response key twice (the general
 /// path merges repeated keys); `None` otherwise, or when `value_of` gives `None`. One pass,
-/// a map lookup per field.
+/// one hash of each key.
 fn object(set: &SelectionSet, mut value_of: impl FnMut(&Field) -> Option<Value>) -> Option<Value> {
     // An object selects at least one field; the general path answers the odd empty one.
     if set.items.is_empty() {
@@ -158,11 +159,11 @@ fn object(set: &SelectionSet, mut value_of: impl FnMut(&Field) -> Option<Value>)
         if !field.directives.is_empty() || !field.arguments.is_empty() {
             return None;
         }
-        let key = &field.response_key().node;
-        if map.contains_key(key) {
+        // One hash of the key: a repeated key is refused where it would be inserted.
+        let IndexMapEntry::Vacant(slot) = map.entry(field.response_key().node.clone()) else {
             return None;
-        }
-        map.insert(key.clone(), value_of(field)?);
+        };
+        slot.insert(value_of(field)?);
     }
     Some(Value::Object(map))
 }
