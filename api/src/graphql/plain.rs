@@ -28,17 +28,29 @@ use super::types::{
     JobPosting, JobPostingEdge, Salary, SalaryPeriod, SalarySource, WorkArrangement, WorkType,
 };
 
+/// `OutputType`'s type functions, delegated to `$ty`: each wrapper names and registers exactly
+/// the type it stands for, so the schema does not change.
+macro_rules! same_type_as {
+    ($ty:ty) => {
+        fn type_name() -> Cow<'static, str> {
+            <$ty as OutputType>::type_name()
+        }
+
+        fn qualified_type_name() -> String {
+            <$ty as OutputType>::qualified_type_name()
+        }
+
+        fn create_type_info(registry: &mut Registry) -> String {
+            <$ty as OutputType>::create_type_info(registry)
+        }
+    };
+}
+
 /// A `JobPosting` whose plain fields are answered without the per-field machinery.
 pub struct PostingOut<P>(pub P);
 
 impl<P: Borrow<JobPosting> + Send + Sync> OutputType for PostingOut<P> {
-    fn type_name() -> Cow<'static, str> {
-        JobPosting::type_name()
-    }
-
-    fn create_type_info(registry: &mut Registry) -> String {
-        JobPosting::create_type_info(registry)
-    }
+    same_type_as!(JobPosting);
 
     async fn resolve(
         &self,
@@ -57,13 +69,7 @@ impl<P: Borrow<JobPosting> + Send + Sync> OutputType for PostingOut<P> {
 pub struct EdgeOut<'a>(pub &'a JobPostingEdge);
 
 impl OutputType for EdgeOut<'_> {
-    fn type_name() -> Cow<'static, str> {
-        JobPostingEdge::type_name()
-    }
-
-    fn create_type_info(registry: &mut Registry) -> String {
-        JobPostingEdge::create_type_info(registry)
-    }
+    same_type_as!(JobPostingEdge);
 
     async fn resolve(
         &self,
@@ -87,17 +93,7 @@ pub struct EdgesOut<'a>(pub &'a [JobPostingEdge]);
 pub struct NodesOut<'a>(pub &'a [JobPostingEdge]);
 
 impl OutputType for EdgesOut<'_> {
-    fn type_name() -> Cow<'static, str> {
-        <Vec<EdgeOut<'static>> as OutputType>::type_name()
-    }
-
-    fn qualified_type_name() -> String {
-        <Vec<EdgeOut<'static>> as OutputType>::qualified_type_name()
-    }
-
-    fn create_type_info(registry: &mut Registry) -> String {
-        <Vec<EdgeOut<'static>> as OutputType>::create_type_info(registry)
-    }
+    same_type_as!(Vec<EdgeOut<'static>>);
 
     async fn resolve(
         &self,
@@ -114,17 +110,7 @@ impl OutputType for EdgesOut<'_> {
 }
 
 impl OutputType for NodesOut<'_> {
-    fn type_name() -> Cow<'static, str> {
-        <Vec<PostingOut<&'static JobPosting>> as OutputType>::type_name()
-    }
-
-    fn qualified_type_name() -> String {
-        <Vec<PostingOut<&'static JobPosting>> as OutputType>::qualified_type_name()
-    }
-
-    fn create_type_info(registry: &mut Registry) -> String {
-        <Vec<PostingOut<&'static JobPosting>> as OutputType>::create_type_info(registry)
-    }
+    same_type_as!(Vec<PostingOut<&'static JobPosting>>);
 
     async fn resolve(
         &self,
