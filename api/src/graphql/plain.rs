@@ -5,23 +5,30 @@
 //! each of the object's ~40 field names in turn, its value merged into the object's map. A
 //! page of 20 postings asks ~300 such fields, and that machinery was a fifth of jobintel's CPU
 //! for an uncached page (issue #16: `perf` on the peer benchmark's "newest 20"). Nearly all of
-//! them are plain columns, so [`PostingOut`] and [`EdgeOut`] answer a selection made only of
-//! plain fields (no arguments, no directives, no fragments, no repeated response key) in one
-//! pass over it, and hand anything else to the derived resolvers unchanged. The schema does
-//! not change: both wrappers register and name the types they wrap.
+//! them are plain columns, so [`PostingOut`] and [`EdgeOut`] (and the lists [`EdgesOut`],
+//! [`NodesOut`]) answer a selection made only of plain fields — directly or in fragments on
+//! the object's own type, as Apollo clients send them (`...PostingFields`); no arguments, no
+//! directives, no repeated response key — in one pass over it, and hand anything else to the
+//! derived resolvers unchanged. The schema does not change: the wrappers register and name
+//! the types they wrap.
 //!
 //! The values must be exactly what the resolvers in [`super::types`] give: the test
 //! `the_plain_field_path_answers_exactly_what_the_resolvers_do` (read_api.rs) asks every
-//! plain field both ways (a field inside an inline fragment goes the general way) and compares.
+//! plain field both ways (a field asked twice goes the general way, which merges the two) and
+//! compares, with and without fragments.
 
 use std::borrow::{Borrow, Cow};
+use std::collections::HashMap;
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::indexmap::map::Entry as IndexMapEntry;
-use async_graphql::parser::types::{Field, Selection, SelectionSet};
+
+use async_graphql::parser::types::{Field, FragmentDefinition, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::enum_value;
-use async_graphql::{ContextSelectionSet, OutputType, Positioned, ScalarType, ServerResult, Value};
+use async_graphql::{
+    ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value,
+};
 
 use super::ids;
 use super::types::{
@@ -57,7 +64,7 @@ impl<P: Borrow<JobPosting> + Send + Sync> OutputType for PostingOut<P> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        match posting_value(&ctx.item.node, self.0.borrow()) {
+        match posting_value(&ctx.query_env.fragments, &ctx.item.node, self.0.borrow()) {
             Some(value) => Ok(value),
             // Boxed: the general path's state would otherwise be part of every item's future.
             None => Box::pin(OutputType::resolve(self.0.borrow(), ctx, field)).await,
@@ -76,7 +83,7 @@ impl OutputType for EdgeOut<'_> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        match edge_value(&ctx.item.node, self.0) {
+        match edge_value(&ctx.query_env.fragments, &ctx.item.node, self.0) {
             Some(value) => Ok(value),
             None => Box::pin(OutputType::resolve(self.0, ctx, field)).await,
         }
@@ -100,8 +107,8 @@ impl OutputType for EdgesOut<'_> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let set = &ctx.item.node;
-        if let Some(items) = self.0.iter().map(|e| edge_value(set, e)).collect() {
+        let (frags, set) = (&ctx.query_env.fragments, &ctx.item.node);
+        if let Some(items) = self.0.iter().map(|e| edge_value(frags, set, e)).collect() {
             return Ok(Value::List(items));
         }
         let edges: Vec<EdgeOut<'_>> = self.0.iter().map(EdgeOut).collect();
@@ -117,8 +124,13 @@ impl OutputType for NodesOut<'_> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let set = &ctx.item.node;
-        if let Some(items) = self.0.iter().map(|e| posting_value(set, &e.node)).collect() {
+        let (frags, set) = (&ctx.query_env.fragments, &ctx.item.node);
+        if let Some(items) = self
+            .0
+            .iter()
+            .map(|e| posting_value(frags, set, &e.node))
+            .collect()
+        {
             return Ok(Value::List(items));
         }
         let nodes: Vec<PostingOut<&JobPosting>> =
@@ -127,31 +139,82 @@ impl OutputType for NodesOut<'_> {
     }
 }
 
-/// The object `set` selects, each field's value from `value_of`, when every selection is a
-/// plain field: no fragment, no directive, no argument, no response key twice (the general
-/// path merges repeated keys); `None` otherwise, or when `value_of` gives `None`. One pass,
-/// one hash of each key.
-fn object(set: &SelectionSet, mut value_of: impl FnMut(&Field) -> Option<Value>) -> Option<Value> {
+/// The fragments of the operation's document, by name.
+type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
+
+/// How deep fragments may nest inside one object on this path (deeper: the general path).
+const MAX_FRAGMENT_NESTING: usize = 3;
+
+/// The object of type `ty` that `set` selects, each field's value from `value_of`, when every
+/// selection is a plain field, or a fragment (spread or inline) on exactly `ty` made of such:
+/// no directive, no argument, no response key twice (the general path merges repeated keys),
+/// no fragment on an interface; `None` otherwise, or when `value_of` gives `None`. One pass,
+/// one hash of each key; fields keep the order of their first appearance, as in the general
+/// path.
+fn object(
+    frags: &Fragments,
+    ty: &str,
+    set: &SelectionSet,
+    mut value_of: impl FnMut(&Field) -> Option<Value>,
+) -> Option<Value> {
     // An object selects at least one field; the general path answers the odd empty one.
     if set.items.is_empty() {
         return None;
     }
     let mut map = IndexMap::with_capacity(set.items.len());
+    collect(frags, ty, set, &mut map, &mut value_of, 0)?;
+    Some(Value::Object(map))
+}
+
+fn collect(
+    frags: &Fragments,
+    ty: &str,
+    set: &SelectionSet,
+    map: &mut IndexMap<Name, Value>,
+    value_of: &mut impl FnMut(&Field) -> Option<Value>,
+    depth: usize,
+) -> Option<()> {
     for selection in &set.items {
-        let Selection::Field(field) = &selection.node else {
-            return None;
+        let inner = match &selection.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                if !field.directives.is_empty() || !field.arguments.is_empty() {
+                    return None;
+                }
+                // One hash of the key: a repeated key is refused where it would be inserted.
+                let IndexMapEntry::Vacant(slot) = map.entry(field.response_key().node.clone())
+                else {
+                    return None;
+                };
+                slot.insert(value_of(field)?);
+                continue;
+            }
+            Selection::InlineFragment(f) => {
+                let f = &f.node;
+                let on = f.type_condition.as_ref().map(|c| c.node.on.node.as_str());
+                if !f.directives.is_empty() || on.is_some_and(|on| on != ty) {
+                    return None;
+                }
+                &f.selection_set.node
+            }
+            Selection::FragmentSpread(spread) => {
+                let spread = &spread.node;
+                let def = &frags.get(&spread.fragment_name.node)?.node;
+                if !spread.directives.is_empty()
+                    || !def.directives.is_empty()
+                    || def.type_condition.node.on.node != ty
+                {
+                    return None;
+                }
+                &def.selection_set.node
+            }
         };
-        let field = &field.node;
-        if !field.directives.is_empty() || !field.arguments.is_empty() {
+        if depth == MAX_FRAGMENT_NESTING {
             return None;
         }
-        // One hash of the key: a repeated key is refused where it would be inserted.
-        let IndexMapEntry::Vacant(slot) = map.entry(field.response_key().node.clone()) else {
-            return None;
-        };
-        slot.insert(value_of(field)?);
+        collect(frags, ty, inner, map, value_of, depth + 1)?;
     }
-    Some(Value::Object(map))
+    Some(())
 }
 
 fn text(s: &str) -> Value {
@@ -162,20 +225,20 @@ fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Value) -> Value {
     v.map_or(Value::Null, f)
 }
 
-fn edge_value(set: &SelectionSet, edge: &JobPostingEdge) -> Option<Value> {
-    object(set, |field| {
+fn edge_value(frags: &Fragments, set: &SelectionSet, edge: &JobPostingEdge) -> Option<Value> {
+    object(frags, "JobPostingEdge", set, |field| {
         Some(match field.name.node.as_str() {
             "__typename" => Value::String(JobPostingEdge::type_name().into_owned()),
             "cursor" => text(&edge.cursor),
-            "node" => posting_value(&field.selection_set.node, &edge.node)?,
+            "node" => posting_value(frags, &field.selection_set.node, &edge.node)?,
             _ => return None,
         })
     })
 }
 
-fn posting_value(set: &SelectionSet, posting: &JobPosting) -> Option<Value> {
+fn posting_value(frags: &Fragments, set: &SelectionSet, posting: &JobPosting) -> Option<Value> {
     let m = &posting.0;
-    object(set, |field| {
+    object(frags, "JobPosting", set, |field| {
         Some(match field.name.node.as_str() {
             "__typename" => Value::String(JobPosting::type_name().into_owned()),
             "id" => Value::String(ids::encode("JobPosting", m.id)),
@@ -194,7 +257,7 @@ fn posting_value(set: &SelectionSet, posting: &JobPosting) -> Option<Value> {
             "workType" => opt(m.work_type, |w| enum_value(WorkType::from(w))),
             "workArrangement" => enum_value(WorkArrangement::from(m.work_arrangement)),
             "salary" => match posting.salary_value() {
-                Some(salary) => salary_value(&field.selection_set.node, &salary)?,
+                Some(salary) => salary_value(frags, &field.selection_set.node, &salary)?,
                 None => Value::Null,
             },
             "descriptionHtml" => opt(m.description_html.as_deref(), text),
@@ -215,8 +278,8 @@ fn posting_value(set: &SelectionSet, posting: &JobPosting) -> Option<Value> {
     })
 }
 
-fn salary_value(set: &SelectionSet, s: &Salary) -> Option<Value> {
-    object(set, |field| {
+fn salary_value(frags: &Fragments, set: &SelectionSet, s: &Salary) -> Option<Value> {
+    object(frags, "Salary", set, |field| {
         Some(match field.name.node.as_str() {
             "__typename" => Value::String(Salary::type_name().into_owned()),
             "text" => opt(s.text.as_deref(), text),
@@ -238,8 +301,8 @@ mod tests {
     use async_graphql::parser::parse_query;
     use async_graphql::parser::types::DocumentOperations;
 
-    /// The selection of the query's first field.
-    fn inner(query: &str) -> SelectionSet {
+    /// The selection of the query's first field, and the document's fragments.
+    fn inner(query: &str) -> (SelectionSet, Fragments) {
         let doc = parse_query(query).unwrap();
         let DocumentOperations::Single(op) = doc.operations else {
             panic!("one operation")
@@ -247,13 +310,16 @@ mod tests {
         let Selection::Field(f) = &op.node.selection_set.node.items[0].node else {
             panic!("a field")
         };
-        f.node.selection_set.node.clone()
+        (f.node.selection_set.node.clone(), doc.fragments)
     }
 
     #[test]
     fn only_plain_selections_take_the_fast_path() {
         let keys = |q: &str| {
-            let fields = object(&inner(q), |f| Some(Value::String(f.name.node.to_string())));
+            let (set, frags) = inner(q);
+            let fields = object(&frags, "JobPosting", &set, |f| {
+                Some(Value::String(f.name.node.to_string()))
+            });
             fields.map(|v| match v {
                 Value::Object(map) => map.keys().map(|k| k.to_string()).collect::<Vec<_>>(),
                 other => panic!("an object: {other:?}"),
@@ -263,12 +329,32 @@ mod tests {
             keys("{ p { id b: title __typename salary { min } } }").unwrap(),
             ["id", "b", "__typename", "salary"]
         );
-        assert_eq!(keys("{ p { title ... on JobPosting { id } } }"), None);
+        // Fragments on the object's own type, spread or inline, nested, in place.
         assert_eq!(
-            keys("{ p { title ...F } } fragment F on JobPosting { id }"),
+            keys("{ p { title ... on JobPosting { id } url } }").unwrap(),
+            ["title", "id", "url"]
+        );
+        assert_eq!(
+            keys("{ p { ... { city } title ...F } } fragment F on JobPosting { id ...G } fragment G on JobPosting { a: url }")
+                .unwrap(),
+            ["city", "title", "id", "a"]
+        );
+        // On an interface, with a directive, unknown, too deep: the general path.
+        assert_eq!(keys("{ p { title ... on Node { id } } }"), None);
+        assert_eq!(keys("{ p { ...F } } fragment F on Node { id }"), None);
+        assert_eq!(
+            keys("{ p { ...F @deprecated } } fragment F on JobPosting { id }"),
             None
         );
+        assert_eq!(keys("{ p { ...Missing } }"), None);
+        assert_eq!(
+            keys("{ p { ... { ... { ... { id } } } } }").unwrap(),
+            ["id"]
+        );
+        assert_eq!(keys("{ p { ... { ... { ... { ... { id } } } } } }"), None);
+        // A key twice, inside a fragment too.
         assert_eq!(keys("{ p { title title } }"), None);
+        assert_eq!(keys("{ p { title ... on JobPosting { title } } }"), None);
         assert_eq!(keys("{ p { a: id a: title } }"), None);
         assert_eq!(keys("{ p { history(first: 1) { totalCount } } }"), None);
         assert_eq!(keys("{ p { title @deprecated } }"), None);
