@@ -136,9 +136,9 @@ fn operation<'a>(
     op.map(|(_, op)| &op.node)
 }
 
-/// `query`, `mutation` or `subscription`: the operation the request will run (for metrics).
-fn operation_kind(doc: &ExecutableDocument, name: Option<&str>) -> &'static str {
-    match operation(doc, name).map(|op| op.ty) {
+/// `query`, `mutation` or `subscription`: what the request will run (for metrics).
+fn operation_kind(op: Option<&OperationDefinition>) -> &'static str {
+    match op.map(|op| op.ty) {
         Some(OperationType::Query) => "query",
         Some(OperationType::Mutation) => "mutation",
         Some(OperationType::Subscription) => "subscription",
@@ -421,10 +421,11 @@ impl GraphqlExecutor {
             read_only,
         )?;
         document::refuse_nul(&doc, &request.variables)?;
-        let kind = operation_kind(&doc, request.operation_name.as_deref());
+        let op = operation(&doc, request.operation_name.as_deref());
+        let kind = operation_kind(op);
         // Variable values against their declared types, for every operation (async-graphql's
         // own error for an unknown operation name comes later).
-        let strict_only = match operation(&doc, request.operation_name.as_deref()) {
+        let strict_only = match op {
             Some(op) => {
                 self.built()
                     .inputs
@@ -554,11 +555,11 @@ mod tests {
             "query A { a } mutation B { b } subscription C { c }",
         )
         .unwrap();
-        assert_eq!(operation_kind(&doc, Some("B")), "mutation");
-        assert_eq!(operation_kind(&doc, Some("C")), "subscription");
-        assert_eq!(operation_kind(&doc, Some("Z")), "unknown");
+        assert_eq!(operation_kind(operation(&doc, Some("B"))), "mutation");
+        assert_eq!(operation_kind(operation(&doc, Some("C"))), "subscription");
+        assert_eq!(operation_kind(operation(&doc, Some("Z"))), "unknown");
         let single = async_graphql::parser::parse_query("{ a }").unwrap();
-        assert_eq!(operation_kind(&single, None), "query");
+        assert_eq!(operation_kind(operation(&single, None)), "query");
     }
 
     #[test]
