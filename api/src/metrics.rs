@@ -10,16 +10,21 @@ use std::time::Duration;
 /// Process-wide counters. Cheap to update from request paths.
 #[derive(Default)]
 pub struct Metrics {
-    http: Mutex<BTreeMap<HttpKey, HttpStats>>,
+    /// By route template, then method and status: a request finds its counter by `&str`,
+    /// without allocating a key.
+    http: Mutex<BTreeMap<String, ByMethodStatus>>,
     graphql: Mutex<BTreeMap<GraphqlKey, u64>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// One series of the HTTP counters, as rendered.
 struct HttpKey {
     route: String,
     method: &'static str,
     status: u16,
 }
+
+/// One route's counters, by method and status.
+type ByMethodStatus = BTreeMap<(&'static str, u16), HttpStats>;
 
 #[derive(Default, Clone, Copy)]
 struct HttpStats {
@@ -45,13 +50,13 @@ impl Metrics {
     /// by [`method_label`].
     pub fn record_http(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let mut map = self.http.lock().unwrap_or_else(|p| p.into_inner());
-        let s = map
-            .entry(HttpKey {
-                route: route.to_owned(),
-                method: method_label(method),
-                status,
-            })
-            .or_default();
+        if !map.contains_key(route) {
+            map.insert(route.to_owned(), BTreeMap::new());
+        }
+        let Some(by_route) = map.get_mut(route) else {
+            return;
+        };
+        let s = by_route.entry((method_label(method), status)).or_default();
         s.count += 1;
         s.seconds += elapsed.as_secs_f64();
     }
@@ -73,7 +78,24 @@ impl Metrics {
             "# HELP jobintel_http_requests_total HTTP requests by route, method and status.\n",
         );
         out.push_str("# TYPE jobintel_http_requests_total counter\n");
-        let http = self.http.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let http: Vec<(HttpKey, HttpStats)> = {
+            let map = self.http.lock().unwrap_or_else(|p| p.into_inner());
+            map.iter()
+                .flat_map(|(route, by)| {
+                    by.iter().map(|(&(method, status), s)| {
+                        let route = route.clone();
+                        (
+                            HttpKey {
+                                route,
+                                method,
+                                status,
+                            },
+                            *s,
+                        )
+                    })
+                })
+                .collect()
+        };
         for (k, s) in &http {
             let _ = writeln!(
                 out,

@@ -8,11 +8,9 @@
 //! | over `JOBINTEL_RATE_LIMIT` ([`RateLimiter`](crate::per_client::RateLimiter)) | 429 + `Retry-After` | `RATE_LIMITED` |
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::graphql::GraphqlHttpError;
@@ -105,6 +103,16 @@ impl HostPolicy {
         if !self.check || self.any {
             return true;
         }
+        // The usual case, `127.0.0.1:8000`, without the allocations of `split_host`.
+        if let Some(ip) = host
+            .and_then(|h| h.parse::<SocketAddr>().ok())
+            .map(|a| a.ip())
+        {
+            let ip = ip.to_canonical();
+            if ip.is_loopback() || ip == self.bind_ip {
+                return true;
+            }
+        }
         let Some((name, port)) = host.and_then(split_host) else {
             return host.is_none();
         };
@@ -147,71 +155,58 @@ fn split_host(host: &str) -> Option<(String, Option<u16>)> {
     (!name.is_empty()).then_some((name, port))
 }
 
-/// Refuse requests whose `Host` this server does not answer to (see [`HostPolicy`]).
-pub async fn check_host(
-    State(policy): State<Arc<HostPolicy>>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// The refusal of a request whose `Host` this server does not answer to (see
+/// [`HostPolicy`]), if it is one.
+pub fn refuse_host(policy: &HostPolicy, req: &Request) -> Option<Response> {
     let host = req.headers().get(header::HOST).map(|v| v.to_str());
     let allowed = match host {
         None => policy.allows(None),
         Some(Ok(h)) => policy.allows(Some(h)),
         Some(Err(_)) => false,
     };
-    if allowed {
-        return next.run(req).await;
-    }
-    GraphqlHttpError::new(
-        StatusCode::FORBIDDEN,
-        "HOST_NOT_ALLOWED",
-        "this server does not answer to that Host: add the name to JOBINTEL_ALLOWED_HOSTS",
-    )
-    .into_response()
+    (!allowed).then(|| {
+        GraphqlHttpError::new(
+            StatusCode::FORBIDDEN,
+            "HOST_NOT_ALLOWED",
+            "this server does not answer to that Host: add the name to JOBINTEL_ALLOWED_HOSTS",
+        )
+        .into_response()
+    })
 }
 
 /// Every response: browsers must not guess a script or a page out of a JSON or text body.
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
+pub fn security_headers(resp: &mut Response) {
     resp.headers_mut()
         .entry(header::X_CONTENT_TYPE_OPTIONS)
         .or_insert(HeaderValue::from_static("nosniff"));
-    resp
 }
 
-/// The rate limit of `/graphql` (GET, POST and WebSocket upgrades). Not limited: callers
+/// The rate limit of `/graphql` (GET, POST and WebSocket upgrades) and `/export/*`: the
+/// refusal, if this request is over it. Not limited: callers
 /// [`crate::graphql::auth::AuthPolicy::is_exempt_from_limits`] trusts (the API token, or a
 /// token-less loopback server's own machine).
-pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(limiter) = &state.rate_limiter else {
-        return next.run(req).await;
-    };
-    let caller = Caller::from_request(req.headers(), peer_of(&req));
+pub fn refuse_over_rate(state: &AppState, req: &Request) -> Option<Response> {
+    let limiter = state.rate_limiter.as_ref()?;
+    let caller = Caller::from_request(req.headers(), peer_of(req));
     if state.api.auth.is_exempt_from_limits(&caller) {
-        return next.run(req).await;
+        return None;
     }
-    let Some(key) = client_key(&caller, req.headers()) else {
-        return next.run(req).await;
-    };
-    match limiter.check(key) {
-        Ok(()) => next.run(req).await,
-        Err(wait) => {
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let secs = secs.max(1);
-            let mut resp = GraphqlHttpError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                format!(
-                    "too many requests from this address (JOBINTEL_RATE_LIMIT); retry in {secs} s \
-                     or send the API token"
-                ),
-            )
-            .into_response();
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            resp
-        }
-    }
+    let key = client_key(&caller, req.headers())?;
+    let wait = limiter.check(key).err()?;
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let secs = secs.max(1);
+    let mut resp = GraphqlHttpError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        format!(
+            "too many requests from this address (JOBINTEL_RATE_LIMIT); retry in {secs} s \
+             or send the API token"
+        ),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    Some(resp)
 }
 
 #[cfg(test)]
