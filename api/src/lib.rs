@@ -32,6 +32,7 @@ pub mod import;
 pub mod metrics;
 pub mod per_client;
 pub mod presence;
+mod repoll;
 pub mod routes;
 pub mod scheduler;
 pub mod scheduling;

@@ -173,7 +173,9 @@ pub async fn run(
         });
         let stopping = stopping.clone();
         let closed_rx = closed_rx.clone();
-        tokio::spawn(async move {
+        // `repoll`: the connection's own wake-ups (hyper's body channel, async-graphql's
+        // field set) poll it again at once instead of waking a second worker.
+        tokio::spawn(crate::repoll::repoll(async move {
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_read_timeout)
@@ -192,7 +194,7 @@ pub async fn run(
                 }
             }
             drop(closed_rx);
-        });
+        }));
     }
     drop(listener);
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
