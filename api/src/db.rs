@@ -31,6 +31,11 @@ const SQLITE_SOFT_HEAP_LIMIT: u64 = 16 * 1024 * 1024;
 /// A pooled PostgreSQL connection idle at least this long is pinged before it is handed out.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
 
+/// How long [`Reader`] keeps a connection out of its pool, busy or not: the pool closes one
+/// past its `max_lifetime` only when it comes back. A round trip of the pool's test per
+/// connection per minute costs nothing measurable.
+const KEEP_AT_MOST: Duration = Duration::from_secs(60);
+
 /// Pool settings for `url`.
 pub fn connect_options(url: &DatabaseUrl, pool_size: u32) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url.expose().to_owned());
@@ -204,7 +209,9 @@ pub async fn migrate_exclusively(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// still in the CPU's caches), and any other — failed, or dropped by a cancelled request — goes
 /// back to the pool the usual way, test included. A kept connection idle for
 /// [`PING_IF_IDLE_FOR`] goes back to the pool too, so one the server dropped meanwhile is
-/// found by the pool's test, as before. Writes, and everything on SQLite, go to the pool.
+/// found by the pool's test, as before; so does one taken from the pool [`KEEP_AT_MOST`]
+/// ago however busy it is, so the pool's `max_lifetime` (sqlx: 30 minutes) still replaces
+/// every connection under steady reads. Writes, and everything on SQLite, go to the pool.
 #[derive(Clone)]
 pub struct Reader {
     db: DatabaseConnection,
@@ -213,7 +220,10 @@ pub struct Reader {
 
 struct Kept {
     pool: sea_orm::sqlx::PgPool,
-    idle: std::sync::Mutex<Vec<(PgPooled, Instant)>>,
+    /// Each with when it went idle and when it left the pool.
+    idle: std::sync::Mutex<Vec<(PgPooled, Instant, Instant)>>,
+    /// [`KEEP_AT_MOST`] (shorter in tests).
+    keep_at_most: Duration,
     /// At most this many kept at once: they count against the pool's size.
     max: usize,
     /// Set at shutdown: nothing is kept any more, so closing the pool (which waits for every
@@ -230,11 +240,21 @@ impl Reader {
             Arc::new(Kept {
                 pool: db.get_postgres_connection_pool().clone(),
                 idle: std::sync::Mutex::new(Vec::with_capacity(keep)),
+                keep_at_most: KEEP_AT_MOST,
                 max: keep,
                 closed: std::sync::atomic::AtomicBool::new(false),
             })
         });
         Reader { db, kept }
+    }
+
+    /// Hand a connection back to the pool once it left it `after` ago (default
+    /// [`KEEP_AT_MOST`]; tests shorten it). Call before the reader is cloned.
+    pub fn keeping_each_at_most(mut self, after: Duration) -> Reader {
+        if let Some(kept) = self.kept.as_mut().and_then(Arc::get_mut) {
+            kept.keep_at_most = after;
+        }
+        self
     }
 
     /// How many connections to keep for a pool of `pool_size`: a quarter, 1 to 4, so the
@@ -257,7 +277,7 @@ impl Reader {
                 }
                 let Some(kept) = kept.upgrade() else { return };
                 kept.lock()
-                    .retain(|(_, since)| since.elapsed() < PING_IF_IDLE_FOR);
+                    .retain(|(_, since, _)| since.elapsed() < PING_IF_IDLE_FOR);
             }
             if let Some(kept) = kept.upgrade() {
                 kept.closed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -271,12 +291,12 @@ impl Reader {
         self.kept.as_ref().map_or(0, |k| k.lock().len())
     }
 
-    /// A kept connection, else one from the pool.
-    async fn checkout(kept: &Kept) -> Result<PgPooled, DbErr> {
-        if let Some(conn) = kept.take() {
-            return Ok(conn);
+    /// A kept connection, else one from the pool; with when it left the pool.
+    async fn checkout(kept: &Kept) -> Result<(PgPooled, Instant), DbErr> {
+        if let Some(kept) = kept.take() {
+            return Ok(kept);
         }
-        kept.pool.acquire().await.map_err(|e| match e {
+        let conn = kept.pool.acquire().await.map_err(|e| match e {
             sea_orm::sqlx::Error::PoolTimedOut => {
                 DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)
             }
@@ -284,7 +304,8 @@ impl Reader {
                 DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed)
             }
             e => DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(e))),
-        })
+        })?;
+        Ok((conn, Instant::now()))
     }
 }
 
@@ -304,15 +325,15 @@ fn query_err(e: sea_orm::sqlx::Error) -> DbErr {
 }
 
 impl Kept {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(PgPooled, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(PgPooled, Instant, Instant)>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn take(&self) -> Option<PgPooled> {
+    fn take(&self) -> Option<(PgPooled, Instant)> {
         let mut idle = self.lock();
-        let (conn, since) = idle.pop()?;
+        let (conn, since, left_pool) = idle.pop()?;
         if since.elapsed() < PING_IF_IDLE_FOR {
-            return Some(conn);
+            return Some((conn, left_pool));
         }
         // The newest has idled too long, so have the others: all back to the pool, tested.
         drop(conn);
@@ -320,10 +341,16 @@ impl Kept {
         None
     }
 
-    fn put(&self, conn: PgPooled) {
+    /// Keep `conn` (which left the pool at `left_pool`) for the next statement, unless it has
+    /// been out long enough, enough are kept, or the server is shutting down: then it goes
+    /// back to the pool (dropped).
+    fn put(&self, conn: PgPooled, left_pool: Instant) {
+        if left_pool.elapsed() >= self.keep_at_most {
+            return;
+        }
         let mut idle = self.lock();
         if idle.len() < self.max && !self.closed.load(std::sync::atomic::Ordering::SeqCst) {
-            idle.push((conn, Instant::now()));
+            idle.push((conn, Instant::now(), left_pool));
         }
     }
 }
@@ -346,14 +373,14 @@ impl ConnectionTrait for Reader {
         let Some(kept) = &self.kept else {
             return self.db.query_one_raw(stmt).await;
         };
-        let mut conn = Reader::checkout(kept).await?;
+        let (mut conn, left_pool) = Reader::checkout(kept).await?;
         // On an error, or when the request is cancelled meanwhile, `conn` is dropped: back to
         // the pool, which tests it.
         let row = sqlx_query(stmt)
             .fetch_optional(&mut *conn)
             .await
             .map_err(query_err)?;
-        kept.put(conn);
+        kept.put(conn, left_pool);
         Ok(row.map(Into::into))
     }
 
@@ -361,12 +388,12 @@ impl ConnectionTrait for Reader {
         let Some(kept) = &self.kept else {
             return self.db.query_all_raw(stmt).await;
         };
-        let mut conn = Reader::checkout(kept).await?;
+        let (mut conn, left_pool) = Reader::checkout(kept).await?;
         let rows = sqlx_query(stmt)
             .fetch_all(&mut *conn)
             .await
             .map_err(query_err)?;
-        kept.put(conn);
+        kept.put(conn, left_pool);
         Ok(rows.into_iter().map(Into::into).collect())
     }
 

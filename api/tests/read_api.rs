@@ -1541,6 +1541,51 @@ async fn the_read_path_keeps_a_connection_only_after_a_statement_that_ran_to_the
 }
 
 #[tokio::test]
+async fn a_connection_the_read_path_keeps_is_still_replaced_past_the_pools_lifetime() {
+    let Some(db) = testkit::postgres_only("kept lifetime").await else {
+        return;
+    };
+    // A pool whose connections may live 300 ms: under steady reads, the read path must still
+    // hand its kept connection back often enough for the pool to replace it.
+    let mut opts = sea_orm::ConnectOptions::new(db.url.clone());
+    opts.max_connections(2)
+        .min_connections(0)
+        .max_lifetime(Duration::from_millis(300))
+        .sqlx_logging(false);
+    let pool = sea_orm::Database::connect(opts).await.unwrap();
+    let backends = |reader: jobintel::db::Reader, run_for: Duration| async move {
+        let mut pids = std::collections::BTreeSet::new();
+        let until = std::time::Instant::now() + run_for;
+        while std::time::Instant::now() < until {
+            let row = reader
+                .query_one_raw(sea_orm::Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT pg_backend_pid() AS pid",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            pids.insert(row.try_get::<i32>("", "pid").unwrap());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        pids
+    };
+    // Kept for at most 100 ms each: the pool replaces them once they are 300 ms old.
+    let rotating =
+        jobintel::db::Reader::new(pool.clone(), 1).keeping_each_at_most(Duration::from_millis(100));
+    let seen = backends(rotating, Duration::from_millis(1500)).await;
+    assert!(
+        seen.len() >= 2,
+        "one backend served 1.5 s of reads on 300 ms connections: {seen:?}"
+    );
+    // Kept for the default minute, the same reads never go back to the pool: one backend
+    // throughout, past the pool's lifetime (what the rotation is for).
+    let keeping = jobintel::db::Reader::new(pool.clone(), 1);
+    let seen = backends(keeping, Duration::from_millis(800)).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+}
+
+#[tokio::test]
 async fn a_page_of_postings_with_their_runs_costs_a_constant_number_of_statements() {
     for db in testkit::databases("loader").await {
         let mut runs = Vec::new();
