@@ -218,6 +218,18 @@ pub struct Config {
     )]
     pub db_pool_size: u32,
 
+    /// Threads that run requests in `jobintel serve` (default: one per CPU). On a small
+    /// machine that PostgreSQL shares, 1 answers cheap lookups faster (no hand-offs between
+    /// threads) and many concurrent pages slower: README, "Threads".
+    #[arg(
+        long,
+        env = "JOBINTEL_WORKER_THREADS",
+        value_name = "JOBINTEL_WORKER_THREADS",
+        value_parser = clap::value_parser!(u16).range(1..=1024),
+        global = true
+    )]
+    pub worker_threads: Option<u16>,
+
     /// How long start-up keeps retrying an unreachable database before giving up.
     #[arg(
         long,

@@ -61,7 +61,11 @@ fn main() -> ExitCode {
     // (`jobintel ingest` peak RSS, ingest benchmark `-- rss`: see the README).
     let mut builder = match cli.command {
         None | Some(jobintel::config::Command::Serve) => {
-            tokio::runtime::Builder::new_multi_thread()
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = cli.config.worker_threads {
+                b.worker_threads(n.into());
+            }
+            b
         }
         Some(_) => tokio::runtime::Builder::new_current_thread(),
     };

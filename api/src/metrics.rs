@@ -210,6 +210,17 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE jobintel_{cache}_entries gauge");
             let _ = writeln!(out, "jobintel_{cache}_entries {}", c.entries);
         }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            out.push_str(
+                "# HELP jobintel_runtime_workers Threads that run requests (JOBINTEL_WORKER_THREADS).\n",
+            );
+            out.push_str("# TYPE jobintel_runtime_workers gauge\n");
+            let _ = writeln!(
+                out,
+                "jobintel_runtime_workers {}",
+                rt.metrics().num_workers()
+            );
+        }
         out.push_str("# HELP jobintel_process_resident_memory_bytes Resident set size.\n");
         out.push_str("# TYPE jobintel_process_resident_memory_bytes gauge\n");
         if let Some(rss) = resident_memory_bytes() {

@@ -61,11 +61,12 @@ fn committed_schema_graphql_matches_the_generated_sdl() {
 
 #[test]
 fn bad_configuration_gives_one_line_naming_the_option_and_exit_code_2() {
-    let cases: [(&str, &str, &str); 4] = [
+    let cases: [(&str, &str, &str); 5] = [
         ("DATABASE_URL", "mysql://localhost/jobs", "DATABASE_URL"),
         ("DATABASE_URL", "::::", "DATABASE_URL"),
         ("JOBINTEL_LOG_FORMAT", "xml", "JOBINTEL_LOG_FORMAT"),
         ("JOBINTEL_BIND", "not-an-address", "JOBINTEL_BIND"),
+        ("JOBINTEL_WORKER_THREADS", "0", "JOBINTEL_WORKER_THREADS"),
     ];
     for (var, value, named) in cases {
         let (code, _, stderr) = output(jobintel().env(var, value).arg("serve"));
@@ -227,6 +228,55 @@ async fn serve_answers_health_and_exits_cleanly_on_sigterm() {
         };
         assert_eq!(exit.code(), Some(0), "{:?}", db.backend);
     }
+}
+
+/// `JOBINTEL_WORKER_THREADS` sets the threads that run requests; `/metrics` says how many.
+#[tokio::test]
+async fn serve_runs_on_the_worker_threads_it_is_given() {
+    jobintel::install_crypto_provider();
+    let dir = tempdir("workers");
+    let url = sqlite_url(&dir);
+    let workers = |metrics: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("jobintel_runtime_workers "))
+            .map(str::to_owned)
+    };
+    let (_one, addr, _, _) = spawn_serve_with(&[
+        ("DATABASE_URL", url.as_str()),
+        ("JOBINTEL_WORKER_THREADS", "1"),
+    ]);
+    let client = reqwest::Client::new();
+    let answer: serde_json::Value = client
+        .post(format!("http://{addr}/graphql"))
+        .json(&serde_json::json!({"query": "{ jobPostings(first: 1) { totalCount } }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["data"]["jobPostings"]["totalCount"], 0, "{answer}");
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(workers(&metrics).as_deref(), Some("1"), "{metrics}");
+    drop(_one);
+    let (_default, addr, _, _) = spawn_serve_with(&[("DATABASE_URL", url.as_str())]);
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let cpus = std::thread::available_parallelism()
+        .unwrap()
+        .get()
+        .to_string();
+    assert_eq!(workers(&metrics), Some(cpus), "one per CPU by default");
 }
 
 #[tokio::test]
