@@ -236,18 +236,24 @@ async fn serve_runs_on_the_worker_threads_it_is_given() {
     jobintel::install_crypto_provider();
     let dir = tempdir("workers");
     let url = sqlite_url(&dir);
-    let workers = |metrics: &str| {
+    // `jobintel_runtime_workers` of the server at `addr`.
+    let workers = |addr: String| async move {
+        let metrics = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         metrics
             .lines()
             .find_map(|l| l.strip_prefix("jobintel_runtime_workers "))
             .map(str::to_owned)
     };
-    let (_one, addr, _, _) = spawn_serve_with(&[
+    let (one, addr, _, _) = spawn_serve_with(&[
         ("DATABASE_URL", url.as_str()),
         ("JOBINTEL_WORKER_THREADS", "1"),
     ]);
-    let client = reqwest::Client::new();
-    let answer: serde_json::Value = client
+    let answer: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{addr}/graphql"))
         .json(&serde_json::json!({"query": "{ jobPostings(first: 1) { totalCount } }"}))
         .send()
@@ -257,26 +263,15 @@ async fn serve_runs_on_the_worker_threads_it_is_given() {
         .await
         .unwrap();
     assert_eq!(answer["data"]["jobPostings"]["totalCount"], 0, "{answer}");
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(workers(&metrics).as_deref(), Some("1"), "{metrics}");
-    drop(_one);
+    assert_eq!(workers(addr).await.as_deref(), Some("1"));
+    drop(one);
     let (_default, addr, _, _) = spawn_serve_with(&[("DATABASE_URL", url.as_str())]);
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let cpus = std::thread::available_parallelism()
-        .unwrap()
-        .get()
-        .to_string();
-    assert_eq!(workers(&metrics), Some(cpus), "one per CPU by default");
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(
+        workers(addr).await,
+        Some(cpus.to_string()),
+        "one per CPU by default"
+    );
 }
 
 #[tokio::test]
