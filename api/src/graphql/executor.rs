@@ -273,7 +273,7 @@ impl GraphqlExecutor {
         if !storable {
             return HttpAnswer::Response(response);
         }
-        match serde_json::to_vec(&response) {
+        match super::json::response(&response, 0) {
             Ok(body) => {
                 let body = Bytes::from(body);
                 cache.put(key, at, body.clone());

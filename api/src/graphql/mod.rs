@@ -25,6 +25,7 @@ pub mod filter;
 pub mod history;
 pub mod ids;
 pub mod instances;
+pub mod json;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;

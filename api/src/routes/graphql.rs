@@ -466,12 +466,15 @@ fn request_error_status(code: Option<&str>) -> StatusCode {
     }
 }
 
-/// `value` as JSON, in a buffer that starts at the size of a page of postings (~7 KB for 20):
-/// from serde_json's default it doubled, copying, six times. The buffer is the response body
-/// and lives only until it is written (answers kept by the response cache are serialised in
-/// the executor, at their size).
+/// Response bodies start at the size of a page of postings (~7 KB for 20): from serde_json's
+/// default the buffer doubled, copying, six times. The buffer is the response body and lives
+/// only until it is written (answers kept by the response cache are serialised in the
+/// executor, at their size).
+const BODY_CAPACITY: usize = 8 * 1024;
+
+/// `value` as JSON (request errors; answers go through [`crate::graphql::json`]).
 fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(8 * 1024);
+    let mut buf = Vec::with_capacity(BODY_CAPACITY);
     serde_json::to_writer(&mut buf, value)?;
     Ok(buf)
 }
@@ -509,10 +512,10 @@ fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
                 }
                 to_json(&body)
             } else {
-                to_json(&response)
+                crate::graphql::json::response(&response, BODY_CAPACITY)
             }
         }
-        other => to_json(&other),
+        other => crate::graphql::json::batch(&other, BODY_CAPACITY),
     };
     let body = match body {
         Ok(b) => b,
