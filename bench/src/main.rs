@@ -14,6 +14,9 @@
 //! search word / filter per request plus a random unused variable (`_nocache`), so every
 //! request misses the response cache and runs the query: the cost of the cache's miss path is
 //! included. The server's response-cache counters from `/metrics` are printed at the end.
+//! On PostgreSQL, with `pgbench` on PATH, the table also gives the database's own limit for
+//! (a)–(c): pgbench running the SQL jobintel sends (`bench/pgbench/`) at the same concurrency,
+//! and the uncached row's share of it (`--no-pgbench` to skip).
 //!
 //! Scenarios: (a) newest 20 of one source, (b) one posting by id, (c) full-text search for a
 //! common word, newest 20, (d) `jobStats` over everything, (t) `jobStats.timeSeries` (one of:
@@ -106,6 +109,10 @@ struct Args {
     /// PID of an already running server (with `--url`), for RSS.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Do not run pgbench for the limit column (PostgreSQL only; skipped anyway when pgbench
+    /// is not on PATH).
+    #[arg(long)]
+    no_pgbench: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,7 +297,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let _ = child.wait();
     }
     let rounds = result?;
-    report(&args, &url, &scenarios, &rounds);
+    let limits = pgbench_limits(&args, &url, &scenarios);
+    report(&args, &url, &scenarios, &rounds, &limits);
     println!("\nresponse and aggregate caches (/metrics at the end):\n{cache_metrics}");
     Ok(())
 }
@@ -1155,7 +1163,81 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn report(args: &Args, url: &str, scenarios: &[(Scenario, Mode)], rounds: &[Vec<Figures>]) {
+/// What PostgreSQL alone does with each scenario's SQL (`bench/pgbench/`: the statements
+/// jobintel sends for the cached request of (a)–(c), captured with `log_statement = all`): pgbench
+/// with prepared statements at the same concurrency for as long, after the server has stopped.
+/// PostgreSQL only; nothing when pgbench is missing (`scripts/pgbench-limit.sh` does the same
+/// with repeated runs and the peer comparison's extra scenarios).
+fn pgbench_limits(args: &Args, url: &str, scenarios: &[(Scenario, Mode)]) -> Vec<(Scenario, f64)> {
+    if args.no_pgbench || !url.starts_with("postgres") {
+        return Vec::new();
+    }
+    let sql = |s: Scenario| match s {
+        Scenario::NewestOfSource => Some("a_newest_by_source"),
+        Scenario::ById => Some("b_by_id"),
+        Scenario::Search => Some("c_search_engineer"),
+        _ => None,
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut limits: Vec<(Scenario, f64)> = Vec::new();
+    for &(s, _) in scenarios {
+        let Some(name) = sql(s) else { continue };
+        if limits.iter().any(|(done, _)| *done == s) {
+            continue;
+        }
+        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("pgbench/{name}.sql"));
+        let run = Command::new("pgbench")
+            // Like the server on a loopback URL without `sslmode`: no TLS to this machine.
+            .env(
+                "PGSSLMODE",
+                std::env::var("PGSSLMODE").unwrap_or_else(|_| "disable".into()),
+            )
+            .args(["-n", "-M", "prepared", "-c"])
+            .arg(args.connections.to_string())
+            .arg("-j")
+            .arg(args.connections.min(cpus).to_string())
+            .arg("-T")
+            .arg(args.seconds.to_string())
+            .arg("-f")
+            .arg(&file)
+            .arg(url)
+            .output();
+        let out = match run {
+            Ok(out) if out.status.success() => out,
+            Ok(out) => {
+                eprintln!(
+                    "pgbench {name}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                continue;
+            }
+            Err(e) => {
+                eprintln!("pgbench not run ({e}): no limit column");
+                return limits;
+            }
+        };
+        let tps = String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("tps = ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        });
+        if let Some(tps) = tps {
+            limits.push((s, tps));
+        }
+    }
+    limits
+}
+
+fn report(
+    args: &Args,
+    url: &str,
+    scenarios: &[(Scenario, Mode)],
+    rounds: &[Vec<Figures>],
+    limits: &[(Scenario, f64)],
+) {
     println!();
     println!(
         "median of {} runs, {} postings, {} ({}s per scenario)",
@@ -1165,7 +1247,7 @@ fn report(args: &Args, url: &str, scenarios: &[(Scenario, Mode)], rounds: &[Vec<
         args.seconds
     );
     println!(
-        "| scenario | cache | conns | req/s | p50 ms | p99 ms | errors | peak RSS MB | server CPU µs/req |\n|---|---|---|---|---|---|---|---|---|"
+        "| scenario | cache | conns | req/s | p50 ms | p99 ms | errors | peak RSS MB | server CPU µs/req | pgbench limit tps | of the limit |\n|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for (i, (s, mode)) in scenarios.iter().enumerate() {
         let col = |f: fn(&Figures) -> f64| median(rounds.iter().map(|r| f(&r[i])).collect());
@@ -1174,11 +1256,20 @@ fn report(args: &Args, url: &str, scenarios: &[(Scenario, Mode)], rounds: &[Vec<
         } else {
             args.connections
         };
+        let rps = col(|f| f.rps);
+        let (limit, share) = match limits.iter().find(|(l, _)| l == s) {
+            // The uncached row is the one that runs the statement.
+            Some((_, tps)) if *mode == Mode::Uncached => {
+                (format!("{tps:.0}"), format!("{:.0} %", rps / tps * 100.0))
+            }
+            Some((_, tps)) => (format!("{tps:.0}"), "—".to_owned()),
+            None => ("—".to_owned(), "—".to_owned()),
+        };
         println!(
-            "| {} | {} | {conns} | {:.0} | {:.2} | {:.2} | {:.0} | {:.1} | {:.0} |",
+            "| {} | {} | {conns} | {:.0} | {:.2} | {:.2} | {:.0} | {:.1} | {:.0} | {limit} | {share} |",
             s.label(),
             mode.label(),
-            col(|f| f.rps),
+            rps,
             col(|f| f.p50_ms),
             col(|f| f.p99_ms),
             col(|f| f.errors as f64),
