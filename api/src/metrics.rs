@@ -16,13 +16,6 @@ pub struct Metrics {
     graphql: Mutex<BTreeMap<GraphqlKey, u64>>,
 }
 
-/// One series of the HTTP counters, as rendered.
-struct HttpKey {
-    route: String,
-    method: &'static str,
-    status: u16,
-}
-
 /// One route's counters, by method and status.
 type ByMethodStatus = BTreeMap<(&'static str, u16), HttpStats>;
 
@@ -78,43 +71,29 @@ impl Metrics {
             "# HELP jobintel_http_requests_total HTTP requests by route, method and status.\n",
         );
         out.push_str("# TYPE jobintel_http_requests_total counter\n");
-        let http: Vec<(HttpKey, HttpStats)> = {
+        // Each series' labels, rendered once for both metrics (and the lock held only to copy).
+        let http: Vec<(String, HttpStats)> = {
             let map = self.http.lock().unwrap_or_else(|p| p.into_inner());
             map.iter()
                 .flat_map(|(route, by)| {
-                    by.iter().map(|(&(method, status), s)| {
-                        let route = route.clone();
-                        (
-                            HttpKey {
-                                route,
-                                method,
-                                status,
-                            },
-                            *s,
-                        )
+                    let route = escape(route);
+                    by.iter().map(move |(&(method, status), s)| {
+                        let labels =
+                            format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
+                        (labels, *s)
                     })
                 })
                 .collect()
         };
-        for (k, s) in &http {
-            let _ = writeln!(
-                out,
-                "jobintel_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{}\"}} {}",
-                escape(&k.route),
-                k.method,
-                k.status,
-                s.count
-            );
+        for (labels, s) in &http {
+            let _ = writeln!(out, "jobintel_http_requests_total{{{labels}}} {}", s.count);
         }
         out.push_str("# HELP jobintel_http_request_duration_seconds_sum Total time spent answering HTTP requests.\n");
         out.push_str("# TYPE jobintel_http_request_duration_seconds_sum counter\n");
-        for (k, s) in &http {
+        for (labels, s) in &http {
             let _ = writeln!(
                 out,
-                "jobintel_http_request_duration_seconds_sum{{route=\"{}\",method=\"{}\",status=\"{}\"}} {:.6}",
-                escape(&k.route),
-                k.method,
-                k.status,
+                "jobintel_http_request_duration_seconds_sum{{{labels}}} {:.6}",
                 s.seconds
             );
         }

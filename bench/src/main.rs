@@ -1180,11 +1180,14 @@ fn pgbench_limits(args: &Args, url: &str, scenarios: &[(Scenario, Mode)]) -> Vec
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut limits: Vec<(Scenario, f64)> = Vec::new();
+    let mut tried: Vec<Scenario> = Vec::new();
     for &(s, _) in scenarios {
         let Some(name) = sql(s) else { continue };
-        if limits.iter().any(|(done, _)| *done == s) {
+        // Once per scenario (it is listed once per cache mode), even when it failed.
+        if tried.contains(&s) {
             continue;
         }
+        tried.push(s);
         let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("pgbench/{name}.sql"));
         let run = Command::new("pgbench")
             // Like the server on a loopback URL without `sslmode`: no TLS to this machine.

@@ -27,8 +27,6 @@
 
 use std::collections::HashMap;
 
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
 use async_graphql::parser::types::{
     BaseType, ExecutableDocument, Field, OperationType, Selection, SelectionSet, TypeKind,
     TypeSystemDefinition,
@@ -43,6 +41,9 @@ use super::limits::{
     MAX_NESTING, coded,
 };
 use crate::service::postings::MAX_PAGE_SIZE;
+
+/// A map with foldhash: for keys no client chooses (see [`CostModel`]).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What a list field without a page-size argument counts as (enum breakdowns, sources, …).
 pub const LIST_BOUND: usize = 20;

@@ -22,7 +22,6 @@ use std::collections::HashMap;
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::indexmap::map::Entry as IndexMapEntry;
-
 use async_graphql::parser::types::{Field, FragmentDefinition, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::enum_value;

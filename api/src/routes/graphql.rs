@@ -472,13 +472,6 @@ fn request_error_status(code: Option<&str>) -> StatusCode {
 /// executor, at their size).
 const BODY_CAPACITY: usize = 8 * 1024;
 
-/// `value` as JSON (request errors; answers go through [`crate::graphql::json`]).
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(BODY_CAPACITY);
-    serde_json::to_writer(&mut buf, value)?;
-    Ok(buf)
-}
-
 /// The HTTP response for what the executor returned.
 fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
     let mut status = StatusCode::OK;
@@ -510,7 +503,8 @@ fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
                 if !response.extensions.is_empty() {
                     body["extensions"] = json!(response.extensions);
                 }
-                to_json(&body)
+                // A request error: a few hundred bytes, no pre-sized buffer.
+                serde_json::to_vec(&body)
             } else {
                 crate::graphql::json::response(&response, BODY_CAPACITY)
             }
