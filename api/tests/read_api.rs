@@ -1124,24 +1124,19 @@ const PLAIN_SALARY: &[&str] = &[
 /// derived resolvers (they merge the two; `@include`/`@skip` would not: async-graphql removes
 /// them before executing, and fragments on the object's own type take the plain path too).
 fn plain_selection(general: bool) -> String {
-    let wrap = |_ty: &str, f: String| {
-        if general { format!("{f} {f}") } else { f }
-    };
+    let wrap = |f: String| if general { format!("{f} {f}") } else { f };
     PLAIN_POSTING
         .iter()
         .map(|f| match *f {
-            "salary" => wrap(
-                "JobPosting",
-                format!(
-                    "salary {{ {} }}",
-                    PLAIN_SALARY
-                        .iter()
-                        .map(|s| wrap("Salary", (*s).to_owned()))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
-            ),
-            f => wrap("JobPosting", f.to_owned()),
+            "salary" => wrap(format!(
+                "salary {{ {} }}",
+                PLAIN_SALARY
+                    .iter()
+                    .map(|s| wrap((*s).to_owned()))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
+            f => wrap(f.to_owned()),
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -1458,6 +1453,19 @@ fn counted_state(db: DatabaseConnection) -> AppState {
     AppState::new(db, settings).unwrap()
 }
 
+/// The PostgreSQL server process that answers `reader`'s next statement.
+async fn backend_pid(reader: &jobintel::db::Reader) -> i32 {
+    let row = reader
+        .query_one_raw(sea_orm::Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_backend_pid() AS pid",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i32>("", "pid").unwrap()
+}
+
 #[tokio::test]
 async fn the_read_path_keeps_a_connection_only_after_a_statement_that_ran_to_the_end() {
     let Some(db) = testkit::postgres_only("kept connections").await else {
@@ -1465,14 +1473,7 @@ async fn the_read_path_keeps_a_connection_only_after_a_statement_that_ran_to_the
     };
     let reader = jobintel::db::Reader::new(db.conn.clone(), 2);
     let sql = |s: &str| sea_orm::Statement::from_string(DbBackend::Postgres, s);
-    let pid = |r: jobintel::db::Reader| async move {
-        let row = r
-            .query_one_raw(sql("SELECT pg_backend_pid() AS pid"))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<i32>("", "pid").unwrap()
-    };
+    let pid = |r: jobintel::db::Reader| async move { backend_pid(&r).await };
     // One statement after another: the same connection, kept in between.
     let first = pid(reader.clone()).await;
     assert_eq!(reader.kept(), 1);
@@ -1557,15 +1558,7 @@ async fn a_connection_the_read_path_keeps_is_still_replaced_past_the_pools_lifet
         let mut pids = std::collections::BTreeSet::new();
         let until = std::time::Instant::now() + run_for;
         while std::time::Instant::now() < until {
-            let row = reader
-                .query_one_raw(sea_orm::Statement::from_string(
-                    DbBackend::Postgres,
-                    "SELECT pg_backend_pid() AS pid",
-                ))
-                .await
-                .unwrap()
-                .unwrap();
-            pids.insert(row.try_get::<i32>("", "pid").unwrap());
+            pids.insert(backend_pid(&reader).await);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         pids
