@@ -15,6 +15,8 @@
 //! - `upsert`: 10,000 postings through `store::upsert_page`, 100 per page as the engine stores
 //!   them, on a fresh SQLite database and, with `TEST_DATABASE_URL`, a fresh PostgreSQL one: all
 //!   new, all unchanged, 10 % changed. Median of 3. Target: under 2 s on PostgreSQL.
+//!   `INGEST_BENCH_CLUSTERS=ab` runs each run twice, with and without cluster maintenance
+//!   (issue #15: what it adds per page, target under 10 %), and prints the pairs' ratios.
 //! - `rss`: `target/release/jobintel ingest seek --max-pages 20` against a local stand-in for
 //!   SEEK started here, sampling the child's `/proc/<pid>/status` every 20 ms. Median of 3.
 //!   Target: peak RSS under 40 MB.
@@ -1770,8 +1772,39 @@ enum Backend {
     Postgres,
 }
 
+/// The indexes only cluster maintenance needs (migrations 000012, 000014 and 000018; each
+/// database has some of them).
+const CLUSTER_INDEXES: [&str; 5] = [
+    "idx_job_postings_cluster_candidates",
+    "idx_job_postings_cluster_match",
+    "idx_job_postings_cluster_hash",
+    "idx_job_postings_cluster",
+    "idx_job_postings_unkeyed",
+];
+
+/// `INGEST_BENCH_CLUSTERS`: `off` upserts without cluster maintenance
+/// (`store::cluster::set_enabled_for_benchmark`) and without [`CLUSTER_INDEXES`]; `ab` does
+/// every run twice, with and without, alternating which goes first, and reports what
+/// clustering adds per page (the median of the runs' ratios: each pair ran side by side, so
+/// the machine's drift between pairs cancels out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClustersMode {
+    On,
+    Off,
+    Ab,
+}
+
+fn clusters_mode() -> ClustersMode {
+    match std::env::var("INGEST_BENCH_CLUSTERS").as_deref() {
+        Ok("off") => ClustersMode::Off,
+        Ok("ab") => ClustersMode::Ab,
+        _ => ClustersMode::On,
+    }
+}
+
 /// A fresh, migrated database (dropped with the `TestDb`) and the connection to time.
 async fn fresh_database(backend: Backend) -> (testkit::TestDb, DatabaseConnection) {
+    let clusters_on = store::cluster::enabled();
     let (db, conn) = match backend {
         Backend::Sqlite => {
             let db = testkit::sqlite("bench_upsert").await;
@@ -1784,6 +1817,15 @@ async fn fresh_database(backend: Backend) -> (testkit::TestDb, DatabaseConnectio
             (db, conn)
         }
     };
+    // Clustering's own cost: the same binary without cluster maintenance and without the
+    // indexes only it needs (`INGEST_BENCH_CLUSTERS=off`).
+    if !clusters_on {
+        for sql in CLUSTER_INDEXES {
+            conn.execute_unprepared(&format!("DROP INDEX IF EXISTS {sql}"))
+                .await
+                .expect("drop a cluster index");
+        }
+    }
     // A/B runs of a schema change without editing a migration: `INGEST_BENCH_SQL` holds
     // statements separated by `;`, run on every fresh database after the migrations.
     if let Ok(extra) = std::env::var("INGEST_BENCH_SQL") {
@@ -1897,6 +1939,22 @@ async fn upsert_phase(targets: &mut Vec<TargetCheck>) {
             Backend::Postgres => only.contains("postgres"),
         });
     }
+    let mode = clusters_mode();
+    match mode {
+        ClustersMode::On => {}
+        ClustersMode::Off => {
+            store::cluster::set_enabled_for_benchmark(false);
+            println!(
+                "  INGEST_BENCH_CLUSTERS=off: no cluster maintenance, indexes dropped: {}",
+                CLUSTER_INDEXES.join(", ")
+            );
+        }
+        ClustersMode::Ab => println!(
+            "  INGEST_BENCH_CLUSTERS=ab: each run twice, with and without cluster maintenance \
+             (and without {}), alternating which goes first; the report below is of the runs with",
+            CLUSTER_INDEXES.join(", ")
+        ),
+    }
     if let Some(sql) = std::env::var("INGEST_BENCH_SQL")
         .ok()
         .filter(|s| !s.is_empty())
@@ -1905,149 +1963,36 @@ async fn upsert_phase(targets: &mut Vec<TargetCheck>) {
     }
     for backend in backends {
         let mut runs: Vec<[PassResult; 3]> = Vec::new();
+        let mut without: Vec<[PassResult; 3]> = Vec::new();
         let mut indexing: Vec<Duration> = Vec::new();
-        for _ in 0..run_count() {
-            let (db, mut conn) = fresh_database(backend).await;
-            let stats = count_statements(&mut conn);
-            let first = upsert_pass(&conn, &stats, &postings).await;
-            if runs.is_empty() {
-                // How much clustering the generated postings do (-1: no clusters yet).
-                println!(
-                    "  pass 1 left {} postings in another's cluster",
-                    count_rows(
-                        &conn,
-                        "SELECT COUNT(*) AS n FROM job_postings WHERE cluster_id IS NOT NULL"
-                    )
-                    .await
-                );
-            }
-            if backend == Backend::Postgres {
-                // What the background indexer does after pass 1 (migration 000006): timed
-                // apart, and done before the next pass as it would be in the server.
-                let start = Instant::now();
-                let indexed = ingest::search_index::refresh_all(&conn)
-                    .await
-                    .expect("refresh the full-text index");
-                indexing.push(start.elapsed());
-                assert_eq!(
-                    indexed as usize, UPSERT_POSTINGS,
-                    "every new posting queued"
-                );
-                // What autovacuum does within a minute of a big insert, i.e. before the next
-                // run: without statistics, generic plans for the `IN (…)` lookups go wrong.
-                conn.execute_unprepared("ANALYZE job_postings")
-                    .await
-                    .expect("ANALYZE");
-            }
-            let second = upsert_pass(&conn, &stats, &postings).await;
-            let third = upsert_pass(&conn, &stats, &changed).await;
-            assert_eq!(first.new, UPSERT_POSTINGS, "pass 1 inserts every posting");
-            assert_eq!(second.unchanged, UPSERT_POSTINGS, "pass 2 changes nothing");
-            assert_eq!(
-                (third.updated, third.unchanged),
-                (UPSERT_POSTINGS / 10, UPSERT_POSTINGS - UPSERT_POSTINGS / 10),
-                "pass 3 updates a tenth"
-            );
-            runs.push([first, second, third]);
-            conn.close().await.ok();
-            drop(db);
-        }
-        let label = match backend {
-            Backend::Sqlite => "SQLite (file, WAL, synchronous=NORMAL: the binary's settings)",
-            Backend::Postgres => {
-                "PostgreSQL (TEST_DATABASE_URL, fresh database; ANALYZE after pass 1, as autovacuum would)"
-            }
-        };
-        println!("  {label}");
-        let names = [
-            "pass 1: all new",
-            "pass 2: all unchanged",
-            "pass 3: 10 % changed",
-        ];
-        let pages = (UPSERT_POSTINGS / UPSERT_PAGE) as f64;
-        for (pass, name) in names.iter().enumerate() {
-            let mut results: Vec<PassResult> = runs.iter().map(|r| r[pass]).collect();
-            results.sort_by_key(|r| r.elapsed);
-            let median = results[results.len() / 2];
-            let secs = median.elapsed.as_secs_f64();
-            println!(
-                "    {name:<22} median {secs:>6.3} s  (runs {})  {:>6.0} postings/s  {:>6.2} ms/page",
-                results
-                    .iter()
-                    .map(|r| format!("{:.3}", r.elapsed.as_secs_f64()))
-                    .collect::<Vec<_>>()
-                    .join(" / "),
-                UPSERT_POSTINGS as f64 / secs,
-                secs * 1e3 / pages,
-            );
-            let mut cpu: Vec<Duration> = runs.iter().map(|r| r[pass].cpu).collect();
-            cpu.sort();
-            let mut server: Vec<Duration> = runs.iter().map(|r| r[pass].server_cpu).collect();
-            server.sort();
-            let cpu_ms = |d: Duration| d.as_secs_f64() * 1e3 / pages;
-            println!(
-                "        CPU per page, median: this process {:.2} ms (runs {}){}",
-                cpu_ms(cpu[cpu.len() / 2]),
-                runs.iter()
-                    .map(|r| format!("{:.2}", cpu_ms(r[pass].cpu)))
-                    .collect::<Vec<_>>()
-                    .join(" / "),
-                if backend == Backend::Postgres {
-                    format!(
-                        ", PostgreSQL backends {:.2} ms (runs {})",
-                        cpu_ms(server[server.len() / 2]),
-                        runs.iter()
-                            .map(|r| format!("{:.2}", cpu_ms(r[pass].server_cpu)))
-                            .collect::<Vec<_>>()
-                            .join(" / ")
-                    )
-                } else {
-                    String::new()
+        for n in 0..run_count() {
+            let order: &[bool] = match mode {
+                ClustersMode::Ab if n % 2 == 0 => &[true, false],
+                ClustersMode::Ab => &[false, true],
+                _ => &[true],
+            };
+            for &with in order {
+                if mode == ClustersMode::Ab {
+                    store::cluster::set_enabled_for_benchmark(with);
                 }
-            );
-            println!("        {}", statement_summary(&median, pages));
-            if backend == Backend::Postgres {
-                targets.push(TargetCheck {
-                    what: format!(
-                        "PostgreSQL {name}: {UPSERT_POSTINGS} postings in < {TARGET_UPSERT_S} s"
-                    ),
-                    measured: format!("median {secs:.3} s"),
-                    status: Status::of(secs < TARGET_UPSERT_S),
-                });
+                let (result, indexed) =
+                    upsert_run(backend, &postings, &changed, runs.is_empty()).await;
+                indexing.extend(indexed);
+                if with {
+                    runs.push(result);
+                } else {
+                    without.push(result);
+                }
             }
         }
-
-        if !indexing.is_empty() {
-            indexing.sort();
-            println!(
-                "    full-text indexing of pass 1's postings, after it (search_index::refresh_all, in the background in the server): median {:.3} s",
-                indexing[indexing.len() / 2].as_secs_f64()
-            );
+        if mode == ClustersMode::Ab {
+            store::cluster::set_enabled_for_benchmark(true);
         }
-
-        // Where pass 1 goes: the same pass (once) with the table's triggers (full-text search)
-        // switched off, on another fresh database.
-        let (db, mut conn) = fresh_database(backend).await;
-        let (indexes, triggers) = indexes_and_triggers(&conn, backend).await;
-        disable_triggers(&conn, backend).await;
-        let stats = count_statements(&mut conn);
-        let bare = upsert_pass(&conn, &stats, &postings).await;
-        assert_eq!(bare.new, UPSERT_POSTINGS);
-        println!(
-            "    diagnostic: job_postings has {indexes} indexes and {triggers} triggers; pass 1 with the triggers off: {:.3} s (1 run)",
-            bare.elapsed.as_secs_f64()
-        );
-        println!("        {}", statement_summary(&bare, pages));
-        if backend == Backend::Postgres {
-            let unanalyzed = upsert_pass(&conn, &stats, &postings).await;
-            println!(
-                "    diagnostic: pass 2 without ANALYZE first (a table with no statistics yet): {:.3} s (1 run)",
-                unanalyzed.elapsed.as_secs_f64()
-            );
-            println!("        {}", statement_summary(&unanalyzed, pages));
+        report_runs(backend, &runs, &indexing, targets);
+        if mode == ClustersMode::Ab {
+            report_clusters_ab(backend, &runs, &without);
         }
-        conn.close().await.ok();
-        drop(db);
+        diagnostic(backend, &postings).await;
     }
     if testkit::postgres_admin_url().is_none() {
         println!(
@@ -2059,6 +2004,211 @@ async fn upsert_phase(targets: &mut Vec<TargetCheck>) {
             status: Status::Skipped,
         });
     }
+}
+
+/// One run of the three passes on a fresh database (and, on PostgreSQL, how long indexing
+/// pass 1's postings for full-text search took).
+async fn upsert_run(
+    backend: Backend,
+    postings: &[NormalizedPosting],
+    changed: &[NormalizedPosting],
+    first_run: bool,
+) -> ([PassResult; 3], Option<Duration>) {
+    let mut indexed_in = None;
+    let (db, mut conn) = fresh_database(backend).await;
+    let stats = count_statements(&mut conn);
+    let first = upsert_pass(&conn, &stats, postings).await;
+    if first_run && store::cluster::enabled() {
+        // How much clustering the generated postings do (-1: no clusters yet).
+        println!(
+            "  pass 1 left {} postings in another's cluster",
+            count_rows(
+                &conn,
+                "SELECT COUNT(*) AS n FROM job_postings WHERE cluster_id IS NOT NULL"
+            )
+            .await
+        );
+    }
+    if backend == Backend::Postgres {
+        // What the background indexer does after pass 1 (migration 000006): timed
+        // apart, and done before the next pass as it would be in the server.
+        let start = Instant::now();
+        let indexed = ingest::search_index::refresh_all(&conn)
+            .await
+            .expect("refresh the full-text index");
+        indexed_in = Some(start.elapsed());
+        assert_eq!(
+            indexed as usize, UPSERT_POSTINGS,
+            "every new posting queued"
+        );
+        // What autovacuum does within a minute of a big insert, i.e. before the next
+        // run: without statistics, generic plans for the `IN (…)` lookups go wrong.
+        conn.execute_unprepared("ANALYZE job_postings")
+            .await
+            .expect("ANALYZE");
+    }
+    let second = upsert_pass(&conn, &stats, postings).await;
+    let third = upsert_pass(&conn, &stats, changed).await;
+    assert_eq!(first.new, UPSERT_POSTINGS, "pass 1 inserts every posting");
+    assert_eq!(second.unchanged, UPSERT_POSTINGS, "pass 2 changes nothing");
+    assert_eq!(
+        (third.updated, third.unchanged),
+        (UPSERT_POSTINGS / 10, UPSERT_POSTINGS - UPSERT_POSTINGS / 10),
+        "pass 3 updates a tenth"
+    );
+    conn.close().await.ok();
+    drop(db);
+    ([first, second, third], indexed_in)
+}
+
+/// The runs' figures per pass, and the PostgreSQL targets.
+fn report_runs(
+    backend: Backend,
+    runs: &[[PassResult; 3]],
+    indexing: &[Duration],
+    targets: &mut Vec<TargetCheck>,
+) {
+    let label = match backend {
+        Backend::Sqlite => "SQLite (file, WAL, synchronous=NORMAL: the binary's settings)",
+        Backend::Postgres => {
+            "PostgreSQL (TEST_DATABASE_URL, fresh database; ANALYZE after pass 1, as autovacuum would)"
+        }
+    };
+    println!("  {label}");
+    let names = [
+        "pass 1: all new",
+        "pass 2: all unchanged",
+        "pass 3: 10 % changed",
+    ];
+    let pages = (UPSERT_POSTINGS / UPSERT_PAGE) as f64;
+    for (pass, name) in names.iter().enumerate() {
+        let mut results: Vec<PassResult> = runs.iter().map(|r| r[pass]).collect();
+        results.sort_by_key(|r| r.elapsed);
+        let median = results[results.len() / 2];
+        let secs = median.elapsed.as_secs_f64();
+        println!(
+            "    {name:<22} median {secs:>6.3} s  (runs {})  {:>6.0} postings/s  {:>6.2} ms/page",
+            results
+                .iter()
+                .map(|r| format!("{:.3}", r.elapsed.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            UPSERT_POSTINGS as f64 / secs,
+            secs * 1e3 / pages,
+        );
+        let mut cpu: Vec<Duration> = runs.iter().map(|r| r[pass].cpu).collect();
+        cpu.sort();
+        let mut server: Vec<Duration> = runs.iter().map(|r| r[pass].server_cpu).collect();
+        server.sort();
+        let cpu_ms = |d: Duration| d.as_secs_f64() * 1e3 / pages;
+        println!(
+            "        CPU per page, median: this process {:.2} ms (runs {}){}",
+            cpu_ms(cpu[cpu.len() / 2]),
+            runs.iter()
+                .map(|r| format!("{:.2}", cpu_ms(r[pass].cpu)))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            if backend == Backend::Postgres {
+                format!(
+                    ", PostgreSQL backends {:.2} ms (runs {})",
+                    cpu_ms(server[server.len() / 2]),
+                    runs.iter()
+                        .map(|r| format!("{:.2}", cpu_ms(r[pass].server_cpu)))
+                        .collect::<Vec<_>>()
+                        .join(" / ")
+                )
+            } else {
+                String::new()
+            }
+        );
+        println!("        {}", statement_summary(&median, pages));
+        if backend == Backend::Postgres {
+            targets.push(TargetCheck {
+                what: format!(
+                    "PostgreSQL {name}: {UPSERT_POSTINGS} postings in < {TARGET_UPSERT_S} s"
+                ),
+                measured: format!("median {secs:.3} s"),
+                status: Status::of(secs < TARGET_UPSERT_S),
+            });
+        }
+    }
+
+    if !indexing.is_empty() {
+        let mut indexing = indexing.to_vec();
+        indexing.sort();
+        println!(
+            "    full-text indexing of pass 1's postings, after it (search_index::refresh_all, in the background in the server): median {:.3} s",
+            indexing[indexing.len() / 2].as_secs_f64()
+        );
+    }
+}
+
+/// What cluster maintenance adds per page (`INGEST_BENCH_CLUSTERS=ab`): CPU per page with and
+/// without it (this process, plus PostgreSQL's backends), each run's pair side by side.
+fn report_clusters_ab(backend: Backend, with: &[[PassResult; 3]], without: &[[PassResult; 3]]) {
+    let pages = (UPSERT_POSTINGS / UPSERT_PAGE) as f64;
+    let cpu = |r: &PassResult| (r.cpu + r.server_cpu).as_secs_f64() * 1e3 / pages;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "    clusters A/B, CPU per page{} with / without cluster maintenance, {} pairs:",
+        if backend == Backend::Postgres {
+            " (this process + PostgreSQL's backends)"
+        } else {
+            ""
+        },
+        with.len()
+    );
+    for (pass, name) in ["all new", "all unchanged", "10 % changed"]
+        .iter()
+        .enumerate()
+    {
+        let added: Vec<f64> = with
+            .iter()
+            .zip(without)
+            .map(|(a, b)| (cpu(&a[pass]) / cpu(&b[pass]) - 1.0) * 100.0)
+            .collect();
+        println!(
+            "      {name:<14} {:.2} / {:.2} ms (medians); added per pair {} → median {:+.1} %",
+            median(with.iter().map(|r| cpu(&r[pass])).collect()),
+            median(without.iter().map(|r| cpu(&r[pass])).collect()),
+            added
+                .iter()
+                .map(|a| format!("{a:+.1}"))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            median(added.clone()),
+        );
+    }
+}
+
+/// Where pass 1 goes: the same pass (once) with the table's triggers (full-text search)
+/// switched off, on another fresh database.
+async fn diagnostic(backend: Backend, postings: &[NormalizedPosting]) {
+    let pages = (UPSERT_POSTINGS / UPSERT_PAGE) as f64;
+    let (db, mut conn) = fresh_database(backend).await;
+    let (indexes, triggers) = indexes_and_triggers(&conn, backend).await;
+    disable_triggers(&conn, backend).await;
+    let stats = count_statements(&mut conn);
+    let bare = upsert_pass(&conn, &stats, postings).await;
+    assert_eq!(bare.new, UPSERT_POSTINGS);
+    println!(
+        "    diagnostic: job_postings has {indexes} indexes and {triggers} triggers; pass 1 with the triggers off: {:.3} s (1 run)",
+        bare.elapsed.as_secs_f64()
+    );
+    println!("        {}", statement_summary(&bare, pages));
+    if backend == Backend::Postgres {
+        let unanalyzed = upsert_pass(&conn, &stats, postings).await;
+        println!(
+            "    diagnostic: pass 2 without ANALYZE first (a table with no statistics yet): {:.3} s (1 run)",
+            unanalyzed.elapsed.as_secs_f64()
+        );
+        println!("        {}", statement_summary(&unanalyzed, pages));
+    }
+    conn.close().await.ok();
+    drop(db);
 }
 
 // =============================================================================================

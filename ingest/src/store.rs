@@ -494,18 +494,21 @@ pub async fn upsert_page_hooked(
 
         // SQLite: `existing_rows` leaves `cluster_id` out (see there); read it for the few
         // changed postings only.
-        if txn.get_database_backend() == DbBackend::Sqlite && !stored_cluster.is_empty() {
+        if txn.get_database_backend() == DbBackend::Sqlite
+            && !stored_cluster.is_empty()
+            && cluster::enabled()
+        {
             let ids: Vec<i64> = stored_cluster.keys().copied().collect();
             stored_cluster = cluster::stored_clusters(&txn, &ids).await?;
         }
         // Clusters: the keys of new and changed postings, their candidates in one lookup.
         let fresh_keys: Vec<cluster::Keys> = fresh
             .iter()
-            .map(|(_, p, _)| cluster::Keys::of(p, now))
+            .map(|(_, p, _)| cluster::Keys::of_if_enabled(p, now))
             .collect();
         let mut changed_keys: Vec<cluster::Keys> = changed
             .iter()
-            .map(|(_, p, _)| cluster::Keys::of(p, now))
+            .map(|(_, p, _)| cluster::Keys::of_if_enabled(p, now))
             .collect();
         let candidates = cluster::candidates(&txn, fresh_keys.iter().chain(&changed_keys)).await?;
         let seen = Seen::now(now);
@@ -535,7 +538,7 @@ pub async fn upsert_page_hooked(
                     Some(e) if e.content_hash == hash => unchanged_ids.push(e.id),
                     Some(e) => {
                         changed.push((e.id, p, hash));
-                        changed_keys.push(cluster::Keys::of(p, now));
+                        changed_keys.push(cluster::Keys::of_if_enabled(p, now));
                     }
                 }
             }
@@ -544,6 +547,7 @@ pub async fn upsert_page_hooked(
         record_history(&txn, &reopened, &changed, run_id, now).await?;
         let changed_clusters: Vec<(i64, Option<i64>, &cluster::Keys)> = changed
             .iter()
+            .filter(|_| cluster::enabled())
             .zip(&changed_keys)
             .filter_map(|((id, _, _), k)| Some((*id, *stored_cluster.get(id)?, k)))
             .collect();

@@ -446,6 +446,45 @@ async fn a_posting_joins_the_cluster_of_the_same_job_and_leaves_it_when_reworded
     }
 }
 
+/// PostgreSQL finds candidates through `idx_job_postings_cluster_hash` (migration 000018), an
+/// index on an expression: the lookup must keep writing the index's expression
+/// (`cluster::PG_KEYS_HASH`), or each probe silently becomes a scan.
+#[tokio::test]
+async fn postgres_probes_the_hash_of_the_keys() {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let Some(db) = testkit::postgres_only("clusters_hash_index").await else {
+        return;
+    };
+    store_all(&db.conn, &[job(Source::Seek, "s1", "Acme", DATA_JOB)]).await;
+    let txn = db.conn.begin().await.unwrap();
+    // A table of one row is cheapest to scan: ask for the plan an index would give.
+    txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+        .await
+        .unwrap();
+    let plan: Vec<String> = txn
+        .query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "EXPLAIN SELECT id, simhash FROM job_postings \
+                 WHERE {} = hashtextextended('acme' || '|' || 'data engineer senior', 0) \
+                 AND company_key = 'acme' AND title_key = 'data engineer senior' \
+                 ORDER BY id DESC LIMIT 50",
+                store::cluster::PG_KEYS_HASH
+            ),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|l| l.contains("idx_job_postings_cluster_hash")),
+        "{plan:#?}"
+    );
+    txn.rollback().await.unwrap();
+}
+
 /// The candidate lookup keeps exactly the stored postings within `SIMHASH_MAX_DISTANCE` bits —
 /// compared in the server on PostgreSQL (`simhash_distance`), in Rust on SQLite — whatever
 /// the sign of the 64 bits as stored, and only those of the same company and title.

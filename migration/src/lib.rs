@@ -22,6 +22,7 @@ mod m20261207_000013_stats_by_source;
 mod m20261207_000014_cluster_covering;
 mod m20261207_000016_trigram;
 mod m20261207_000017_simhash_distance;
+mod m20261207_000018_cluster_hash;
 
 pub struct Migrator;
 
@@ -87,6 +88,17 @@ pub(crate) async fn sqlite_only(
     }
 }
 
+/// Run `statements` on PostgreSQL; other backends have nothing to do.
+pub(crate) async fn postgres_only(
+    manager: &SchemaManager<'_>,
+    statements: &[&str],
+) -> Result<(), DbErr> {
+    match manager.get_database_backend() {
+        sea_orm_migration::sea_orm::DbBackend::Postgres => run_all(manager, statements).await,
+        _ => Ok(()),
+    }
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
@@ -107,6 +119,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_cluster_covering::Migration),
             Box::new(m20261207_000016_trigram::Migration),
             Box::new(m20261207_000017_simhash_distance::Migration),
+            Box::new(m20261207_000018_cluster_hash::Migration),
         ]
     }
 }

@@ -36,6 +36,24 @@ const BACKFILL_CHUNK: usize = 100;
 /// Members of one cluster read when a changed posting's place in it is checked.
 const MEMBERS_MAX: usize = 500;
 
+/// Off only in benchmarks: the ingest benchmark's `INGEST_BENCH_CLUSTERS=off` (or `ab`)
+/// measures the same binary without cluster maintenance, which is how clustering's cost per
+/// page is sized.
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether upserts maintain clusters (always, outside the ingest benchmark).
+pub fn enabled() -> bool {
+    ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Turn cluster maintenance off (or on again) for the whole process: while off, new and
+/// changed postings get no keys and join nothing. For the ingest benchmark's A/B only;
+/// nothing else may call it.
+#[doc(hidden)]
+pub fn set_enabled_for_benchmark(on: bool) {
+    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// What clustering compares of a posting, new or stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Keys {
@@ -70,6 +88,27 @@ impl Keys {
                 .filter(|c| c.len() == 2)
                 .map(str::to_ascii_uppercase),
             date: p.posted_at.unwrap_or(seen),
+        }
+    }
+
+    /// No keys: what a posting gets while clustering is off ([`set_enabled_for_benchmark`]).
+    fn none(date: DateTime<Utc>) -> Keys {
+        Keys {
+            company_key: None,
+            title_key: String::new(),
+            simhash: None,
+            city: None,
+            country: None,
+            date,
+        }
+    }
+
+    /// [`Keys::of`], or no keys while clustering is off.
+    pub fn of_if_enabled(p: &NormalizedPosting, seen: DateTime<Utc>) -> Keys {
+        if enabled() {
+            Keys::of(p, seen)
+        } else {
+            Keys::none(seen)
         }
     }
 
@@ -203,7 +242,9 @@ pub async fn candidates<'a>(
 }
 
 /// Step one on PostgreSQL: one statement text for any number of keys, one probe of
-/// `idx_job_postings_cluster_candidates` per (key, SimHash) of the page. The server takes the
+/// `idx_job_postings_cluster_hash` per (key, SimHash) of the page (the index holds a 64-bit
+/// hash of the two keys, [`PG_KEYS_HASH`], so the equality on the keys themselves is checked
+/// on the few rows it finds). The server takes the
 /// SimHash distance (`simhash_distance`, migration 000017), so only near candidates come
 /// back: sending every candidate's row (hundreds per page) to be compared here cost more than
 /// finding them.
@@ -219,7 +260,8 @@ async fn near_ids_postgres(
         "SELECT DISTINCT c.id \
          FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS BIGINT[])) AS k (ck, tk, h) \
          CROSS JOIN LATERAL (SELECT id, simhash FROM job_postings \
-         WHERE company_key = k.ck AND title_key = k.tk \
+         WHERE {PG_KEYS_HASH} = hashtextextended(k.ck || '|' || k.tk, 0) \
+         AND company_key = k.ck AND title_key = k.tk \
          ORDER BY id DESC LIMIT {CANDIDATES_PER_KEY}) AS c \
          WHERE simhash_distance(c.simhash, k.h) <= {SIMHASH_MAX_DISTANCE}"
     );
@@ -239,37 +281,27 @@ async fn near_ids_postgres(
         .collect()
 }
 
+/// The expression `idx_job_postings_cluster_hash` (PostgreSQL, migration 000018) indexes:
+/// the keys are lower-case words and spaces, so `|` cannot be part of either.
+pub const PG_KEYS_HASH: &str = "hashtextextended(company_key || '|' || title_key, 0)";
+
 /// Step one on SQLite. The statement's text depends only on the padded number of keys (a few
-/// sizes), so each connection prepares it once: preparing a 100-way UNION ALL afresh for every
-/// page cost more than running it. Padding keys are NULLs, which match nothing. The
-/// candidates (hundreds per page) come back as one JSON value ([`sqlite_json_rows`]). The
-/// SimHashes are compared here.
+/// sizes, each built once per process: [`sqlite_lookup_sql`]), so each connection prepares
+/// it once: preparing a 100-way UNION ALL afresh for every page cost more than running it.
+/// Padding keys are NULLs, which match nothing. The candidates (hundreds per page) come back
+/// as one JSON value ([`sqlite_json_rows`]). The SimHashes are compared here.
 async fn near_ids_sqlite(
     db: &impl ConnectionTrait,
     keys: &[((&str, &str), Vec<u64>)],
 ) -> Result<Vec<i64>, DbErr> {
     let slots = padded_slots(keys.len());
-    let union = (0..slots)
-        .map(|n| {
-            format!(
-                "SELECT {n} AS n, id, simhash FROM (SELECT id, simhash FROM job_postings \
-                 WHERE company_key = ? AND title_key = ? ORDER BY id DESC \
-                 LIMIT {CANDIDATES_PER_KEY})"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let sql = format!(
-        "SELECT json_group_array(json_array(n, id, simhash)) \
-         FROM ({union}) WHERE simhash IS NOT NULL"
-    );
     let none = || Value::String(None);
     let values: Vec<Value> = keys
         .iter()
         .flat_map(|((c, t), _)| [(*c).into(), (*t).into()])
         .chain((keys.len()..slots).flat_map(|_| [none(), none()]))
         .collect();
-    let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+    let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, sqlite_lookup_sql(slots), values);
     let found: Vec<(i64, i64, i64)> = sqlite_json_rows(db, stmt).await?;
     let mut near = Vec::new();
     for (n, id, stored) in found {
@@ -283,6 +315,35 @@ async fn near_ids_sqlite(
         }
     }
     Ok(near)
+}
+
+/// The SQLite lookup of `slots` keys (a power of two up to 64, or 100), built once per
+/// process: formatting the text of a 100-way UNION ALL for every page cost more than the
+/// driver takes to find the prepared statement in its cache.
+fn sqlite_lookup_sql(slots: usize) -> &'static str {
+    static SQL: [std::sync::OnceLock<String>; 8] = [const { std::sync::OnceLock::new() }; 8];
+    // 1, 2, 4, … 64 by their power of two; the full chunk (100) last.
+    let slot = if slots == 100 {
+        7
+    } else {
+        (slots.trailing_zeros() as usize).min(6)
+    };
+    SQL[slot].get_or_init(|| {
+        let union = (0..slots)
+            .map(|n| {
+                format!(
+                    "SELECT {n} AS n, id, simhash FROM (SELECT id, simhash FROM job_postings \
+                     WHERE company_key = ? AND title_key = ? ORDER BY id DESC \
+                     LIMIT {CANDIDATES_PER_KEY})"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        format!(
+            "SELECT json_group_array(json_array(n, id, simhash)) \
+             FROM ({union}) WHERE simhash IS NOT NULL"
+        )
+    })
 }
 
 /// The stored postings `ids`, as clustering sees them.
