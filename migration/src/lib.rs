@@ -82,10 +82,12 @@ pub(crate) async fn sqlite_only(
     manager: &SchemaManager<'_>,
     statements: &[&str],
 ) -> Result<(), DbErr> {
-    match manager.get_database_backend() {
-        sea_orm_migration::sea_orm::DbBackend::Sqlite => run_all(manager, statements).await,
-        _ => Ok(()),
-    }
+    only_on(
+        manager,
+        sea_orm_migration::sea_orm::DbBackend::Sqlite,
+        statements,
+    )
+    .await
 }
 
 /// Run `statements` on PostgreSQL; other backends have nothing to do.
@@ -93,9 +95,23 @@ pub(crate) async fn postgres_only(
     manager: &SchemaManager<'_>,
     statements: &[&str],
 ) -> Result<(), DbErr> {
-    match manager.get_database_backend() {
-        sea_orm_migration::sea_orm::DbBackend::Postgres => run_all(manager, statements).await,
-        _ => Ok(()),
+    only_on(
+        manager,
+        sea_orm_migration::sea_orm::DbBackend::Postgres,
+        statements,
+    )
+    .await
+}
+
+async fn only_on(
+    manager: &SchemaManager<'_>,
+    backend: sea_orm_migration::sea_orm::DbBackend,
+    statements: &[&str],
+) -> Result<(), DbErr> {
+    if manager.get_database_backend() == backend {
+        run_all(manager, statements).await
+    } else {
+        Ok(())
     }
 }
 
