@@ -472,7 +472,6 @@ pub async fn upsert_page_hooked(
 
         let mut fresh = Vec::new();
         let mut changed: Vec<(i64, &NormalizedPosting, &str)> = Vec::new();
-        let mut stored_cluster: HashMap<i64, Option<i64>> = HashMap::new();
         let mut unchanged_ids = Vec::new();
         let mut reopened = Vec::new();
         for (external_id, p, hash) in &page {
@@ -485,22 +484,12 @@ pub async fn upsert_page_hooked(
                     if e.content_hash == *hash {
                         unchanged_ids.push(e.id);
                     } else {
-                        stored_cluster.insert(e.id, e.cluster_id);
                         changed.push((e.id, *p, hash.as_str()));
                     }
                 }
             }
         }
 
-        // SQLite: `existing_rows` leaves `cluster_id` out (see there); read it for the few
-        // changed postings only.
-        if txn.get_database_backend() == DbBackend::Sqlite
-            && !stored_cluster.is_empty()
-            && cluster::enabled()
-        {
-            let ids: Vec<i64> = stored_cluster.keys().copied().collect();
-            stored_cluster = cluster::stored_clusters(&txn, &ids).await?;
-        }
         // Clusters: the keys of new and changed postings, their candidates in one lookup.
         let fresh_keys: Vec<cluster::Keys> = fresh
             .iter()
@@ -545,11 +534,11 @@ pub async fn upsert_page_hooked(
         }
 
         record_history(&txn, &reopened, &changed, run_id, now).await?;
-        let changed_clusters: Vec<(i64, Option<i64>, &cluster::Keys)> = changed
+        let changed_clusters: Vec<(i64, &cluster::Keys)> = changed
             .iter()
             .filter(|_| cluster::enabled())
             .zip(&changed_keys)
-            .filter_map(|((id, _, _), k)| Some((*id, *stored_cluster.get(id)?, k)))
+            .map(|((id, _, _), k)| (*id, k))
             .collect();
         let moved = cluster::maintain_changed(&txn, &changed_clusters, &candidates).await?;
         update_changed(&txn, &changed, &changed_keys, &moved, run_id, now).await?;
@@ -627,7 +616,6 @@ struct Existing {
     content_hash: String,
     /// `closed_at` is set: seeing it again reopens it (a history entry).
     closed: bool,
-    cluster_id: Option<i64>,
 }
 
 /// The rows of a SQLite statement whose one value is `json_group_array(json_array(…))`, each
@@ -647,8 +635,8 @@ pub(crate) async fn sqlite_json_rows<T: serde::de::DeserializeOwned>(
         .map_err(|e| DbErr::Custom(format!("rows as JSON: {e}")))
 }
 
-/// `(id, external_id, content_hash, closed, cluster_id)`.
-type ExistingRow = (i64, String, String, bool, Option<i64>);
+/// `(id, external_id, content_hash, closed)`.
+type ExistingRow = (i64, String, String, bool);
 
 /// The stored postings of `source` among `ids` (ids as stored), by external id.
 async fn existing_rows(
@@ -667,10 +655,9 @@ async fn existing_rows(
             // (30–50 ms a page at 10,000 rows). Callers plan it afresh (`plan_afresh`): the
             // planner rightly prefers that index while the table is tiny, and such a plan must
             // not stick.
-            let sql = "SELECT p.id, p.external_id, p.content_hash, p.closed_at, p.cluster_id \
+            let sql = "SELECT p.id, p.external_id, p.content_hash, p.closed_at \
                        FROM unnest(CAST($2 AS TEXT[])) AS k (external_id) \
-                       CROSS JOIN LATERAL (SELECT id, external_id, content_hash, closed_at, \
-                       cluster_id \
+                       CROSS JOIN LATERAL (SELECT id, external_id, content_hash, closed_at \
                        FROM job_postings \
                        WHERE source = $1 AND external_id = k.external_id LIMIT 1) AS p";
             let stmt = Statement::from_sql_and_values(
@@ -689,15 +676,15 @@ async fn existing_rows(
                     r.try_get("", "content_hash")?,
                     r.try_get::<Option<DateTime<Utc>>>("", "closed_at")?
                         .is_some(),
-                    r.try_get("", "cluster_id")?,
                 ));
             }
             rows
         } else {
-            // Not `cluster_id`: added by a later migration, it sits at the end of each SQLite
-            // record, after the descriptions and raw JSON, so reading it follows every row's
-            // overflow pages (+13-17 % CPU on a page of unchanged postings). Only changed
-            // postings need it: the caller reads theirs.
+            // Not `cluster_id` (nor on PostgreSQL, for one code path): added by a later
+            // migration, it sits at the end of each SQLite record, after the descriptions and
+            // raw JSON, so reading it follows every row's overflow pages (+13-17 % CPU on a
+            // page of unchanged postings). Only changed postings need it: cluster maintenance
+            // reads theirs with their clusters' members (`cluster::maintain_changed`).
             let marks = vec!["?"; chunk.len()].join(", ");
             let sql = format!(
                 "SELECT json_group_array(json_array(id, external_id, content_hash, \
@@ -711,23 +698,19 @@ async fn existing_rows(
                 sqlite_json_rows(db, Statement::from_sql_and_values(backend, sql, values)).await?;
             found
                 .into_iter()
-                .map(|(id, ext, hash, closed)| (id, ext, hash, closed != 0, None))
+                .map(|(id, ext, hash, closed)| (id, ext, hash, closed != 0))
                 .collect()
         };
-        out.extend(
-            rows.into_iter()
-                .map(|(id, ext, content_hash, closed, cluster_id)| {
-                    (
-                        ext,
-                        Existing {
-                            id,
-                            content_hash,
-                            closed,
-                            cluster_id,
-                        },
-                    )
-                }),
-        );
+        out.extend(rows.into_iter().map(|(id, ext, content_hash, closed)| {
+            (
+                ext,
+                Existing {
+                    id,
+                    content_hash,
+                    closed,
+                },
+            )
+        }));
     }
     Ok(out)
 }
