@@ -247,15 +247,13 @@ pub async fn candidates<'a>(
     by_ids(db, &near).await
 }
 
-/// Step one on PostgreSQL: one statement text for any number of keys, one probe of
-/// `idx_job_postings_cluster_hash` per (key, SimHash) of the page (the index holds a 64-bit
-/// hash of the two keys, [`PG_KEYS_HASH`], so the equality on the keys themselves is checked
-/// on the few rows it finds). The server takes the
-/// SimHash distance (`simhash_distance`, migration 000017) and reads the other columns of the
-/// near ones in the same statement (one round trip, where SQLite's two steps are two hand-offs
-/// to its thread), so only near candidates come
-/// back: sending every candidate's row (hundreds per page) to be compared here cost more than
-/// finding them.
+/// Both steps on PostgreSQL, in one statement whose text serves any number of keys: one probe
+/// of `idx_job_postings_cluster_hash` per (key, SimHash) of the page (the index holds a 64-bit
+/// hash of the two keys, [`PG_KEYS_HASH`], so the keys themselves are compared on the few rows
+/// it finds); the server takes the SimHash distance (`simhash_distance`, migration 000017) and
+/// reads the other columns of the near candidates only. Sending every candidate's row
+/// (hundreds per page) to be compared here cost more than finding them, and a second
+/// statement for the near ones' columns cost a round trip.
 async fn near_postgres(
     db: &impl ConnectionTrait,
     keys: &[((&str, &str), Vec<u64>)],
