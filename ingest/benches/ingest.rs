@@ -1977,8 +1977,9 @@ async fn upsert_phase(targets: &mut Vec<TargetCheck>) {
                 }
                 let (result, indexed) =
                     upsert_run(backend, &postings, &changed, runs.is_empty()).await;
-                indexing.extend(indexed);
                 if with {
+                    // The report is of the runs with clusters: their indexing too.
+                    indexing.extend(indexed);
                     runs.push(result);
                 } else {
                     without.push(result);

@@ -536,7 +536,6 @@ pub async fn upsert_page_hooked(
         record_history(&txn, &reopened, &changed, run_id, now).await?;
         let changed_clusters: Vec<(i64, &cluster::Keys)> = changed
             .iter()
-            .filter(|_| cluster::enabled())
             .zip(&changed_keys)
             .map(|((id, _, _), k)| (*id, k))
             .collect();

@@ -35,6 +35,8 @@ pub const MAX_DAYS_APART: i64 = 60;
 const BACKFILL_CHUNK: usize = 100;
 /// Members of one cluster read when a changed posting's place in it is checked.
 const MEMBERS_MAX: usize = 500;
+/// `(company_key, title_key)` pairs looked up per candidate statement.
+const KEYS_PER_LOOKUP: usize = 100;
 
 /// Off only in benchmarks: the ingest benchmark's `INGEST_BENCH_CLUSTERS=off` (or `ab`)
 /// measures the same binary without cluster maintenance, which is how clustering's cost per
@@ -230,7 +232,7 @@ pub async fn candidates<'a>(
     pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     if db.get_database_backend() == DbBackend::Postgres {
         let mut near: Vec<Stored> = Vec::new();
-        for chunk in pairs.chunks(100) {
+        for chunk in pairs.chunks(KEYS_PER_LOOKUP) {
             near.extend(near_postgres(db, chunk).await?);
         }
         // A row has one pair of keys, so chunks cannot repeat it; stay exact regardless.
@@ -239,7 +241,7 @@ pub async fn candidates<'a>(
         return Ok(near);
     }
     let mut near: Vec<i64> = Vec::new();
-    for chunk in pairs.chunks(100) {
+    for chunk in pairs.chunks(KEYS_PER_LOOKUP) {
         near.extend(near_ids_sqlite(db, chunk).await?);
     }
     near.sort_unstable();
@@ -323,13 +325,13 @@ async fn near_ids_sqlite(
     Ok(near)
 }
 
-/// The SQLite lookup of `slots` keys (a power of two up to 64, or 100), built once per
+/// The SQLite lookup of `slots` keys (a power of two up to 64, or [`KEYS_PER_LOOKUP`]), built once per
 /// process: formatting the text of a 100-way UNION ALL for every page cost more than the
 /// driver takes to find the prepared statement in its cache.
 fn sqlite_lookup_sql(slots: usize) -> &'static str {
     static SQL: [std::sync::OnceLock<String>; 8] = [const { std::sync::OnceLock::new() }; 8];
-    // 1, 2, 4, … 64 by their power of two; the full chunk (100) last.
-    let slot = if slots == 100 {
+    // 1, 2, 4, … 64 by their power of two; the full chunk last.
+    let slot = if slots == KEYS_PER_LOOKUP {
         7
     } else {
         (slots.trailing_zeros() as usize).min(6)
@@ -370,9 +372,9 @@ async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Stored>, D
 }
 
 /// Key slots of the SQLite candidate statement for `n` keys: the next power of two, at most
-/// 100 (the chunk size).
+/// [`KEYS_PER_LOOKUP`] (the chunk size).
 fn padded_slots(n: usize) -> usize {
-    n.next_power_of_two().min(100)
+    n.next_power_of_two().min(KEYS_PER_LOOKUP)
 }
 
 /// The stored rows of `ids` and every member of their clusters (roots included; at most
@@ -384,20 +386,22 @@ async fn with_members(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Stor
     let mut out = Vec::new();
     let backend = db.get_database_backend();
     for chunk in ids.chunks(IN_CHUNK) {
-        // Three halves, each through an index (primary key; primary key; the partial cluster
-        // index), the same ids bound to each.
-        let (own, mut values) = ids_in(backend, "id", chunk, 1);
-        let (of_roots, more) = ids_in(backend, "id", chunk, 2);
-        values.extend(more);
-        let (of_members, more) = ids_in(backend, "id", chunk, 3);
-        values.extend(more);
+        // Three parts, each through an index (primary key; primary key; the partial cluster
+        // index), with the same ids: one array parameter on PostgreSQL, bound three times on
+        // SQLite (its `?`s are positional).
+        let (ids, values) = ids_in(backend, "id", chunk, 1);
+        let values = if backend == DbBackend::Postgres {
+            values
+        } else {
+            [values.as_slice(); 3].concat()
+        };
         let sql = format!(
-            "SELECT {STORED_COLUMNS} FROM job_postings WHERE {own} \
+            "SELECT {STORED_COLUMNS} FROM job_postings WHERE {ids} \
              UNION SELECT {STORED_COLUMNS} FROM job_postings WHERE id IN \
-             (SELECT COALESCE(cluster_id, id) FROM job_postings WHERE {of_roots}) \
+             (SELECT COALESCE(cluster_id, id) FROM job_postings WHERE {ids}) \
              UNION SELECT {STORED_COLUMNS} FROM (SELECT {STORED_COLUMNS} FROM job_postings \
              WHERE cluster_id IS NOT NULL AND cluster_id IN \
-             (SELECT COALESCE(cluster_id, id) FROM job_postings WHERE {of_members}) \
+             (SELECT COALESCE(cluster_id, id) FROM job_postings WHERE {ids}) \
              LIMIT {MEMBERS_MAX}) AS m"
         );
         for r in db
@@ -499,7 +503,8 @@ pub async fn maintain_changed(
     stored: &[Stored],
 ) -> Result<HashMap<i64, Option<i64>>, DbErr> {
     let mut out = HashMap::with_capacity(changed.len());
-    if changed.is_empty() {
+    // Off only in the ingest benchmark: the changed postings keep their clusters.
+    if changed.is_empty() || !enabled() {
         return Ok(out);
     }
     let ids: Vec<i64> = changed.iter().map(|(id, _)| *id).collect();
