@@ -1465,6 +1465,7 @@ fn generate_postings(n: usize) -> Vec<NormalizedPosting> {
         Source::Jsonld,
     ];
     let mut rng = Rng::new(42);
+    let companies = company_count();
     (0..n)
         .map(|i| {
             let source = SOURCES[(i / UPSERT_PAGE) % SOURCES.len()];
@@ -1489,7 +1490,13 @@ fn generate_postings(n: usize) -> Vec<NormalizedPosting> {
                 }
             };
             let title = format!("{}{}", rng.pick(SENIORITY), rng.pick(TITLES));
-            let company = rng.chance(92).then(|| rng.pick(COMPANIES).to_owned());
+            let company = rng.chance(92).then(|| match companies {
+                None => rng.pick(COMPANIES).to_owned(),
+                Some(n) => {
+                    let k = rng.below(n);
+                    format!("{} {}", COMPANIES[k % COMPANIES.len()], k / COMPANIES.len())
+                }
+            });
             let (raw_location, city, region, country) = rng.pick(LOCATIONS);
             let salary = if rng.chance(70) {
                 let min = rng.range(12, 40) as f64 * 5_000.0;
@@ -1573,6 +1580,22 @@ fn generate_postings(n: usize) -> Vec<NormalizedPosting> {
             }
         })
         .collect()
+}
+
+/// `INGEST_BENCH_COMPANIES`: how many companies the generated postings come from, when not
+/// the twelve of [`COMPANIES`] (names like "Acme Analytics 17"). Twelve companies post
+/// every 100 postings many times over — and the same job title often — which no board's
+/// results look like (SEEK's recorded NZ results page: 22 postings, 15 advertisers), so
+/// indexes led by the company, and clustering's `(company, title)` lookup, see far fewer
+/// and far fuller groups than on a real board. Changes the whole data set, so figures
+/// taken with it compare only with each other.
+fn company_count() -> Option<usize> {
+    std::env::var("INGEST_BENCH_COMPANIES")
+        .ok()
+        .map(|v| match v.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("INGEST_BENCH_COMPANIES must be a positive number, not {v:?}"),
+        })
 }
 
 /// `postings` with every tenth changed (title, salary or description in turn).
@@ -1960,6 +1983,17 @@ async fn upsert_phase(targets: &mut Vec<TargetCheck>) {
         .filter(|s| !s.is_empty())
     {
         println!("  INGEST_BENCH_SQL (run on each fresh database): {sql}");
+    }
+    // The lookup's share of clustering's cost: with it off, the A/B's "with" side still
+    // computes, stores and indexes the keys (`INGEST_BENCH_SQL` can drop an index on top).
+    if std::env::var("INGEST_BENCH_CLUSTER_LOOKUP").as_deref() == Ok("off") {
+        store::cluster::set_lookup_for_benchmark(false);
+        println!(
+            "  INGEST_BENCH_CLUSTER_LOOKUP=off: keys computed, stored and indexed, no candidates read (nothing joins)"
+        );
+    }
+    if let Some(n) = company_count() {
+        println!("  INGEST_BENCH_COMPANIES={n}: postings from {n} companies, not the usual twelve");
     }
     for backend in backends {
         let mut runs: Vec<[PassResult; 3]> = Vec::new();
