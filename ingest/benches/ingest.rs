@@ -2131,27 +2131,26 @@ fn report_runs(
             UPSERT_POSTINGS as f64 / secs,
             secs * 1e3 / pages,
         );
-        let mut cpu: Vec<Duration> = runs.iter().map(|r| r[pass].cpu).collect();
-        cpu.sort();
-        let mut server: Vec<Duration> = runs.iter().map(|r| r[pass].server_cpu).collect();
-        server.sort();
-        let cpu_ms = |d: Duration| d.as_secs_f64() * 1e3 / pages;
+        // "<median> ms (runs a / b / …)" of one CPU figure per page.
+        let per_page = |of: fn(&PassResult) -> Duration| {
+            let ms: Vec<f64> = runs
+                .iter()
+                .map(|r| of(&r[pass]).as_secs_f64() * 1e3 / pages)
+                .collect();
+            let mut sorted = ms.clone();
+            sorted.sort_by(f64::total_cmp);
+            let listed: Vec<String> = ms.iter().map(|v| format!("{v:.2}")).collect();
+            format!(
+                "{:.2} ms (runs {})",
+                sorted[sorted.len() / 2],
+                listed.join(" / ")
+            )
+        };
         println!(
-            "        CPU per page, median: this process {:.2} ms (runs {}){}",
-            cpu_ms(cpu[cpu.len() / 2]),
-            runs.iter()
-                .map(|r| format!("{:.2}", cpu_ms(r[pass].cpu)))
-                .collect::<Vec<_>>()
-                .join(" / "),
+            "        CPU per page, median: this process {}{}",
+            per_page(|r| r.cpu),
             if backend == Backend::Postgres {
-                format!(
-                    ", PostgreSQL backends {:.2} ms (runs {})",
-                    cpu_ms(server[server.len() / 2]),
-                    runs.iter()
-                        .map(|r| format!("{:.2}", cpu_ms(r[pass].server_cpu)))
-                        .collect::<Vec<_>>()
-                        .join(" / ")
-                )
+                format!(", PostgreSQL backends {}", per_page(|r| r.server_cpu))
             } else {
                 String::new()
             }
